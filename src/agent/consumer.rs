@@ -1,0 +1,392 @@
+//! Pulling job notifications and running them, at most `max_jobs` at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::processor::{execute, ExecContext, OpError};
+use crate::job::record::{rfc3339, JobRecord, JobResponse, JobStatus};
+use crate::job::OpKind;
+use crate::nats::Resources;
+
+/// How long one pull request waits on the server for a message.
+const PULL_EXPIRY: Duration = Duration::from_secs(5);
+
+/// Shared by every job the agent runs.
+pub struct JobContext {
+    pub exec: ExecContext,
+    pub resources: Resources,
+    /// Period of in-progress acks, so a long job is not redelivered while it runs.
+    pub progress_every: Duration,
+    pub metrics: Arc<crate::telemetry::metrics::AgentMetrics>,
+    /// Fired when the shutdown grace ran out: running jobs are dropped unacknowledged,
+    /// so that JetStream redelivers them to another agent.
+    pub abandon: CancellationToken,
+}
+
+/// Pulls from `consumer` until `cancel`, running each job on `tracker`.
+///
+/// The loop pulls only while the agent has room, but holds no permit while it waits on the
+/// server: an agent has several consumers, and a permit parked in an idle pull would starve
+/// the others. A message that arrives just as the last permit went elsewhere waits here,
+/// kept alive with progress acks.
+pub async fn consume(
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    ctx: Arc<JobContext>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            room = limit.acquire() => match room {
+                Ok(room) => drop(room),
+                Err(_) => break,
+            },
+        }
+        let batch = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            batch = consumer.batch().max_messages(1).expires(PULL_EXPIRY).messages() => batch,
+        };
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "pull request failed; retrying");
+                pause(&cancel, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            next = batch.next() => next,
+        };
+        match next {
+            Some(Ok(msg)) => {
+                let wait = with_progress(&msg, ctx.progress_every, limit.clone().acquire_owned());
+                let permit = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        // Not started: hand it back for another agent or a later run.
+                        ack(&msg, AckKind::Nak(None)).await;
+                        break;
+                    }
+                    permit = wait => match permit {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                let ctx = ctx.clone();
+                ctx.metrics.in_flight.inc();
+                tracker.spawn(async move {
+                    tokio::select! {
+                        _ = handle(&ctx, msg) => {}
+                        _ = ctx.abandon.cancelled() => {}
+                    }
+                    ctx.metrics.in_flight.dec();
+                    drop(permit);
+                });
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "pull ended with an error");
+                pause(&cancel, Duration::from_millis(200)).await;
+            }
+            None => {}
+        }
+    }
+}
+
+async fn pause(cancel: &CancellationToken, d: Duration) {
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = tokio::time::sleep(d) => {}
+    }
+}
+
+async fn ack(msg: &jetstream::Message, kind: AckKind) {
+    if let Err(e) = msg.ack_with(kind).await {
+        tracing::warn!(error = %e, "ack failed");
+    }
+}
+
+/// Runs one job: record -> events -> provider -> response -> ack.
+///
+/// A job that ran is acked whether it succeeded or failed: its outcome is recorded and a
+/// modify operation must not run again. Only jobs whose agent vanished get redelivered.
+async fn handle(ctx: &JobContext, msg: jetstream::Message) {
+    let job_id = String::from_utf8_lossy(&msg.payload).trim().to_owned();
+    let res = &ctx.resources;
+    let me = &ctx.exec.hostname;
+    let record = match load_record(res, &job_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::warn!(%job_id, "job record missing or unreadable; dropping notification");
+            ack(&msg, AckKind::Term).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "cannot read job record; will retry");
+            ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            return;
+        }
+    };
+    // Answered before but the ack was lost: do not run it a second time.
+    if let Ok(Some(_)) = res.responses.get(JobResponse::key(&job_id, me)).await {
+        ack(&msg, AckKind::Ack).await;
+        return;
+    }
+    let kind = res
+        .names
+        .subjects()
+        .kind_of(&msg.subject)
+        .unwrap_or(record.kind);
+    if record.expired_at(time::OffsetDateTime::now_utc()) {
+        refuse_expired(ctx, &msg, &record, kind).await;
+        return;
+    }
+    let cx = crate::telemetry::otel::process_context(
+        msg.headers.as_ref(),
+        &job_id,
+        &record.operation.kind,
+        me,
+    );
+    // Log lines of this job carry the trace id of the request that started it.
+    let span = match crate::telemetry::otel::trace_id(&cx) {
+        Some(id) => tracing::info_span!("job", trace_id = %id),
+        None => tracing::Span::none(),
+    };
+    {
+        use opentelemetry::context::FutureExt;
+        use tracing::Instrument;
+        run_job(ctx, &msg, &job_id, &record, kind)
+            .with_context(cx.clone())
+            .instrument(span)
+            .await;
+    }
+    use opentelemetry::trace::TraceContextExt;
+    cx.span().end();
+}
+
+/// A job delivered after its caller stopped waiting (its agents were down or drained):
+/// recorded as failed on this host, never run.
+async fn refuse_expired(
+    ctx: &JobContext,
+    msg: &jetstream::Message,
+    record: &JobRecord,
+    kind: OpKind,
+) {
+    let res = &ctx.resources;
+    let me = &ctx.exec.hostname;
+    let reason = format!(
+        "not started: delivered after its start-by time {}, when the caller had stopped waiting; retry the job if it is still wanted",
+        record.start_by.as_deref().unwrap_or("?")
+    );
+    tracing::warn!(job_id = %record.id, op = %record.operation.kind, "{reason}");
+    let response = build_response(&record.id, me, kind, Err(OpError::from(reason.clone())));
+    if let Err(e) = put_response(res, &response).await {
+        tracing::error!(job_id = %record.id, error = %e, "cannot write job response");
+        ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        return;
+    }
+    event(res, &record.id, "failed", me, json!({"error": reason})).await;
+    ack(msg, AckKind::Ack).await;
+}
+
+/// Events, provider, response and ack of a job whose record was read.
+async fn run_job(
+    ctx: &JobContext,
+    msg: &jetstream::Message,
+    job_id: &str,
+    record: &JobRecord,
+    kind: OpKind,
+) {
+    let res = &ctx.resources;
+    let me = &ctx.exec.hostname;
+    let job_id = job_id.to_owned();
+    event(
+        res,
+        &job_id,
+        "acknowledged",
+        me,
+        json!({"subject": msg.subject.as_str()}),
+    )
+    .await;
+    event(
+        res,
+        &job_id,
+        "started",
+        me,
+        json!({"pid": std::process::id()}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let result = with_progress(
+        msg,
+        ctx.progress_every,
+        execute(&record.operation, &ctx.exec),
+    )
+    .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let op = record.operation.kind.as_str();
+    ctx.metrics
+        .job_duration
+        .with_label_values(&[op])
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = if result.is_ok() {
+        "completed"
+    } else {
+        "failed"
+    };
+    ctx.metrics.jobs.with_label_values(&[op, outcome]).inc();
+    let response = build_response(&job_id, me, kind, result);
+    let status = response.status;
+    let error = response.error.clone();
+    if let Err(e) = put_response(res, &response).await {
+        // Without a recorded outcome the caller cannot know: let it be redelivered.
+        tracing::error!(%job_id, error = %e, "cannot write job response");
+        ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        return;
+    }
+    match status {
+        JobStatus::Completed => {
+            event(
+                res,
+                &job_id,
+                "completed",
+                me,
+                json!({"duration_ms": duration_ms}),
+            )
+            .await
+        }
+        JobStatus::Failed => {
+            event(
+                res,
+                &job_id,
+                "failed",
+                me,
+                json!({"duration_ms": duration_ms, "error": error}),
+            )
+            .await
+        }
+    }
+    if let Err(e) = msg.double_ack().await {
+        tracing::warn!(%job_id, error = %e, "ack failed");
+    }
+    tracing::debug!(%job_id, op = %record.operation.kind, ?status, duration_ms, "job done");
+}
+
+async fn load_record(res: &Resources, job_id: &str) -> Result<Option<JobRecord>, String> {
+    if job_id.is_empty() || job_id.contains(['.', '*', '>', ' ']) {
+        return Ok(None);
+    }
+    let Some(bytes) = res
+        .jobs
+        .get(JobRecord::key(job_id))
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+async fn with_progress<F: std::future::Future>(
+    msg: &jetstream::Message,
+    every: Duration,
+    work: F,
+) -> F::Output {
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticker.tick() => ack(msg, AckKind::Progress).await,
+        }
+    }
+}
+
+fn build_response(
+    job_id: &str,
+    hostname: &str,
+    kind: OpKind,
+    result: Result<serde_json::Value, OpError>,
+) -> JobResponse {
+    let timestamp = rfc3339(time::OffsetDateTime::now_utc());
+    let (status, data, error, field) = match result {
+        Ok(data) => (JobStatus::Completed, Some(data), None, None),
+        Err(e) => (
+            JobStatus::Failed,
+            None,
+            Some(e.message),
+            e.field.map(str::to_owned),
+        ),
+    };
+    let changed = match kind {
+        OpKind::Modify => Some(
+            data.as_ref()
+                .and_then(|d| d.get("changed"))
+                .and_then(|c| c.as_bool())
+                .unwrap_or(false),
+        ),
+        OpKind::Query => None,
+    };
+    JobResponse {
+        job_id: job_id.to_owned(),
+        status,
+        data,
+        error,
+        field,
+        changed,
+        hostname: hostname.to_owned(),
+        timestamp,
+    }
+}
+
+async fn put_response(res: &Resources, response: &JobResponse) -> Result<(), String> {
+    let body = serde_json::to_vec(response).map_err(|e| e.to_string())?;
+    let key = JobResponse::key(&response.job_id, &response.hostname);
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        match res.responses.put(&key, body.clone().into()).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200 * (attempt as u64 + 1))).await;
+    }
+    Err(last)
+}
+
+async fn event(res: &Resources, job_id: &str, name: &str, host: &str, data: serde_json::Value) {
+    crate::job::record::write_event(&res.jobs, job_id, name, host, data).await;
+}
+
+/// Creates the consumer or updates the one that exists, keeping its original start point
+/// (a JetStream consumer's deliver policy cannot change).
+pub async fn ensure_consumer(
+    res: &Resources,
+    name: &str,
+    mut config: pull::Config,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, String> {
+    let stream = res
+        .js
+        .get_stream(&res.jobs_stream)
+        .await
+        .map_err(|e| format!("stream {}: {e}", res.jobs_stream))?;
+    if let Ok(existing) = stream.get_consumer::<pull::Config>(name).await {
+        config.deliver_policy = existing.cached_info().config.deliver_policy;
+    }
+    config.durable_name = Some(name.to_owned());
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| format!("consumer {name}: {e}"))
+}

@@ -1,0 +1,135 @@
+//! `node.*`: hostname, uptime, OS, load, memory, disks, and all of them at once.
+
+use serde_json::{json, Value};
+
+use crate::agent::processor::{blocking, payload, ExecContext};
+use crate::job::ops::node::{
+    Disk, DiskPayload, LoadAverage, LoadPayload, Memory, MemoryPayload, OsInfo, OsPayload,
+    StatusPayload, UptimePayload,
+};
+use crate::job::ops::{go_duration, human_uptime};
+
+pub async fn hostname(ctx: &ExecContext) -> Result<Value, String> {
+    let node = ctx.providers.node.clone();
+    let hostname = blocking(move || node.hostname())
+        .await
+        .map_err(|e| format!("failed to get hostname: {e}"))?;
+    let mut result = json!({ "hostname": hostname, "changed": false });
+    if !ctx.labels.is_empty() {
+        result["labels"] = json!(ctx.labels);
+    }
+    Ok(result)
+}
+
+async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, String> {
+    let node = ctx.providers.node.clone();
+    let l = blocking(move || node.load())
+        .await
+        .map_err(|e| format!("failed to get load averages: {e}"))?;
+    Ok(LoadAverage {
+        one: l.one,
+        five: l.five,
+        fifteen: l.fifteen,
+    })
+}
+
+async fn read_memory(ctx: &ExecContext) -> Result<Memory, String> {
+    let node = ctx.providers.node.clone();
+    let m = blocking(move || node.memory())
+        .await
+        .map_err(|e| format!("failed to get memory: {e}"))?;
+    Ok(Memory {
+        total: m.total,
+        free: m.free,
+        used: m.total.saturating_sub(m.available),
+        available: m.available,
+        cached: m.cached,
+    })
+}
+
+async fn read_disks(ctx: &ExecContext) -> Result<Vec<Disk>, String> {
+    let node = ctx.providers.node.clone();
+    let disks = blocking(move || node.disks())
+        .await
+        .map_err(|e| format!("failed to get disks: {e}"))?;
+    Ok(disks
+        .into_iter()
+        .map(|d| Disk {
+            name: d.name,
+            total: d.total,
+            used: d.used,
+            free: d.free,
+            device: d.device,
+            fstype: d.fstype,
+        })
+        .collect())
+}
+
+async fn read_os(ctx: &ExecContext) -> Result<OsInfo, String> {
+    let node = ctx.providers.node.clone();
+    let os = blocking(move || node.os_info())
+        .await
+        .map_err(|e| format!("failed to get OS info: {e}"))?;
+    Ok(OsInfo {
+        distribution: os.distribution,
+        version: os.version,
+    })
+}
+
+async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, String> {
+    let node = ctx.providers.node.clone();
+    blocking(move || node.uptime())
+        .await
+        .map_err(|e| format!("failed to get uptime: {e}"))
+}
+
+pub async fn load(ctx: &ExecContext) -> Result<Value, String> {
+    let load_average = read_load(ctx).await?;
+    payload(&LoadPayload { load_average }, false)
+}
+
+pub async fn memory(ctx: &ExecContext) -> Result<Value, String> {
+    let memory = read_memory(ctx).await?;
+    payload(&MemoryPayload { memory }, false)
+}
+
+pub async fn disk(ctx: &ExecContext) -> Result<Value, String> {
+    let disks = read_disks(ctx).await?;
+    payload(&DiskPayload { disks }, false)
+}
+
+pub async fn os(ctx: &ExecContext) -> Result<Value, String> {
+    let os_info = read_os(ctx).await?;
+    payload(&OsPayload { os_info }, false)
+}
+
+pub async fn uptime(ctx: &ExecContext) -> Result<Value, String> {
+    let up = read_uptime(ctx).await?;
+    let p = UptimePayload {
+        uptime: go_duration(up),
+        uptime_seconds: up.as_secs_f64(),
+    };
+    payload(&p, false)
+}
+
+/// Everything at once. A part that fails is left out (and logged) rather than failing the
+/// whole answer, as the original does.
+pub async fn status(ctx: &ExecContext) -> Result<Value, String> {
+    let (up, load, mem, disks, os) = tokio::join!(
+        read_uptime(ctx),
+        read_load(ctx),
+        read_memory(ctx),
+        read_disks(ctx),
+        read_os(ctx)
+    );
+    let keep = |part: &str, e: &String| tracing::warn!(part, error = %e, "node status part failed");
+    let p = StatusPayload {
+        uptime: up.as_ref().ok().map(|d| human_uptime(*d)),
+        uptime_seconds: up.as_ref().ok().map(|d| d.as_secs_f64()),
+        load_average: load.inspect_err(|e| keep("load", e)).ok(),
+        memory: mem.inspect_err(|e| keep("memory", e)).ok(),
+        disks: disks.inspect_err(|e| keep("disks", e)).unwrap_or_default(),
+        os_info: os.inspect_err(|e| keep("os", e)).ok(),
+    };
+    payload(&p, false)
+}

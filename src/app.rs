@@ -1,0 +1,193 @@
+//! The long-running commands: `start`, `nats server start`, `controller start`,
+//! `agent start`. Each runs until SIGINT/SIGTERM, then shuts down in order.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{self, AgentError};
+use crate::config::{AuthType, Config, NatsConnection};
+use crate::controller::{self, ControllerError};
+use crate::nats::supervisor::{self, SupervisorError, SupervisorHandle};
+use crate::nats::{connect, NatsError, Resources};
+use crate::provider::Providers;
+use crate::registry::{component_heartbeat, ComponentRegistration, SubComponent};
+
+/// A long-running command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> Result<CancellationToken, AppError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).map_err(AppError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signal)?;
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+        }
+        t.cancel();
+    });
+    Ok(token)
+}
+
+/// How osapi itself connects to the server it supervises.
+fn local_connection(config: &Config) -> NatsConnection {
+    let server = &config.nats.server;
+    let mut conn = NatsConnection {
+        host: server.host.clone(),
+        port: server.port,
+        client_name: "osapi-nats-setup".into(),
+        namespace: server.namespace.clone(),
+        ..Default::default()
+    };
+    conn.auth.kind = server.auth.kind;
+    match server.auth.kind {
+        AuthType::UserPass => {
+            if let Some(u) = server.auth.users.first() {
+                conn.auth.username = u.username.clone();
+                conn.auth.password = u.password.clone();
+            }
+        }
+        AuthType::Token => conn.auth.token = server.auth.token.clone(),
+        AuthType::None | AuthType::Nkey => {}
+    }
+    conn
+}
+
+/// Starts the supervised nats-server, creates every resource in it, and keeps its
+/// registry heartbeat until `shutdown`.
+pub async fn start_nats(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<SupervisorHandle, AppError> {
+    let handle = supervisor::start(config.nats.server.clone(), CancellationToken::new()).await?;
+    if config.nats.server.auth.kind == AuthType::Nkey {
+        tracing::warn!("nkey auth: resources are created by the controller and agents instead");
+        return Ok(handle);
+    }
+    let setup = async {
+        let client = connect(&local_connection(config), false).await?;
+        Resources::ensure(&client, config, &config.nats.server.namespace).await
+    };
+    match setup.await {
+        Ok(resources) => {
+            nats_heartbeat(config, &resources, shutdown);
+            Ok(handle)
+        }
+        Err(e) => {
+            handle.stop().await;
+            Err(e.into())
+        }
+    }
+}
+
+fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &CancellationToken) {
+    let s = &config.nats.server;
+    let metrics = if s.metrics.enabled {
+        SubComponent::ok(format!("http://{}:{}", s.metrics.host, s.metrics.port))
+    } else {
+        SubComponent::disabled()
+    };
+    let now = crate::job::record::rfc3339(time::OffsetDateTime::now_utc());
+    let entry = ComponentRegistration {
+        kind: "nats".into(),
+        hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "nats".into()),
+        started_at: now.clone(),
+        registered_at: now,
+        version: crate::VERSION.into(),
+        process: Default::default(),
+        conditions: Vec::new(),
+        sub_components: [
+            ("nats.heartbeat".to_owned(), SubComponent::ok("")),
+            (
+                "nats.server".to_owned(),
+                SubComponent::ok(format!("nats://{}:{}", s.host, s.port)),
+            ),
+            ("nats.metrics".to_owned(), metrics),
+        ]
+        .into(),
+    };
+    tokio::spawn(component_heartbeat(
+        resources.registry.clone(),
+        entry,
+        config.agent.process_conditions.clone(),
+        crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
+        shutdown.clone(),
+    ));
+}
+
+/// `osapi nats server start`.
+pub async fn run_nats(config: Config) -> Result<(), AppError> {
+    let shutdown = shutdown_on_signal()?;
+    let nats = start_nats(&config, &shutdown).await?;
+    tracing::info!(url = %nats.url(), "NATS ready");
+    shutdown.cancelled().await;
+    nats.stop().await;
+    Ok(())
+}
+
+/// `osapi controller start`.
+pub async fn run_controller(config: Config) -> Result<(), AppError> {
+    let shutdown = shutdown_on_signal()?;
+    let listener = controller::bind(&config).await?;
+    controller::serve(Arc::new(config), listener, shutdown).await?;
+    Ok(())
+}
+
+/// `osapi agent start`.
+pub async fn run_agent(config: Config) -> Result<(), AppError> {
+    let shutdown = shutdown_on_signal()?;
+    agent::run(&config, Providers::linux(), shutdown).await?;
+    Ok(())
+}
+
+/// `osapi start`: NATS, controller and agent in one process. On a signal the API stops
+/// taking requests, the agent finishes in-flight jobs, and nats-server stops last.
+pub async fn run_all(config: Config) -> Result<(), AppError> {
+    let shutdown = shutdown_on_signal()?;
+    let nats = start_nats(&config, &shutdown).await?;
+    let config = Arc::new(config);
+    let result = run_controller_and_agent(config, shutdown).await;
+    nats.stop().await;
+    tracing::info!("osapi stopped");
+    result
+}
+
+async fn run_controller_and_agent(
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let listener = controller::bind(&config).await?;
+    let api = tokio::spawn(controller::serve(
+        config.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    let agent_result = agent::run(&config, Providers::linux(), shutdown.clone()).await;
+    // The agent returns on shutdown or on a start-up error; either way stop the API too.
+    shutdown.cancel();
+    let api_result = match api.await {
+        Ok(r) => r.map_err(AppError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "controller task failed");
+            Ok(())
+        }
+    };
+    agent_result?;
+    api_result
+}

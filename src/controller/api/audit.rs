@@ -1,0 +1,62 @@
+//! `/audit`: the audit log, newest first; one entry; all of it.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::Json;
+
+use crate::audit::{self, AuditEntryResponse, ListAuditResponse};
+use crate::controller::error::{ApiError, ErrorResponse};
+use crate::controller::extract::{paging, PathParam};
+use crate::controller::state::AppState;
+
+fn bucket(state: &AppState) -> Result<&async_nats::jetstream::kv::Store, ApiError> {
+    state.backend()?.resources.audit.as_ref().ok_or_else(|| {
+        ApiError::NotFound("the audit log is not configured (nats.audit.bucket)".into())
+    })
+}
+
+/// Audit entries, newest first.
+#[utoipa::path(get, path = "/audit", tag = "audit",
+    params(("limit" = Option<usize>, Query, description = "1 to 100, default 20"), ("offset" = Option<usize>, Query)),
+    responses((status = 200, body = ListAuditResponse), (status = 400, body = ErrorResponse)),
+    security(("BearerAuth" = ["audit:read"])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ListAuditResponse>, ApiError> {
+    let (limit, offset) = paging(&query, 20, 100)?;
+    let page = audit::list(bucket(&state)?, limit, offset)
+        .await
+        .map_err(ApiError::Unavailable)?;
+    Ok(Json(page))
+}
+
+/// One audit entry.
+#[utoipa::path(get, path = "/audit/{id}", tag = "audit", params(("id" = String, Path)),
+    responses((status = 200, body = AuditEntryResponse), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["audit:read"])))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<AuditEntryResponse>, ApiError> {
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an audit id (UUID)")))?
+        .to_string();
+    audit::get(bucket(&state)?, &id)
+        .await
+        .map_err(ApiError::Unavailable)?
+        .map(|entry| Json(AuditEntryResponse { entry }))
+        .ok_or_else(|| ApiError::NotFound("audit entry not found".into()))
+}
+
+/// Every entry, newest first, unpaginated.
+#[utoipa::path(get, path = "/audit/export", tag = "audit",
+    responses((status = 200, body = ListAuditResponse)),
+    security(("BearerAuth" = ["audit:read"])))]
+pub async fn export(State(state): State<AppState>) -> Result<Json<ListAuditResponse>, ApiError> {
+    let all = audit::export(bucket(&state)?)
+        .await
+        .map_err(ApiError::Unavailable)?;
+    Ok(Json(all))
+}

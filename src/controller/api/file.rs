@@ -1,0 +1,522 @@
+//! `/file`: uploads into the object store (streamed through a temp file, never held in
+//! memory), listing, metadata, delete and stale deploys; and the job-backed
+//! `/node/{hostname}/file/deploy|status`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_nats::jetstream::object_store::{ObjectMetadata, ObjectStore};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{run_on_target, HostResult, JobAnswer};
+use crate::controller::error::{ApiError, ErrorResponse};
+use crate::controller::extract::{PathParam, ValidJson, Validate};
+use crate::controller::state::AppState;
+use crate::job::ops;
+use crate::job::ops::file::{
+    check_account, check_object_name, check_path, parse_mode, DeployData, DeployPayload, FileState,
+    StatusData, StatusPayload,
+};
+
+/// Object metadata keys.
+const META_SHA: &str = "osapi-sha256";
+const META_TYPE: &str = "osapi-content-type";
+
+/// An object's metadata.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileInfo {
+    pub name: String,
+    /// SHA-256, hex.
+    pub sha256: String,
+    pub size: u64,
+    /// `raw` or `template`.
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+}
+
+/// `GET /file`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileList {
+    pub files: Vec<FileInfo>,
+    pub total: usize,
+}
+
+fn store(state: &AppState) -> Result<&ObjectStore, ApiError> {
+    state.backend()?.resources.objects.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "file storage is not available: nats.objects.bucket is empty, or JetStream had no \
+             room for nats.objects.max_bytes (see the controller's log)"
+                .into(),
+        )
+    })
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(e.to_string())
+}
+
+fn info_of(o: &async_nats::jetstream::object_store::ObjectInfo) -> FileInfo {
+    FileInfo {
+        name: o.name.clone(),
+        sha256: o.metadata.get(META_SHA).cloned().unwrap_or_default(),
+        size: o.size as u64,
+        content_type: o
+            .metadata
+            .get(META_TYPE)
+            .cloned()
+            .unwrap_or_else(|| "raw".into()),
+        changed: None,
+    }
+}
+
+/// Current metadata of an object, `None` if absent or deleted.
+async fn current(store: &ObjectStore, name: &str) -> Result<Option<FileInfo>, ApiError> {
+    match store.info(name).await {
+        Ok(o) if !o.deleted => Ok(Some(info_of(&o))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// A multipart file part written to a temp file while hashing.
+struct Staged {
+    path: tempfile::TempPath,
+    sha256: String,
+    size: u64,
+}
+
+async fn stage(mut field: axum::extract::multipart::Field<'_>) -> Result<Staged, ApiError> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("staging upload: {e}"));
+    let (file, path) = tempfile::NamedTempFile::new().map_err(io)?.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request("file", format!("upload interrupted: {e}")))?
+    {
+        hash.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(Staged {
+        path,
+        sha256: format!("{:x}", hash.finalize()),
+        size,
+    })
+}
+
+async fn part_text(f: axum::extract::multipart::Field<'_>, key: &str) -> Result<String, ApiError> {
+    f.text()
+        .await
+        .map_err(|e| ApiError::bad_request(key, e.to_string()))
+}
+
+/// Upload: same name and content is `changed: false`; other content is 409 unless
+/// `?force=true`.
+#[utoipa::path(post, path = "/file", tag = "file",
+    params(("force" = Option<bool>, Query)),
+    request_body(content_type = "multipart/form-data", description = "parts: name, content_type (raw|template), file"),
+    responses((status = 201, body = FileInfo), (status = 400, body = ErrorResponse), (status = 409, body = ErrorResponse)),
+    security(("BearerAuth" = ["file:write"])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<FileInfo>), ApiError> {
+    // axum's own rejection is plain text: answer with the API's JSON error instead.
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(
+            "body",
+            format!("a multipart/form-data body is required: {e}"),
+        )
+    })?;
+    let force = match query.get("force").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "force",
+                format!("force must be true or false, not {other:?}"),
+            ))
+        }
+    };
+    let (mut name, mut content_type, mut staged) = (None, "raw".to_owned(), None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("body", format!("bad multipart body: {e}")))?
+    {
+        match field.name() {
+            Some("name") => name = Some(part_text(field, "name").await?),
+            Some("content_type") => content_type = part_text(field, "content_type").await?,
+            Some("file") => staged = Some(stage(field).await?),
+            // As the original: other parts are ignored (the parser skips their bytes).
+            _ => {}
+        }
+    }
+    let name = name.ok_or_else(|| ApiError::bad_request("name", "the name part is required"))?;
+    check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
+    if !matches!(content_type.as_str(), "raw" | "template") {
+        return Err(ApiError::bad_request(
+            "content_type",
+            "content_type must be raw or template",
+        ));
+    }
+    let staged =
+        staged.ok_or_else(|| ApiError::bad_request("file", "the file part is required"))?;
+    if staged.size == 0 {
+        return Err(ApiError::bad_request("file", "the file is empty"));
+    }
+    let store = store(&state)?;
+    if let Some(existing) = current(store, &name).await? {
+        let same_bytes = existing.sha256 == staged.sha256;
+        if same_bytes && existing.content_type == content_type && !force {
+            return Ok((
+                StatusCode::CREATED,
+                Json(FileInfo {
+                    changed: Some(false),
+                    ..existing
+                }),
+            ));
+        }
+        // The same bytes with another content type are no conflict: the type is updated.
+        if !same_bytes && !force {
+            return Err(ApiError::Conflict(format!(
+                "file {name:?} exists with other content (sha256 {}); upload with ?force=true to replace it",
+                existing.sha256
+            )));
+        }
+    }
+    let mut file = tokio::fs::File::open(&staged.path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let meta = ObjectMetadata {
+        name: name.clone(),
+        metadata: HashMap::from([
+            (META_SHA.to_owned(), staged.sha256.clone()),
+            (META_TYPE.to_owned(), content_type.clone()),
+        ]),
+        ..Default::default()
+    };
+    store.put(meta, &mut file).await.map_err(unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FileInfo {
+            name,
+            sha256: staged.sha256,
+            size: staged.size,
+            content_type,
+            changed: Some(true),
+        }),
+    ))
+}
+
+/// Every stored file.
+#[utoipa::path(get, path = "/file", tag = "file", responses((status = 200, body = FileList)),
+    security(("BearerAuth" = ["file:read"])))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<FileList>, ApiError> {
+    let mut files = Vec::new();
+    match store(&state)?.list().await {
+        Ok(mut objects) => {
+            while let Some(o) = objects.next().await {
+                let o = o.map_err(unavailable)?;
+                if !o.deleted {
+                    files.push(info_of(&o));
+                }
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "object listing failed (empty store?)"),
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(FileList {
+        total: files.len(),
+        files,
+    }))
+}
+
+/// One file's metadata.
+#[utoipa::path(get, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
+    responses((status = 200, body = FileInfo), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["file:read"])))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParam(name): PathParam<String>,
+) -> Result<Json<FileInfo>, ApiError> {
+    check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
+    current(store(&state)?, &name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("file {name:?} not found")))
+}
+
+/// `DELETE /file/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Deleted {
+    pub name: String,
+    pub deleted: bool,
+}
+
+/// Removes a file from the store (deployed copies stay where they are).
+#[utoipa::path(delete, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["file:write"])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    PathParam(name): PathParam<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
+    let store = store(&state)?;
+    if current(store, &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("file {name:?} not found")));
+    }
+    store.delete(&name).await.map_err(unavailable)?;
+    Ok(Json(Deleted {
+        name,
+        deleted: true,
+    }))
+}
+
+/// A deployed file whose object changed (or vanished) since it was deployed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StaleFile {
+    pub hostname: String,
+    pub path: String,
+    pub object_name: String,
+    pub deployed_object_sha256: String,
+    /// Empty when the object was deleted.
+    pub current_object_sha256: String,
+}
+
+/// `GET /file/stale`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StaleList {
+    pub stale: Vec<StaleFile>,
+    pub total: usize,
+}
+
+/// Deployed files whose object changed since their deploy.
+#[utoipa::path(get, path = "/file/stale", tag = "file", responses((status = 200, body = StaleList)),
+    security(("BearerAuth" = ["file:read"])))]
+pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, ApiError> {
+    let store = store(&state)?;
+    let Some(kv) = state.backend()?.resources.file_state.as_ref() else {
+        return Ok(Json(StaleList {
+            stale: Vec::new(),
+            total: 0,
+        }));
+    };
+    let mut shas: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (_, value) in crate::nats::kv_scan::scan(kv, ">", true)
+        .await
+        .map_err(unavailable)?
+    {
+        let Ok(s) = serde_json::from_slice::<FileState>(&value) else {
+            continue;
+        };
+        if !shas.contains_key(&s.object_name) {
+            let sha = current(store, &s.object_name)
+                .await?
+                .map(|i| i.sha256)
+                .unwrap_or_default();
+            shas.insert(s.object_name.clone(), sha);
+        }
+        let now = shas.get(&s.object_name).cloned().unwrap_or_default();
+        if now != s.object_sha256 {
+            out.push(StaleFile {
+                hostname: s.hostname,
+                path: s.path,
+                object_name: s.object_name,
+                deployed_object_sha256: s.object_sha256,
+                current_object_sha256: now,
+            });
+        }
+    }
+    Ok(Json(StaleList {
+        total: out.len(),
+        stale: out,
+    }))
+}
+
+/// Body of `POST /node/{hostname}/file/deploy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub object_name: String,
+    /// Absolute destination path.
+    pub path: String,
+    /// `raw` (default) or `template` (MiniJinja: `{{ hostname }}`, `{{ facts.cpu_count }}`, `{{ vars.x }}`).
+    #[serde(default = "raw")]
+    pub content_type: String,
+    /// Octal, e.g. `0644` (default 0644 for new files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+fn raw() -> String {
+    "raw".into()
+}
+
+impl Default for DeployRequest {
+    /// Empty names, `content_type` `raw` (as the server defaults it).
+    fn default() -> Self {
+        Self {
+            object_name: String::new(),
+            path: String::new(),
+            content_type: raw(),
+            mode: None,
+            owner: None,
+            group: None,
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+impl Validate for DeployRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_object_name(&self.object_name)
+            .map_err(|e| ApiError::bad_request("object_name", e))?;
+        check_path(&self.path).map_err(|e| ApiError::bad_request("path", e))?;
+        if !matches!(self.content_type.as_str(), "raw" | "template") {
+            return Err(ApiError::bad_request(
+                "content_type",
+                "content_type must be raw or template",
+            ));
+        }
+        if let Some(m) = &self.mode {
+            parse_mode(m).map_err(|e| ApiError::bad_request("mode", e))?;
+        }
+        for (field, v) in [("owner", &self.owner), ("group", &self.group)] {
+            if let Some(v) = v {
+                check_account(v).map_err(|e| ApiError::bad_request(field, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file answer: the original's single object (`{job_id, hostname, changed, ...}`) for a
+/// unicast target, with `results` beside it so one client reads every target form alike.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileJobAnswer<T> {
+    /// The one host's item, flattened to the top level (unicast targets only).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostResult<T>>,
+    #[serde(flatten)]
+    pub collection: super::Collection<HostResult<T>>,
+}
+
+/// Shapes a file job's answer: unicast targets get the host's fields at the top level,
+/// with `changed` always present (false when the host did not say).
+fn file_answer<T: Clone>(
+    target: &str,
+    answer: JobAnswer<HostResult<T>>,
+) -> Result<(StatusCode, Json<FileJobAnswer<T>>), ApiError> {
+    let (status, Json(collection)) = answer?;
+    let unicast = !crate::job::target::Target::parse(target).is_ok_and(|t| t.is_broadcast());
+    let host = match (unicast, collection.results.as_slice()) {
+        (true, [only]) => Some(HostResult {
+            changed: Some(only.changed.unwrap_or(false)),
+            ..only.clone()
+        }),
+        _ => None,
+    };
+    Ok((status, Json(FileJobAnswer { host, collection })))
+}
+
+/// Writes an object to a path on the target's hosts (atomically, idempotently).
+#[utoipa::path(post, path = "/node/{hostname}/file/deploy", tag = "file",
+    params(("hostname" = String, Path)), request_body = DeployRequest,
+    responses((status = 202, body = FileJobAnswer<DeployPayload>), (status = 400, body = ErrorResponse)),
+    security(("BearerAuth" = ["file:write"])))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    PathParam(target): PathParam<String>,
+    ValidJson(req): ValidJson<DeployRequest>,
+) -> Result<(StatusCode, Json<FileJobAnswer<DeployPayload>>), ApiError> {
+    if current(store(&state)?, &req.object_name).await?.is_none() {
+        return Err(ApiError::bad_request(
+            "object_name",
+            format!("file {:?} was not uploaded", req.object_name),
+        ));
+    }
+    let data = DeployData {
+        object_name: req.object_name,
+        path: req.path,
+        content_type: req.content_type,
+        mode: req.mode,
+        owner: req.owner,
+        group: req.group,
+        vars: req.vars,
+    };
+    let data = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Large objects take a while to stream to the agent.
+    let limit = Some(std::time::Duration::from_secs(120));
+    let answer = run_on_target(
+        &state,
+        &target,
+        ops::FILE_DEPLOY,
+        data,
+        StatusCode::ACCEPTED,
+        limit,
+    )
+    .await;
+    file_answer(&target, answer)
+}
+
+/// Body of `POST /node/{hostname}/file/status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    pub path: String,
+}
+
+impl Validate for StatusRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_path(&self.path).map_err(|e| ApiError::bad_request("path", e))
+    }
+}
+
+/// `in-sync`, `drifted` or `missing` for a deployed path.
+#[utoipa::path(post, path = "/node/{hostname}/file/status", tag = "file",
+    params(("hostname" = String, Path)), request_body = StatusRequest,
+    responses((status = 200, body = FileJobAnswer<StatusPayload>), (status = 400, body = ErrorResponse)),
+    security(("BearerAuth" = ["file:read"])))]
+pub async fn status(
+    State(state): State<AppState>,
+    PathParam(target): PathParam<String>,
+    ValidJson(req): ValidJson<StatusRequest>,
+) -> Result<(StatusCode, Json<FileJobAnswer<StatusPayload>>), ApiError> {
+    let data = serde_json::to_value(StatusData { path: req.path })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let answer = run_on_target(
+        &state,
+        &target,
+        ops::FILE_STATUS,
+        data,
+        StatusCode::OK,
+        None,
+    )
+    .await;
+    file_answer(&target, answer)
+}

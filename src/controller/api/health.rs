@@ -1,0 +1,62 @@
+//! Liveness and readiness (public).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::controller::state::AppState;
+
+/// Liveness and readiness answer.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HealthResponse {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: String,
+    /// Why the controller is not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = HealthResponse)))]
+pub async fn liveness() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+        error: None,
+    })
+}
+
+/// Ready when NATS is connected and the job bucket answers.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
+    match check(&state).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(HealthResponse {
+                status: "ready".into(),
+                error: None,
+            }),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthResponse {
+                status: "not_ready".into(),
+                error: Some(e),
+            }),
+        ),
+    }
+}
+
+async fn check(state: &AppState) -> Result<(), String> {
+    let backend = state.backend().map_err(|e| e.to_string())?;
+    let status = tokio::time::timeout(Duration::from_secs(2), backend.resources.jobs.status());
+    match status.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("job bucket: {e}")),
+        Err(_) => Err("job bucket did not answer within 2s".into()),
+    }
+}

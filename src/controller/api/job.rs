@@ -1,0 +1,196 @@
+//! `/job`: list, inspect, delete and retry jobs.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::controller::error::{ApiError, ErrorResponse};
+use crate::controller::extract::{paging, PathParam};
+use crate::controller::state::AppState;
+use crate::job::record::JobRecord;
+use crate::job::store::{self, JobDetailResponse, ListJobsResponse, OverallStatus};
+
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+
+fn store_error(e: store::StoreError) -> ApiError {
+    ApiError::Unavailable(e.to_string())
+}
+
+/// Jobs, newest first, with totals per status.
+#[utoipa::path(get, path = "/job", tag = "job",
+    params(("status" = Option<String>, Query, description = "submitted, processing, completed, failed, partial_failure"),
+        ("limit" = Option<usize>, Query, description = "1 to 100, default 10"),
+        ("offset" = Option<usize>, Query)),
+    responses((status = 200, body = ListJobsResponse), (status = 400, body = ErrorResponse)),
+    security(("BearerAuth" = ["job:read"])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ListJobsResponse>, ApiError> {
+    let status = match query.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some(s) => Some(OverallStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("status", format!("unknown status {s:?}: use submitted, processing, completed, failed or partial_failure"))
+        })?),
+    };
+    let (limit, offset) = paging(&query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let backend = state.backend()?;
+    let page = store::list(
+        &backend.resources.jobs,
+        &backend.resources.responses,
+        status,
+        limit,
+        offset,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(Json(page))
+}
+
+fn job_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::bad_request("id", format!("{raw:?} is not a job id (UUID)")))
+}
+
+/// A job with its timeline and every host's response.
+#[utoipa::path(get, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
+    responses((status = 200, body = JobDetailResponse), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["job:read"])))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<JobDetailResponse>, ApiError> {
+    let id = job_id(&id)?;
+    let backend = state.backend()?;
+    store::get(&backend.resources.jobs, &backend.resources.responses, &id)
+        .await
+        .map_err(store_error)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("job not found: {id}")))
+}
+
+/// Removes a job, its events and its responses.
+#[utoipa::path(delete, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["job:write"])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    let backend = state.backend()?;
+    let found = store::delete(&backend.resources.jobs, &backend.resources.responses, &id)
+        .await
+        .map_err(store_error)?;
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("job not found: {id}")))
+    }
+}
+
+/// Body of `POST /job/{id}/retry` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryJobRequest {
+    /// Target of the new job; default `_any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hostname: Option<String>,
+}
+
+/// The job a retry created.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreateJobResponse {
+    pub job_id: String,
+    /// Always `created`.
+    pub status: String,
+    /// KV revision of the new job record (not reported by osapi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// When the new job was created (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The job this one retries (osapi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+}
+
+/// Former names of the retry shapes.
+pub type RetryRequest = RetryJobRequest;
+pub type RetryResponse = CreateJobResponse;
+
+/// Runs a job's request again as a new job linked to the old one; does not wait.
+#[utoipa::path(post, path = "/job/{id}/retry", tag = "job", params(("id" = String, Path)),
+    request_body(content = RetryJobRequest, description = "optional"),
+    responses((status = 201, body = CreateJobResponse), (status = 404, body = ErrorResponse)),
+    security(("BearerAuth" = ["job:write"])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreateJobResponse>), ApiError> {
+    let id = job_id(&id)?;
+    let req: RetryJobRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryJobRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("target_hostname", format!("invalid body: {e}")))?
+    };
+    let backend = state.backend()?;
+    let bytes = backend
+        .resources
+        .jobs
+        .get(JobRecord::key(&id))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound(format!("job not found: {id}")))?;
+    let original: JobRecord =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let raw_target = match req.target_hostname {
+        Some(t) if t.is_empty() => {
+            return Err(ApiError::bad_request(
+                "target_hostname",
+                "target_hostname must not be empty",
+            ))
+        }
+        Some(t) => t,
+        None => "_any".to_owned(),
+    };
+    let (target, _) = backend
+        .resolve_target(&raw_target)
+        .await
+        .map_err(|e| match e {
+            ApiError::BadRequest { message, .. } => {
+                ApiError::bad_request("target_hostname", message)
+            }
+            other => other,
+        })?;
+    let record = backend
+        .jobs
+        .submit(
+            &original.operation.kind,
+            original.kind,
+            original.operation.data.clone(),
+            &target,
+            Some(id.clone()),
+        )
+        .await?;
+    let data = serde_json::json!({"new_job_id": record.id, "target": raw_target});
+    backend.jobs.event(&id, "retried", "_api", data).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateJobResponse {
+            job_id: record.id,
+            status: "created".into(),
+            revision: None,
+            timestamp: Some(record.created),
+            retry_of: Some(id),
+        }),
+    ))
+}

@@ -1,0 +1,300 @@
+//! REST endpoints, one module per domain, and the shared machinery of job-backed ones.
+
+pub mod agent;
+pub mod audit;
+pub mod command;
+pub mod file;
+pub mod health;
+pub mod job;
+pub mod network;
+pub mod node;
+pub mod status;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::job::ops::OpName;
+use crate::job::{JobOutcome, JobStatus, Submit};
+
+/// The standard node response: the job and one item per host.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Collection<T> {
+    /// The job that produced these results.
+    pub job_id: String,
+    /// One item per host.
+    pub results: Vec<T>,
+}
+
+impl<T> Collection<T> {
+    /// The first host's item (the only one for a unicast target).
+    pub fn first(&self) -> Option<&T> {
+        self.results.first()
+    }
+}
+
+/// Per-host item of a domain, built from an agent's result or its error.
+pub trait HostItem: Sized {
+    /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
+    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
+    /// A host that failed or did not answer.
+    fn from_error(hostname: &str, error: String) -> Self;
+}
+
+/// The usual item: responder, the domain payload flattened in, `changed` and `error`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+// Option<T>'s default needs no `T: Default`.
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct HostResult<T> {
+    /// The agent that answered.
+    pub hostname: String,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    /// Whether the host was modified (false for reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    /// This host's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<T: DeserializeOwned> HostItem for HostResult<T> {
+    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String> {
+        let data = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
+        Ok(Self {
+            hostname: hostname.to_owned(),
+            data: Some(data),
+            changed: Some(changed.unwrap_or(false)),
+            error: None,
+        })
+    }
+
+    fn from_error(hostname: &str, error: String) -> Self {
+        Self {
+            hostname: hostname.to_owned(),
+            data: None,
+            changed: None,
+            error: Some(error),
+        }
+    }
+}
+
+impl<T: HostItem> Collection<T> {
+    /// Converts a job outcome: successes, failures and hosts that stayed silent all appear.
+    pub fn from_outcome(outcome: JobOutcome, timeout_secs: u64) -> (Self, bool) {
+        let mut failed = false;
+        let mut results = Vec::with_capacity(outcome.responses.len() + outcome.missing.len());
+        for r in outcome.responses {
+            let item = match (r.status, r.data) {
+                (JobStatus::Completed, Some(data)) => T::from_data(&r.hostname, data, r.changed)
+                    .unwrap_or_else(|e| T::from_error(&r.hostname, e)),
+                (JobStatus::Completed, None) => T::from_error(&r.hostname, "empty result".into()),
+                (JobStatus::Failed, _) => {
+                    failed = true;
+                    T::from_error(&r.hostname, r.error.unwrap_or_else(|| "failed".into()))
+                }
+            };
+            results.push(item);
+        }
+        for host in outcome.missing {
+            failed = true;
+            let msg = format!("no response within {timeout_secs}s");
+            results.push(T::from_error(&host, msg));
+        }
+        (
+            Self {
+                job_id: outcome.job_id,
+                results,
+            },
+            failed,
+        )
+    }
+}
+
+/// Answer of a job-backed endpoint.
+pub type JobAnswer<T> = Result<(StatusCode, Json<Collection<T>>), ApiError>;
+
+/// Runs `op` on the target in the path and shapes the per-host results.
+///
+/// `op_timeout` is the operation's own time limit: the wait covers it. A unicast whose
+/// single host failed answers 502 (the agent, not the request, failed); broadcasts answer
+/// `ok` with per-host errors.
+pub async fn run_on_target<T: HostItem>(
+    state: &AppState,
+    raw_target: &str,
+    op: OpName,
+    data: Value,
+    ok: StatusCode,
+    op_timeout: Option<Duration>,
+) -> JobAnswer<T> {
+    let backend = state.backend()?;
+    let (target, expected) = backend.resolve_target(raw_target).await?;
+    let mut wait = backend.jobs.default_wait();
+    if let Some(limit) = op_timeout {
+        // Room for delivery and the answer's way back.
+        wait = wait.max(limit + Duration::from_secs(5));
+    }
+    let m = &state.metrics;
+    m.jobs_created.with_label_values(&[op.name]).inc();
+    let started = std::time::Instant::now();
+    let outcome = backend
+        .jobs
+        .run(Submit {
+            op: op.name,
+            kind: op.kind,
+            data,
+            target: &target,
+            expected: &expected,
+            wait,
+        })
+        .await;
+    m.job_duration
+        .with_label_values(&[op.name])
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            if matches!(e, crate::job::JobError::Timeout { .. }) {
+                m.jobs_finished
+                    .with_label_values(&[op.name, "timeout"])
+                    .inc();
+            }
+            return Err(e.into());
+        }
+    };
+    for r in &outcome.responses {
+        let status = match r.status {
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        };
+        m.jobs_finished.with_label_values(&[op.name, status]).inc();
+    }
+    if !outcome.missing.is_empty() {
+        m.jobs_finished
+            .with_label_values(&[op.name, "timeout"])
+            .inc_by(outcome.missing.len() as u64);
+    }
+    if !target.is_broadcast() {
+        if let Some(rejected) = rejected_field(&outcome) {
+            return Err(rejected);
+        }
+    }
+    let (collection, failed) = Collection::from_outcome(outcome, wait.as_secs());
+    let status = if failed && !target.is_broadcast() {
+        StatusCode::BAD_GATEWAY
+    } else {
+        ok
+    };
+    Ok((status, Json(collection)))
+}
+
+/// A host that failed because of one request field (an owner it has no account for):
+/// for a unicast that is the caller's mistake, a 400 naming the field.
+fn rejected_field(outcome: &JobOutcome) -> Option<ApiError> {
+    outcome.responses.iter().find_map(|r| {
+        let field = r
+            .field
+            .as_deref()
+            .filter(|_| r.status == JobStatus::Failed)?;
+        let error = r.error.as_deref().unwrap_or("rejected");
+        Some(ApiError::bad_request(
+            field,
+            format!("{}: {error}", r.hostname),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobResponse;
+    use serde_json::json;
+
+    #[derive(Debug, PartialEq)]
+    struct Item(String, Option<String>);
+
+    impl HostItem for Item {
+        fn from_data(hostname: &str, _data: Value, _changed: Option<bool>) -> Result<Self, String> {
+            Ok(Item(hostname.into(), None))
+        }
+        fn from_error(hostname: &str, error: String) -> Self {
+            Item(hostname.into(), Some(error))
+        }
+    }
+
+    fn response(host: &str, status: JobStatus) -> JobResponse {
+        JobResponse {
+            job_id: "j".into(),
+            status,
+            data: Some(json!({})),
+            error: (status == JobStatus::Failed).then(|| "boom".into()),
+            field: None,
+            changed: None,
+            hostname: host.into(),
+            timestamp: String::new(),
+        }
+    }
+
+    #[test]
+    fn failures_and_silent_hosts_become_error_items() {
+        let outcome = JobOutcome {
+            job_id: "j".into(),
+            responses: vec![
+                response("a", JobStatus::Completed),
+                response("b", JobStatus::Failed),
+            ],
+            missing: vec!["c".into()],
+        };
+        let (c, failed) = Collection::<Item>::from_outcome(outcome, 30);
+        assert!(failed);
+        assert_eq!(
+            c.results,
+            [
+                Item("a".into(), None),
+                Item("b".into(), Some("boom".into())),
+                Item("c".into(), Some("no response within 30s".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn all_completed_is_not_failed() {
+        let outcome = JobOutcome {
+            job_id: "j".into(),
+            responses: vec![response("a", JobStatus::Completed)],
+            missing: vec![],
+        };
+        assert!(!Collection::<Item>::from_outcome(outcome, 30).1);
+    }
+
+    #[test]
+    fn a_host_rejecting_a_field_names_it() {
+        let mut rejected = response("web-01", JobStatus::Failed);
+        rejected.error = Some("unknown owner \"nobody-x\"".into());
+        rejected.field = Some("owner".into());
+        let outcome = JobOutcome {
+            job_id: "j".into(),
+            responses: vec![response("a", JobStatus::Failed), rejected],
+            missing: vec![],
+        };
+        match rejected_field(&outcome) {
+            Some(ApiError::BadRequest { field, message }) => {
+                assert_eq!(field, "owner");
+                assert_eq!(message, "web-01: unknown owner \"nobody-x\"");
+            }
+            other => panic!("{other:?}"),
+        }
+        let plain = JobOutcome {
+            job_id: "j".into(),
+            responses: vec![response("a", JobStatus::Failed)],
+            missing: vec![],
+        };
+        assert!(rejected_field(&plain).is_none());
+    }
+}

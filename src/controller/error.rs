@@ -1,0 +1,100 @@
+//! The API's error type: one enum, one JSON shape, internal causes logged and not leaked.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::job::JobError;
+
+/// The common error body: `{"error": "...", "field"?: "...", "job_id"?: "..."}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: String,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The job concerned, when one was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// HTTP status code.
+    pub code: u16,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { field: String, message: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{message}")]
+    Timeout { job_id: String, message: String },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A validation error naming the field.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Unavailable(m) => Self::Unavailable(format!("NATS is unavailable: {m}")),
+            JobError::Timeout { ref job_id, .. } => Self::Timeout {
+                job_id: job_id.clone(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let (field, job_id) = match &self {
+            Self::BadRequest { field, .. } => (Some(field.clone()), None),
+            Self::Timeout { job_id, .. } => (None, Some(job_id.clone())),
+            _ => (None, None),
+        };
+        let body = ErrorResponse {
+            error: self.to_string(),
+            field,
+            job_id,
+            code: status.as_u16(),
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,130 @@
+//! Request extractors whose failures are the API's own 400s, naming the field at fault.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Semantic checks after a body parsed (ranges, IP syntax, one-of-two fields...).
+pub trait Validate {
+    fn validate(&self) -> Result<(), ApiError>;
+}
+
+/// A JSON body: parsed with the path of any error (`servers[1]`), then validated.
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request("body", format!("cannot read body: {e}")))?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request("body", "a JSON body is required"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let field = if path == "." {
+                missing_or_unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into())
+            } else {
+                path
+            };
+            ApiError::bad_request(&field, format!("invalid {field}: {inner}"))
+        })?;
+        value.validate()?;
+        Ok(Self(value))
+    }
+}
+
+/// serde reports missing and unknown fields at the parent: pull the name out.
+fn missing_or_unknown_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// A path parameter whose extraction error is the API's 400.
+pub struct PathParam<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| ApiError::bad_request("path", e.body_text()))
+    }
+}
+
+/// Paging parameters `limit` (1..=`max`, default `default_limit`) and `offset`, with 400s
+/// naming the parameter.
+pub fn paging(
+    query: &std::collections::HashMap<String, String>,
+    default_limit: usize,
+    max: usize,
+) -> Result<(usize, usize), ApiError> {
+    let number = |key: &str, default: usize| {
+        query.get(key).map_or(Ok(default), |v| {
+            v.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(key, format!("{key} must be a non-negative integer"))
+            })
+        })
+    };
+    let limit = number("limit", default_limit)?;
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {max}"),
+        ));
+    }
+    Ok((limit, number("offset", 0)?))
+}
+
+/// `@fact.<key>` with a key the agent knows how to resolve.
+pub fn is_fact_ref(s: &str) -> bool {
+    s.strip_prefix("@fact.").is_some_and(|key| {
+        matches!(
+            key,
+            "interface.primary" | "hostname" | "arch" | "kernel" | "fqdn"
+        ) || key.strip_prefix("custom.").is_some_and(|k| !k.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fact_refs() {
+        assert!(is_fact_ref("@fact.interface.primary"));
+        assert!(is_fact_ref("@fact.custom.rack"));
+        assert!(!is_fact_ref("@fact.custom."));
+        assert!(!is_fact_ref("@fact.os"));
+        assert!(!is_fact_ref("eth0"));
+    }
+
+    #[test]
+    fn field_names_from_serde_messages() {
+        assert_eq!(
+            missing_or_unknown_field("missing field `address`").as_deref(),
+            Some("address")
+        );
+        assert_eq!(
+            missing_or_unknown_field("unknown field `adress`, expected `address`").as_deref(),
+            Some("adress")
+        );
+    }
+}

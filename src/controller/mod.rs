@@ -1,0 +1,293 @@
+//! The controller: the REST API over the job pipeline. It never touches the OS itself.
+
+pub mod api;
+pub mod auth;
+pub mod dlq;
+pub mod error;
+pub mod extract;
+pub mod notify;
+pub mod openapi;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::CorsLayer;
+
+use crate::auth::{Authenticator, Permission};
+use crate::config::Config;
+use error::ApiError;
+use notify::{LogNotifier, Notifier, WebhookNotifier};
+use state::AppState;
+
+/// The controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("auth setup: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("controller.api.security.cors.allow_origins: {0:?} is not a valid origin")]
+    Cors(String),
+    #[error("controller.notifications: {0}")]
+    Notifier(String),
+}
+
+/// The notifier `controller.notifications` asks for.
+pub fn configured_notifier(config: &Config) -> Result<Arc<dyn Notifier>, ControllerError> {
+    let n = &config.controller.notifications;
+    Ok(match n.notifier.as_str() {
+        "webhook" => Arc::new(
+            WebhookNotifier::new(&n.webhook.url, n.webhook.timeout, n.webhook.retries)
+                .map_err(ControllerError::Notifier)?,
+        ),
+        _ => Arc::new(LogNotifier),
+    })
+}
+
+/// Builds the state from config (auth checked, NATS connection started in the background).
+pub fn build_state(
+    config: Arc<Config>,
+    notifier: Arc<dyn Notifier>,
+    cancel: CancellationToken,
+) -> Result<AppState, ControllerError> {
+    let security = &config.controller.api.security;
+    let auth = Authenticator::new(config.signing_key()?, &security.roles)?;
+    let state = AppState::new(config.clone(), Arc::new(auth), notifier);
+    state.connect_in_background(cancel);
+    Ok(state)
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Result<Router, ControllerError> {
+    let guard = |p: Permission| from_fn_with_state((state.clone(), p), auth::require);
+    use api::{agent, audit, command, file, job, network, node, status};
+    let max_upload = usize::try_from(state.config.nats.objects.max_bytes).unwrap_or(usize::MAX);
+    let file_read = Router::new()
+        .route("/file", get(file::list))
+        .route("/file/stale", get(file::stale))
+        .route("/file/{name}", get(file::get))
+        .route("/node/{hostname}/file/status", post(file::status))
+        .route_layer(guard(Permission::FileRead));
+    let file_write = Router::new()
+        .route(
+            "/file",
+            post(file::upload).layer(axum::extract::DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/file/{name}", delete(file::delete))
+        .route("/node/{hostname}/file/deploy", post(file::deploy))
+        .route_layer(guard(Permission::FileWrite));
+    let audit_read = Router::new()
+        .route("/audit", get(audit::list))
+        .route("/audit/export", get(audit::export))
+        .route("/audit/{id}", get(audit::get))
+        .route_layer(guard(Permission::AuditRead));
+    let health = Router::new()
+        .route("/health/status", get(status::status))
+        .route_layer(guard(Permission::HealthRead));
+    let agent_read = Router::new()
+        .route("/agent", get(agent::list))
+        .route("/agent/{hostname}", get(agent::get))
+        .route_layer(guard(Permission::AgentRead));
+    let agent_write = Router::new()
+        .route("/agent/{hostname}/drain", post(agent::drain_agent))
+        .route("/agent/{hostname}/undrain", post(agent::undrain_agent))
+        .route_layer(guard(Permission::AgentWrite));
+    let job_read = Router::new()
+        .route("/job", get(job::list))
+        .route("/job/{id}", get(job::get))
+        .route_layer(guard(Permission::JobRead));
+    let job_write = Router::new()
+        .route("/job/{id}", delete(job::delete))
+        .route("/job/{id}/retry", post(job::retry))
+        .route_layer(guard(Permission::JobWrite));
+    let node_read = Router::new()
+        .route("/node/{hostname}", get(node::get_status))
+        .route(
+            "/node/{hostname}/hostname",
+            get(node::hostname::get_hostname),
+        )
+        .route("/node/{hostname}/disk", get(node::get_disk))
+        .route("/node/{hostname}/memory", get(node::get_memory))
+        .route("/node/{hostname}/load", get(node::get_load))
+        .route("/node/{hostname}/os", get(node::get_os))
+        .route("/node/{hostname}/uptime", get(node::get_uptime))
+        .route_layer(guard(Permission::NodeRead));
+    let network_read = Router::new()
+        .route(
+            "/node/{hostname}/network/dns/{interfaceName}",
+            get(network::get_dns),
+        )
+        .route_layer(guard(Permission::NetworkRead));
+    let network_write = Router::new()
+        .route("/node/{hostname}/network/dns", put(network::put_dns))
+        .route("/node/{hostname}/network/ping", post(network::post_ping))
+        .route_layer(guard(Permission::NetworkWrite));
+    let command = Router::new()
+        .route("/node/{hostname}/command/exec", post(command::post_exec))
+        .route("/node/{hostname}/command/shell", post(command::post_shell))
+        .route_layer(guard(Permission::CommandExecute));
+    let public = Router::new()
+        .route("/health", get(api::health::liveness))
+        .route("/health/ready", get(api::health::readiness))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }));
+    let metrics = state.metrics.clone();
+    let mut app = Router::new()
+        .merge(public)
+        .merge(node_read)
+        .merge(network_read)
+        .merge(network_write)
+        .merge(command)
+        .merge(job_read)
+        .merge(job_write)
+        .merge(agent_read)
+        .merge(agent_write)
+        .merge(health)
+        .merge(audit_read)
+        .merge(file_read)
+        .merge(file_write)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(metrics, track_http));
+    if let Some(cors) = cors_layer(&state.config.controller.api.security.cors.allow_origins)? {
+        app = app.layer(cors);
+    }
+    Ok(app)
+}
+
+/// Counts requests and their latency by route template (not raw path: bounded labels).
+async fn track_http(
+    axum::extract::State(metrics): axum::extract::State<
+        Arc<crate::telemetry::metrics::ControllerMetrics>,
+    >,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let cx = crate::telemetry::otel::request_context(req.headers(), format!("{method} {route}"));
+    // Log lines of this request carry its trace id.
+    let span = match crate::telemetry::otel::trace_id(&cx) {
+        Some(id) => tracing::info_span!("request", trace_id = %id),
+        None => tracing::Span::none(),
+    };
+    let response = {
+        use opentelemetry::context::FutureExt;
+        use tracing::Instrument;
+        next.run(req)
+            .with_context(cx.clone())
+            .instrument(span)
+            .await
+    };
+    {
+        use opentelemetry::trace::TraceContextExt;
+        let otel_span = cx.span();
+        otel_span.set_attribute(opentelemetry::KeyValue::new(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        ));
+        otel_span.end();
+    }
+    let status = response.status().as_u16().to_string();
+    metrics
+        .http_requests
+        .with_label_values(&[&route, &method, &status])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// An empty list allows no cross-origin caller (no CORS headers at all).
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, ControllerError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| ControllerError::Cors(o.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ]),
+    ))
+}
+
+/// Binds `controller.api.host:port`.
+pub async fn bind(config: &Config) -> Result<TcpListener, ControllerError> {
+    let addr = format!(
+        "{}:{}",
+        config.controller.api.host, config.controller.api.port
+    );
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ControllerError::Bind { addr, source })
+}
+
+/// Serves the API on `listener` until `shutdown`; in-flight requests finish first.
+pub async fn serve(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
+    let notifier = configured_notifier(&config)?;
+    serve_with(config, listener, shutdown, notifier).await
+}
+
+/// [`serve`] with a given notifier (tests, embedders).
+pub async fn serve_with(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    notifier: Arc<dyn Notifier>,
+) -> Result<(), ControllerError> {
+    let state = build_state(config.clone(), notifier, shutdown.clone())?;
+    crate::telemetry::metrics::serve(
+        &config.controller.metrics,
+        &config.telemetry.metrics.path,
+        state.metrics.registry.clone(),
+        None,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|source| ControllerError::Bind {
+        addr: format!(
+            "{}:{}",
+            config.controller.metrics.host, config.controller.metrics.port
+        ),
+        source,
+    })?;
+    let app = router(state)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "controller listening");
+    }
+    // Connect info gives the audit log the caller's address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(ControllerError::Serve)
+}

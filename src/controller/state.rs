@@ -1,0 +1,277 @@
+//! Shared state of the API: auth, and the NATS backend once it is reachable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, OnceCell};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::controller::notify::Notifier;
+use crate::job::{JobClient, Target};
+use crate::nats::connect::{check_server_version, is_connected};
+use crate::nats::{connect, Resources};
+use crate::registry::{
+    component_heartbeat, list_agents, AgentRegistration, AgentState, ComponentRegistration,
+    SubComponent,
+};
+
+/// How long a registry listing is reused for target validation.
+const AGENT_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// State handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+    /// Where condition events go.
+    pub notifier: Arc<dyn Notifier>,
+    /// When this controller started (health status uptime).
+    pub started: std::time::Instant,
+    pub metrics: Arc<crate::telemetry::metrics::ControllerMetrics>,
+    backend: Arc<OnceCell<Backend>>,
+}
+
+/// The controller's NATS side, available once connected and set up.
+pub struct Backend {
+    pub client: async_nats::Client,
+    pub resources: Resources,
+    pub jobs: JobClient,
+    /// Writer of the audit log, when the audit bucket is configured.
+    pub audit: Option<crate::audit::AuditLog>,
+    agents: Mutex<Option<(Instant, Vec<AgentRegistration>)>>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, auth: Arc<Authenticator>, notifier: Arc<dyn Notifier>) -> Self {
+        Self {
+            config,
+            auth,
+            notifier,
+            started: std::time::Instant::now(),
+            metrics: crate::telemetry::metrics::ControllerMetrics::new(),
+            backend: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The audit writer, once NATS is set up and if auditing is configured.
+    pub fn audit_log(&self) -> Option<&crate::audit::AuditLog> {
+        self.backend.get().and_then(|b| b.audit.as_ref())
+    }
+
+    /// The backend if it was ever set up (connected or not).
+    pub fn backend_any(&self) -> Option<&Backend> {
+        self.backend.get()
+    }
+
+    /// The backend, or 503 while NATS is unreachable.
+    pub fn backend(&self) -> Result<&Backend, ApiError> {
+        let backend = self
+            .backend
+            .get()
+            .ok_or_else(|| ApiError::Unavailable("NATS is not reachable yet".into()))?;
+        if !is_connected(&backend.client) {
+            return Err(ApiError::Unavailable("lost the connection to NATS".into()));
+        }
+        Ok(backend)
+    }
+
+    /// Connects to NATS in the background and sets up resources, retrying until it works
+    /// or `cancel` fires. The API serves (with 503s) meanwhile.
+    pub fn connect_in_background(&self, cancel: CancellationToken) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let config = state.config.clone();
+            let conn = &config.controller.nats;
+            let client = match connect(conn, true).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "controller cannot use its NATS settings");
+                    return;
+                }
+            };
+            let ready =
+                crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
+                    check_server_version(&client)?;
+                    Resources::ensure(&client, &config, &conn.namespace).await
+                })
+                .await;
+            let Some(resources) = ready else { return };
+            let jobs = JobClient::new(
+                client.clone(),
+                resources.clone(),
+                config.controller.api.job_timeout,
+            );
+            tokio::spawn(crate::controller::dlq::follow(
+                resources.clone(),
+                jobs.clone(),
+                cancel.clone(),
+            ));
+            state.start_heartbeat_and_watcher(&resources, &cancel);
+            let audit = resources.audit.clone().map(crate::audit::AuditLog::start);
+            let _ = state.backend.set(Backend {
+                client,
+                resources,
+                jobs,
+                audit,
+                agents: Mutex::new(None),
+            });
+            tracing::info!("controller connected to NATS");
+        });
+    }
+}
+
+impl AppState {
+    /// The controller's own registry entry, and the condition watcher when enabled.
+    fn start_heartbeat_and_watcher(&self, resources: &Resources, cancel: &CancellationToken) {
+        let config = &self.config;
+        let api = &config.controller.api;
+        let metrics = &config.controller.metrics;
+        let n = &config.controller.notifications;
+        let on_off = |on: bool| {
+            if on {
+                SubComponent::ok("")
+            } else {
+                SubComponent::disabled()
+            }
+        };
+        let subs = [
+            (
+                "controller.api",
+                SubComponent::ok(format!("http://{}:{}", api.host, api.port)),
+            ),
+            ("controller.heartbeat", SubComponent::ok("")),
+            (
+                "controller.metrics",
+                if metrics.enabled {
+                    SubComponent::ok(format!("http://{}:{}", metrics.host, metrics.port))
+                } else {
+                    SubComponent::disabled()
+                },
+            ),
+            ("controller.notifier", on_off(n.enabled)),
+            (
+                "controller.tracing",
+                on_off(config.telemetry.tracing.enabled),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let now = crate::job::record::rfc3339(time::OffsetDateTime::now_utc());
+        let entry = ComponentRegistration {
+            kind: "controller".into(),
+            hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "controller".into()),
+            started_at: now.clone(),
+            registered_at: now,
+            version: crate::VERSION.into(),
+            process: Default::default(),
+            conditions: Vec::new(),
+            sub_components: subs,
+        };
+        tokio::spawn(component_heartbeat(
+            resources.registry.clone(),
+            entry,
+            config.agent.process_conditions.clone(),
+            crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
+            cancel.clone(),
+        ));
+        let (client, gauge, stop) = (
+            self.backend.get().map(|b| b.client.clone()),
+            self.metrics.nats_connected.clone(),
+            cancel.clone(),
+        );
+        if let Some(client) = client {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(2));
+                while !stop.is_cancelled() {
+                    gauge.set(i64::from(is_connected(&client)));
+                    tokio::select! { _ = stop.cancelled() => {}, _ = tick.tick() => {} }
+                }
+            });
+        }
+        if n.enabled {
+            tokio::spawn(crate::controller::notify::watcher::run(
+                resources.registry.clone(),
+                self.notifier.clone(),
+                n.renotify_interval,
+                cancel.clone(),
+            ));
+        }
+    }
+}
+
+impl Backend {
+    /// Registered agents, from a short-lived cache (`fresh` forces a re-read).
+    pub async fn agents(&self, fresh: bool) -> Result<Vec<AgentRegistration>, ApiError> {
+        let mut cache = self.agents.lock().await;
+        if let (false, Some((at, agents))) = (fresh, cache.as_ref()) {
+            if at.elapsed() < AGENT_CACHE_TTL {
+                return Ok(agents.clone());
+            }
+        }
+        let agents = list_agents(&self.resources.registry)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        *cache = Some((Instant::now(), agents.clone()));
+        Ok(agents)
+    }
+
+    /// Parses and checks a target against the registry; returns it with the hostnames a
+    /// broadcast expects answers from.
+    pub async fn resolve_target(&self, raw: &str) -> Result<(Target, Vec<String>), ApiError> {
+        let target =
+            Target::parse(raw).map_err(|e| ApiError::bad_request("hostname", e.to_string()))?;
+        match &target {
+            Target::Any => return Ok((target, Vec::new())),
+            Target::Host(h) => {
+                let agent = self.agent(h).await?.ok_or_else(|| {
+                    ApiError::bad_request("hostname", format!("target agent {raw:?} not found"))
+                })?;
+                if agent.state != AgentState::Ready {
+                    return Err(ApiError::Conflict(format!(
+                        "agent {h:?} is {:?} and takes no jobs; undrain it first",
+                        agent.state
+                    )));
+                }
+                return Ok((target, vec![agent.hostname]));
+            }
+            Target::All | Target::Label { .. } => {}
+        }
+        let mut matching = self.matching(&target, false).await?;
+        if matching.is_empty() {
+            matching = self.matching(&target, true).await?;
+        }
+        if matching.is_empty() {
+            return Err(match target {
+                Target::All => ApiError::Unavailable("no agents are registered".into()),
+                _ => ApiError::bad_request("hostname", format!("target agent {raw:?} not found")),
+            });
+        }
+        Ok((target, matching))
+    }
+
+    /// One agent's registry entry, read fresh (one key, no scan).
+    async fn agent(&self, hostname: &str) -> Result<Option<AgentRegistration>, ApiError> {
+        let entry = self
+            .resources
+            .registry
+            .get(AgentRegistration::key(hostname))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        Ok(entry.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    async fn matching(&self, target: &Target, fresh: bool) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .agents(fresh)
+            .await?
+            .into_iter()
+            .filter(|a| a.state == AgentState::Ready && target.matches(&a.hostname, &a.labels))
+            .map(|a| a.hostname)
+            .collect())
+    }
+}

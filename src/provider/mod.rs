@@ -1,0 +1,64 @@
+//! Providers: the only code that reads or changes the operating system.
+//!
+//! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
+
+pub mod command;
+pub mod dns;
+pub mod node;
+pub mod ping;
+
+use std::sync::Arc;
+
+/// A provider could not do its work. The message is shown to the user, per host.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The agent lacks the rights (least privilege: reported, not fatal).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The thing asked about (file, interface, program) does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request itself is unusable (a malformed address, an empty program name).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Anything else; the message says what failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ProviderError {
+    /// Classifies an I/O error on `what` (EACCES and EPERM become `PermissionDenied`).
+    pub fn from_io(what: &str, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Self::PermissionDenied(format!("{what}: {e}")),
+            std::io::ErrorKind::NotFound => Self::NotFound(format!("{what}: {e}")),
+            _ => Self::Failed(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Every provider an agent uses.
+#[derive(Clone)]
+pub struct Providers {
+    pub node: Arc<dyn node::NodeProvider>,
+    pub dns: Arc<dyn dns::DnsProvider>,
+    pub ping: Arc<dyn ping::Pinger>,
+    pub command: Arc<dyn command::CommandRunner>,
+}
+
+impl Providers {
+    /// The providers for the machine this runs on.
+    pub fn linux() -> Self {
+        Self::with_node(Arc::new(node::LinuxNode))
+    }
+
+    /// Linux providers with another node provider (tests, other platforms).
+    pub fn with_node(node: Arc<dyn node::NodeProvider>) -> Self {
+        Self {
+            node,
+            dns: dns::linux_dns(),
+            ping: Arc::new(ping::LinuxPinger),
+            command: Arc::new(command::LinuxCommand),
+        }
+    }
+}

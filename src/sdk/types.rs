@@ -1,0 +1,144 @@
+//! Request and response types of the typed client: the controller's own wire types
+//! (one definition per shape), plus the few shapes only the SDK produces.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::agent::facts::Facts;
+pub use crate::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
+pub use crate::conditions::Condition;
+pub use crate::controller::api::agent::{AgentInfo, AgentList, DrainResponse};
+pub use crate::controller::api::command::{CommandExecRequest, CommandShellRequest};
+pub use crate::controller::api::file::{
+    Deleted, DeployRequest, FileInfo, FileList, StaleFile, StaleList, StatusRequest,
+};
+pub use crate::controller::api::health::HealthResponse;
+pub use crate::controller::api::job::{
+    CreateJobResponse, RetryJobRequest, RetryRequest, RetryResponse,
+};
+pub use crate::controller::api::network::{DnsUpdateRequest, DnsUpdateResult, PingRequest};
+pub use crate::controller::api::node::hostname::HostnameResponse;
+pub use crate::controller::api::status::{
+    AgentCounts, AgentSummary, ComponentHealth, ConsumerCounts, ConsumerInfo, JobCounts,
+    KvBucketInfo, NatsInfo, ObjectStoreInfo, RegistryEntry, StatusResponse, StreamInfo,
+};
+pub use crate::controller::api::{Collection, HostResult};
+pub use crate::job::ops::command::CommandPayload;
+pub use crate::job::ops::file::{DeployPayload, StatusPayload as FileStatusPayload};
+pub use crate::job::ops::network::{DnsPayload, PingPayload};
+pub use crate::job::ops::node::{
+    Disk, DiskPayload, LoadAverage, LoadPayload, Memory, MemoryPayload, OsInfo, OsPayload,
+    StatusPayload as NodeStatusPayload, UptimePayload,
+};
+pub use crate::job::record::{JobResponse, JobStatus, StatusEvent};
+pub use crate::job::store::{
+    AgentState, JobDetailResponse, JobHostResponse, JobOperation, ListJobsResponse, OverallStatus,
+    TimelineEvent,
+};
+
+/// Outcome of [`Client::file_upload_bytes`](super::Client::file_upload_bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileUploadResult {
+    /// Object name.
+    pub name: String,
+    /// SHA-256 (hex) of the content.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// False when the stored object already had this content (nothing was sent).
+    pub changed: bool,
+    /// `raw` or `template`.
+    pub content_type: String,
+}
+
+/// Outcome of [`Client::file_changed`](super::Client::file_changed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChangedResult {
+    /// Object name.
+    pub name: String,
+    /// True when the object is missing or its SHA-256 differs from the local data.
+    pub changed: bool,
+    /// SHA-256 (hex) of the local data.
+    pub sha256: String,
+}
+
+/// One host's entry in a node response.
+pub trait HostEntry: serde::Serialize {
+    /// The agent that answered.
+    fn hostname(&self) -> &str;
+    /// Whether this host was modified (false when absent).
+    fn changed(&self) -> bool;
+    /// This host's error, if any. For command results a non-zero exit code counts as the
+    /// error "exit code N" (so failure guards can see it), unless there is a server error
+    /// already.
+    fn error(&self) -> Option<String>;
+}
+
+/// A per-host payload carried in a [`HostResult`]. `failure` lets a payload report a
+/// failure of its own (a command's non-zero exit); by default there is none.
+pub trait HostPayload {
+    /// The payload's own failure, if any.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+impl HostPayload for CommandPayload {
+    fn failure(&self) -> Option<String> {
+        (self.exit_code != 0).then(|| format!("exit code {}", self.exit_code))
+    }
+}
+
+macro_rules! plain_payloads {
+    ($($t:ty),* $(,)?) => { $(impl HostPayload for $t {})* };
+}
+
+plain_payloads!(
+    NodeStatusPayload,
+    UptimePayload,
+    DiskPayload,
+    MemoryPayload,
+    LoadPayload,
+    OsPayload,
+    DnsPayload,
+    PingPayload,
+    DeployPayload,
+    FileStatusPayload,
+    serde_json::Value,
+);
+
+impl<T: Serialize + HostPayload> HostEntry for HostResult<T> {
+    fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    fn changed(&self) -> bool {
+        self.changed.unwrap_or(false)
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error
+            .clone()
+            .or_else(|| self.data.as_ref().and_then(HostPayload::failure))
+    }
+}
+
+/// Items with their own `hostname`, `changed: Option<bool>` and `error` fields.
+macro_rules! flat_entries {
+    ($($t:ty),* $(,)?) => {$(
+        impl HostEntry for $t {
+            fn hostname(&self) -> &str {
+                &self.hostname
+            }
+
+            fn changed(&self) -> bool {
+                self.changed.unwrap_or(false)
+            }
+
+            fn error(&self) -> Option<String> {
+                self.error.clone()
+            }
+        }
+    )*};
+}
+
+flat_entries!(HostnameResponse, DnsUpdateResult);

