@@ -215,3 +215,41 @@ async fn a_drained_agent_finishes_its_work_and_takes_no_new_jobs() {
     assert_eq!(post(&stack, "/agent/b/drain", &read).await.0, 403);
     stack.shutdown().await;
 }
+
+/// Agents starting together race to create the shared `_any` consumer, each with its own
+/// start time; every one of them must end up consuming, none may exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_starting_together_all_get_the_shared_consumer() {
+    use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+    use osapi::agent::consumer::ensure_consumer;
+    use osapi::nats::resources::Resources;
+
+    let nats = Nats::start();
+    let client = nats_client(nats.port).await;
+    let cfg = config(nats.port);
+    let res = Resources::ensure(&client, &cfg, "")
+        .await
+        .expect("resources");
+    for round in 0..5 {
+        let name = format!("race_{round}");
+        let tasks: Vec<_> = (0..6u64)
+            .map(|i| {
+                let (res, name) = (res.clone(), name.clone());
+                tokio::spawn(async move {
+                    let start_time =
+                        time::OffsetDateTime::now_utc() - Duration::from_millis(1000 + i * 7);
+                    let config = pull::Config {
+                        filter_subject: res.names.subjects().any_filter(),
+                        deliver_policy: DeliverPolicy::ByStartTime { start_time },
+                        ..Default::default()
+                    };
+                    ensure_consumer(&res, &name, config).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            let outcome = t.await.expect("task");
+            assert!(outcome.is_ok(), "round {round}: {:?}", outcome.err());
+        }
+    }
+}

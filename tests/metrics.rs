@@ -50,6 +50,23 @@ async fn scrape(http: &reqwest::Client, port: u16) -> BTreeMap<String, f64> {
     parse(&text)
 }
 
+/// Scrapes until `done` holds, for up to five seconds; returns the last scrape either way.
+async fn scrape_until(
+    http: &reqwest::Client,
+    port: u16,
+    done: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let mut last = scrape(http, port).await;
+    for _ in 0..50 {
+        if done(&last) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        last = scrape(http, port).await;
+    }
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_parse_and_job_counters_move_by_the_jobs_run() {
     let nats = Nats::start();
@@ -76,10 +93,13 @@ async fn metrics_parse_and_job_counters_move_by_the_jobs_run() {
     for _ in 0..N {
         assert_eq!(stack.get("/node/m/hostname", Some(&t)).await.0, 200);
     }
-    let (c1, a1) = (
-        scrape(&http, controller_port).await,
-        scrape(&http, agent_port).await,
-    );
+    // The agent writes a job's response before it acks and leaves the job: the caller can
+    // get its answer a moment before the agent's gauge drops.
+    let c1 = scrape(&http, controller_port).await;
+    let a1 = scrape_until(&http, agent_port, |m| {
+        find(m, "osapi_agent_jobs_in_flight", &[]) == 0.0
+    })
+    .await;
     let op = "operation=\"node.hostname.get\"";
     let delta =
         |before: &BTreeMap<String, f64>,

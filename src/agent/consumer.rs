@@ -371,6 +371,9 @@ async fn event(res: &Resources, job_id: &str, name: &str, host: &str, data: serd
 
 /// Creates the consumer or updates the one that exists, keeping its original start point
 /// (a JetStream consumer's deliver policy cannot change).
+///
+/// Agents starting together race to create the shared consumer: the loser's create fails
+/// because its start time differs from the winner's, so it reads the winner's and tries again.
 pub async fn ensure_consumer(
     res: &Resources,
     name: &str,
@@ -381,12 +384,16 @@ pub async fn ensure_consumer(
         .get_stream(&res.jobs_stream)
         .await
         .map_err(|e| format!("stream {}: {e}", res.jobs_stream))?;
-    if let Ok(existing) = stream.get_consumer::<pull::Config>(name).await {
-        config.deliver_policy = existing.cached_info().config.deliver_policy;
-    }
     config.durable_name = Some(name.to_owned());
-    stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| format!("consumer {name}: {e}"))
+    let mut last = String::new();
+    for _ in 0..3 {
+        if let Ok(existing) = stream.get_consumer::<pull::Config>(name).await {
+            config.deliver_policy = existing.cached_info().config.deliver_policy;
+        }
+        match stream.create_consumer(config.clone()).await {
+            Ok(consumer) => return Ok(consumer),
+            Err(e) => last = format!("consumer {name}: {e}"),
+        }
+    }
+    Err(last)
 }
