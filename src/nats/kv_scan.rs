@@ -1,10 +1,12 @@
 //! Reading many KV entries at once with a subject filter: one ordered consumer instead of
-//! a key listing followed by one `get` per key.
+//! a key listing followed by one `get` per key (a `get` only for a key the consumer missed).
+
+use std::collections::{BTreeMap, HashSet};
 
 use async_nats::jetstream::consumer::{push, DeliverPolicy, ReplayPolicy};
 use async_nats::jetstream::kv;
-use std::collections::BTreeMap;
-
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
 
@@ -29,12 +31,13 @@ pub async fn scan(
     values: bool,
 ) -> Result<Vec<(String, Bytes)>, ScanError> {
     let prefix = store.prefix.clone();
+    let subject = format!("{prefix}{filter}");
     let consumer = store
         .stream
         .create_consumer(push::OrderedConfig {
             // A fresh inbox; the default `_INBOX.` prefix is what clients subscribe under.
             deliver_subject: format!("_INBOX.{}", uuid::Uuid::new_v4().simple()),
-            filter_subject: format!("{prefix}{filter}"),
+            filter_subject: subject.clone(),
             headers_only: !values,
             replay_policy: ReplayPolicy::Instant,
             deliver_policy: DeliverPolicy::LastPerSubject,
@@ -43,41 +46,72 @@ pub async fn scan(
         .await
         .map_err(scan_err)?;
     let mut latest = BTreeMap::new();
-    // The latest entry of every key at creation time. One of them may vanish before it is
-    // delivered when its key is rewritten meanwhile, and the server's pending count can
-    // then read 0 too early; the rewrite is delivered after the others, so read on until
-    // as many messages as keys arrived.
-    let expected = consumer.cached_info().num_pending;
-    if expected == 0 {
-        return Ok(Vec::new());
-    }
-    let mut received = 0u64;
-    let mut messages = consumer.messages().await.map_err(scan_err)?;
-    loop {
-        let next = tokio::time::timeout(STALL, messages.next())
-            .await
-            .map_err(|_| ScanError(format!("no message for {STALL:?} while scanning {filter}")))?;
-        let Some(msg) = next else { break };
-        let msg = msg.map_err(scan_err)?;
-        received += 1;
-        // A delete or purge, or the marker a bucket with limit markers leaves when an
-        // entry expires.
-        let deleted = msg.headers.as_ref().is_some_and(|h| {
-            h.get("KV-Operation")
-                .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"))
-                || h.get("Nats-Marker-Reason").is_some()
-        });
-        let pending = msg.info().map(|i| i.pending).unwrap_or(0);
-        let key = msg.subject.as_str().strip_prefix(&prefix).unwrap_or("");
-        // A key can arrive twice when rewritten during the scan: the later one wins.
-        if deleted {
-            latest.remove(key);
-        } else {
-            latest.insert(key.to_owned(), msg.payload.clone());
+    let mut seen = HashSet::new();
+    if consumer.cached_info().num_pending > 0 {
+        let mut messages = consumer.messages().await.map_err(scan_err)?;
+        loop {
+            let next = tokio::time::timeout(STALL, messages.next())
+                .await
+                .map_err(|_| {
+                    ScanError(format!("no message for {STALL:?} while scanning {filter}"))
+                })?;
+            let Some(msg) = next else { break };
+            let msg = msg.map_err(scan_err)?;
+            let key = msg.subject.as_str().strip_prefix(&prefix).unwrap_or("");
+            // A key can arrive twice when rewritten during the scan: the later one wins.
+            apply(&mut latest, key, msg.headers.as_ref(), &msg.payload);
+            seen.insert(key.to_owned());
+            if msg.info().map(|i| i.pending).unwrap_or(0) == 0 {
+                break;
+            }
         }
-        if pending == 0 && received >= expected {
-            break;
+    }
+    // The server can skip an entry of the initial set when its key is rewritten while the
+    // consumer starts, and then deliver neither it nor the rewrite. The stream's subject
+    // index is exact: fetch any key it holds that the consumer did not deliver.
+    let mut subjects = store
+        .stream
+        .info_with_subjects(&subject)
+        .await
+        .map_err(scan_err)?;
+    let mut missed = Vec::new();
+    while let Some(entry) = subjects.next().await {
+        let (subj, _) = entry.map_err(scan_err)?;
+        let key = subj.strip_prefix(&prefix).unwrap_or("");
+        if !seen.contains(key) {
+            missed.push(subj);
+        }
+    }
+    for subj in missed {
+        match store.stream.get_last_raw_message_by_subject(&subj).await {
+            Ok(m) => {
+                let key = subj.strip_prefix(&prefix).unwrap_or("");
+                apply(&mut latest, key, Some(&m.headers), &m.payload);
+            }
+            // Purged or expired since the listing.
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
+            Err(e) => return Err(scan_err(e)),
         }
     }
     Ok(latest.into_iter().collect())
+}
+
+/// Records `key`'s entry, or forgets the key when the entry is a delete or purge, or the
+/// marker a bucket with limit markers leaves when an entry expires.
+fn apply(
+    latest: &mut BTreeMap<String, Bytes>,
+    key: &str,
+    headers: Option<&HeaderMap>,
+    payload: &Bytes,
+) {
+    let deleted = headers.is_some_and(|h| {
+        h.get("KV-Operation")
+            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"))
+            || h.get("Nats-Marker-Reason").is_some()
+    });
+    if deleted {
+        latest.remove(key);
+    } else {
+        latest.insert(key.to_owned(), payload.clone());
+    }
 }
