@@ -162,7 +162,8 @@ async fn a_drained_agent_finishes_its_work_and_takes_no_new_jobs() {
     let mut stack = Stack::controller(config(nats.port)).await;
     stack.wait_ready().await;
     let mut slow = FakeNode::new("a");
-    slow.delay = Duration::from_millis(800);
+    // Long enough that the drained state cannot be reached before it is checked below.
+    slow.delay = Duration::from_secs(3);
     let running = slow.running.clone();
     stack.add_agent("a", &[], fake_providers(slow));
     stack.add_agent("b", &[], fake_providers(FakeNode::new("b")));

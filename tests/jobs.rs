@@ -45,6 +45,8 @@ async fn list_pages_totals_get_delete_and_retry() {
         assert_eq!(status, 200, "{body}");
         ids.push(body["job_id"].as_str().expect("id").to_owned());
     }
+    // Read at once, no polling: an agent records a job's outcome before it answers, so
+    // every answered job already counts as completed.
     let (status, page) = stack.get("/job?limit=100", Some(&t)).await;
     assert_eq!(status, 200, "{page}");
     let total = base + 200;

@@ -114,7 +114,8 @@ async fn max_jobs_bounds_concurrency() {
     let mut stack = Stack::controller(config(nats.port)).await;
     stack.wait_ready().await;
     let mut node = FakeNode::new("solo");
-    node.delay = Duration::from_millis(300);
+    // Long enough that the first two jobs overlap however the six requests are scheduled.
+    node.delay = Duration::from_secs(1);
     let peak = node.peak.clone();
     stack.add_agent_with("solo", &[], fake_providers(node), |c| c.agent.max_jobs = 2);
     stack.wait_agents(&["solo"]).await;
@@ -240,7 +241,8 @@ async fn slow_job_times_out_with_its_job_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_unreachable_gives_503_not_a_hang() {
     // A controller whose NATS never existed.
-    let cfg = config(free_port());
+    let (_reserved, port) = closed_port();
+    let cfg = config(port);
     let stack = Stack::controller(cfg).await;
     let t = token(&["admin"], &[]);
     let asked = std::time::Instant::now();
@@ -268,7 +270,16 @@ async fn nats_dying_under_a_running_stack_gives_503_then_recovers() {
     stack.wait_agents(&["a"]).await;
     let t = token(&["admin"], &[]);
     nats.kill();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the controller has noticed (readiness shares its check), jobs answer 503 at once.
+    let mut noticed = false;
+    for _ in 0..100 {
+        if stack.get("/health/ready", None).await.0 == 503 {
+            noticed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(noticed, "the controller never noticed NATS was gone");
     let asked = std::time::Instant::now();
     let (status, body) = stack.get("/node/_any/hostname", Some(&t)).await;
     assert_eq!(status, 503, "{body}");

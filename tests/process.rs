@@ -1009,7 +1009,7 @@ fn an_agent_killed_mid_job_hands_it_over_and_it_completes_once() {
         let resp = http()
             .post(url)
             .bearer_auth(caller_token)
-            .json(&serde_json::json!({"command": "sleep 3; echo ran on @fact.hostname", "timeout": 20}))
+            .json(&serde_json::json!({"command": "sleep 6; echo ran on @fact.hostname", "timeout": 30}))
             .send()
             .expect("job call");
         let status = resp.status().as_u16();
@@ -1023,7 +1023,12 @@ fn an_agent_killed_mid_job_hands_it_over_and_it_completes_once() {
             let Some((200, page)) = get_json(&inst.url("/job?status=processing"), &token) else {
                 return false;
             };
-            match page["items"][0]["id"].as_str() {
+            // The shell job, not a hostname job whose outcome is still being recorded.
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            let shell = items
+                .iter()
+                .find(|i| i["operation"]["type"] == "command.shell.execute");
+            match shell.and_then(|i| i["id"].as_str()) {
                 Some(id) => {
                     job_id = id.to_owned();
                     true
@@ -1032,10 +1037,10 @@ fn an_agent_killed_mid_job_hands_it_over_and_it_completes_once() {
             }
         },
     );
-    let mut survivor = spawn(&["agent", "start"], "survivor");
-    std::thread::sleep(Duration::from_millis(500));
+    // Killed mid-job (it sleeps 6 s); the redelivery waits for the survivor.
     kill(Pid::from_raw(victim.id() as i32), Signal::SIGKILL).expect("SIGKILL");
     let _ = victim.wait();
+    let mut survivor = spawn(&["agent", "start"], "survivor");
 
     let (status, body) = caller.join().expect("caller");
     assert_eq!(status, 202, "{body}");

@@ -694,7 +694,8 @@ async fn agents_jobs_and_error_kinds() {
 
     // Nothing listens any more: a transport error, no status.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let gone = Client::new(&format!("http://127.0.0.1:{}", free_port()), "t").expect("client");
+    let (_reserved, port) = closed_port();
+    let gone = Client::new(&format!("http://127.0.0.1:{port}"), "t").expect("client");
     let e = gone.health_liveness().await.expect_err("transport");
     assert!(matches!(e, SdkError::Transport { .. }), "{e:?}");
     assert_eq!(e.status(), None);

