@@ -2,7 +2,8 @@
 //! agent -> response KV -> controller) next to one raw NATS request-reply on the same server.
 //!
 //! Run: `cargo bench --bench hostname_latency` (needs nats-server on PATH).
-//! `OSAPI_BENCH_CALLS` sets the number of measured calls (default 300).
+//! `OSAPI_BENCH_CALLS` sets the number of measured calls (default 300). Then it times the
+//! job and agent listings over the jobs those calls stored.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -108,6 +109,30 @@ async fn main() {
         http_samples.push(t.elapsed());
     }
 
+    // Listings read the buckets with KV scans; measured with the jobs stored so far.
+    let list_samples = |path: &'static str| {
+        let (http, token, base) = (&http, &token, &base);
+        async move {
+            let mut samples = Vec::with_capacity(50);
+            for _ in 0..50 {
+                let t = Instant::now();
+                let r = http
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("request");
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                assert_eq!(status, 200, "{path}: {body}");
+                samples.push(t.elapsed());
+            }
+            samples
+        }
+    };
+    let jobs_page = list_samples("/job?limit=100").await;
+    let agents = list_samples("/agent").await;
+
     let client = async_nats::connect(format!("nats://127.0.0.1:{nats_port}"))
         .await
         .expect("connect");
@@ -136,6 +161,9 @@ async fn main() {
     println!("\nosapi latency, sequential calls on one host (loopback):");
     report("HTTP GET /node/_any/hostname", http_samples);
     report("raw NATS request-reply", nats_samples);
+    let stored = calls + 20;
+    report(&format!("GET /job?limit=100 ({stored} jobs)"), jobs_page);
+    report("GET /agent (1 agent)", agents);
 
     cancel.cancel();
     let _ = agent.await;

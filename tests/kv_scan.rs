@@ -44,3 +44,29 @@ async fn a_scan_sees_every_key_while_they_are_rewritten() {
     }
     writer.abort();
 }
+
+/// Scans leave no consumers behind: servers cap a stream's consumers (1,000 by default on
+/// recent nats-server), and a job listing runs a scan per job on its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scans_leave_no_consumers_behind() {
+    let nats = Nats::start();
+    let js = jetstream::new(nats_client(nats.port).await);
+    let store = js
+        .create_key_value(kv::Config {
+            bucket: "many".into(),
+            history: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+    store.put("k.1", "v".into()).await.expect("put");
+    for round in 0..1100 {
+        let found = scan(&store, "k.*", round % 2 == 0).await.expect("scan");
+        assert_eq!(found.len(), 1, "round {round}");
+        // Also an empty match, which reads nothing.
+        assert!(scan(&store, "none.*", true).await.expect("scan").is_empty());
+    }
+    let mut stream = store.stream.clone();
+    let info = stream.info().await.expect("info");
+    assert_eq!(info.state.consumer_count, 0);
+}

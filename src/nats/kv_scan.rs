@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_nats::jetstream::consumer::{push, DeliverPolicy, ReplayPolicy};
-use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::{self, kv};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -45,27 +45,15 @@ pub async fn scan(
         })
         .await
         .map_err(scan_err)?;
-    let mut latest = BTreeMap::new();
-    let mut seen = HashSet::new();
-    if consumer.cached_info().num_pending > 0 {
-        let mut messages = consumer.messages().await.map_err(scan_err)?;
-        loop {
-            let next = tokio::time::timeout(STALL, messages.next())
-                .await
-                .map_err(|_| {
-                    ScanError(format!("no message for {STALL:?} while scanning {filter}"))
-                })?;
-            let Some(msg) = next else { break };
-            let msg = msg.map_err(scan_err)?;
-            let key = msg.subject.as_str().strip_prefix(&prefix).unwrap_or("");
-            // A key can arrive twice when rewritten during the scan: the later one wins.
-            apply(&mut latest, key, msg.headers.as_ref(), &msg.payload);
-            seen.insert(key.to_owned());
-            if msg.info().map(|i| i.pending).unwrap_or(0) == 0 {
-                break;
-            }
-        }
+    // Ephemeral consumers outlive their reader by 30 s, and servers cap the consumers of a
+    // stream (recent nats-server: 1,000 by default), so busy listings must not leave them
+    // behind: delete it as soon as it is read.
+    let name = consumer.cached_info().name.clone();
+    let delivered = read_consumer(consumer, &prefix, filter).await;
+    if let Err(e) = store.stream.delete_consumer(&name).await {
+        tracing::debug!(consumer = %name, error = %e, "scan consumer not deleted; it expires");
     }
+    let (mut latest, seen) = delivered?;
     // The server can skip an entry of the initial set when its key is rewritten while the
     // consumer starts, and then deliver neither it nor the rewrite. The stream's subject
     // index is exact: fetch any key it holds that the consumer did not deliver.
@@ -94,6 +82,36 @@ pub async fn scan(
         }
     }
     Ok(latest.into_iter().collect())
+}
+
+/// Every message the consumer delivers until none is pending: the latest entry per key,
+/// and every key seen (deleted ones too).
+async fn read_consumer(
+    consumer: jetstream::consumer::Consumer<push::OrderedConfig>,
+    prefix: &str,
+    filter: &str,
+) -> Result<(BTreeMap<String, Bytes>, HashSet<String>), ScanError> {
+    let mut latest = BTreeMap::new();
+    let mut seen = HashSet::new();
+    if consumer.cached_info().num_pending == 0 {
+        return Ok((latest, seen));
+    }
+    let mut messages = consumer.messages().await.map_err(scan_err)?;
+    loop {
+        let next = tokio::time::timeout(STALL, messages.next())
+            .await
+            .map_err(|_| ScanError(format!("no message for {STALL:?} while scanning {filter}")))?;
+        let Some(msg) = next else { break };
+        let msg = msg.map_err(scan_err)?;
+        let key = msg.subject.as_str().strip_prefix(prefix).unwrap_or("");
+        // A key can arrive twice when rewritten during the scan: the later one wins.
+        apply(&mut latest, key, msg.headers.as_ref(), &msg.payload);
+        seen.insert(key.to_owned());
+        if msg.info().map(|i| i.pending).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    Ok((latest, seen))
 }
 
 /// Records `key`'s entry, or forgets the key when the entry is a delete or purge, or the

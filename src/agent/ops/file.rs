@@ -121,7 +121,6 @@ async fn copy_chunks(
     hash: &mut Sha256,
 ) -> Result<(), String> {
     use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-    use futures::StreamExt;
     let fail = |e: &dyn std::fmt::Display| format!("reading object {:?}: {e}", info.name);
     let stream = js
         .get_stream(format!("OBJ_{}", info.bucket))
@@ -137,6 +136,25 @@ async fn copy_chunks(
         })
         .await
         .map_err(|e| fail(&e))?;
+    let name = consumer.cached_info().name.clone();
+    let copied = pull_chunks(&consumer, info, out, hash)
+        .await
+        .map_err(|e| fail(&e));
+    // Not left to expire: a stream's consumers are capped.
+    let _ = stream.delete_consumer(&name).await;
+    copied
+}
+
+/// Pulls every chunk of `info` from `consumer` into `out`.
+async fn pull_chunks(
+    consumer: &async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    info: &async_nats::jetstream::object_store::ObjectInfo,
+    out: &mut tokio::fs::File,
+    hash: &mut Sha256,
+) -> Result<(), String> {
+    use futures::StreamExt;
     let mut received = 0usize;
     while received < info.chunks {
         let mut batch = consumer
@@ -145,16 +163,18 @@ async fn copy_chunks(
             .expires(std::time::Duration::from_secs(10))
             .messages()
             .await
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| e.to_string())?;
         let before = received;
         while let Some(msg) = batch.next().await {
-            let msg = msg.map_err(|e| fail(&e))?;
+            let msg = msg.map_err(|e| e.to_string())?;
             hash.update(&msg.payload);
-            out.write_all(&msg.payload).await.map_err(|e| fail(&e))?;
+            out.write_all(&msg.payload)
+                .await
+                .map_err(|e| e.to_string())?;
             received += 1;
         }
         if received == before {
-            return Err(fail(&"no chunk arrived within 10s"));
+            return Err("no chunk arrived within 10s".to_owned());
         }
     }
     Ok(())
