@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use serde_json::Value;
@@ -257,8 +258,10 @@ pub fn zero_counts() -> BTreeMap<String, usize> {
         .collect()
 }
 
-/// Every job's record and overall status, newest first.
-async fn all_jobs(jobs: &kv::Store) -> Result<Vec<(JobRecord, OverallStatus)>, StoreError> {
+/// Every job's record and overall status, newest first, and each job's status event keys.
+async fn all_jobs(
+    jobs: &kv::Store,
+) -> Result<(Vec<(JobRecord, OverallStatus)>, EventKeys), StoreError> {
     let records = scan(jobs, "jobs.*", true).await?;
     let status_keys: Vec<String> = scan(jobs, "status.>", false)
         .await?
@@ -266,6 +269,12 @@ async fn all_jobs(jobs: &kv::Store) -> Result<Vec<(JobRecord, OverallStatus)>, S
         .map(|(k, _)| k)
         .collect();
     let states = host_states(&status_keys);
+    let mut event_keys = EventKeys::new();
+    for key in status_keys {
+        if let Some(id) = key.split('.').nth(1) {
+            event_keys.entry(id.to_owned()).or_default().push(key);
+        }
+    }
     let mut all: Vec<(JobRecord, OverallStatus)> = records
         .into_iter()
         .filter_map(|(_, bytes)| serde_json::from_slice::<JobRecord>(&bytes).ok())
@@ -277,8 +286,11 @@ async fn all_jobs(jobs: &kv::Store) -> Result<Vec<(JobRecord, OverallStatus)>, S
         .collect();
     // UUID v7 ids sort by creation time: newest first.
     all.sort_by(|a, b| b.0.id.cmp(&a.0.id));
-    Ok(all)
+    Ok((all, event_keys))
 }
+
+/// Status event keys (`status.<id>.<event>.<host>.<nanos>`) by job id.
+type EventKeys = BTreeMap<String, Vec<String>>;
 
 fn count(all: &[(JobRecord, OverallStatus)]) -> BTreeMap<String, usize> {
     let mut counts = zero_counts();
@@ -290,9 +302,12 @@ fn count(all: &[(JobRecord, OverallStatus)]) -> BTreeMap<String, usize> {
 
 /// Number of jobs and the totals per status (for health).
 pub async fn totals(jobs: &kv::Store) -> Result<(usize, BTreeMap<String, usize>), StoreError> {
-    let all = all_jobs(jobs).await?;
+    let (all, _) = all_jobs(jobs).await?;
     Ok((all.len(), count(&all)))
 }
+
+/// Jobs of a listing page read at once.
+const PAGE_READS: usize = 16;
 
 /// One page of jobs, newest first; only the page's events and responses are read.
 pub async fn list(
@@ -302,7 +317,7 @@ pub async fn list(
     limit: usize,
     offset: usize,
 ) -> Result<ListJobsResponse, StoreError> {
-    let all = all_jobs(jobs).await?;
+    let (all, mut event_keys) = all_jobs(jobs).await?;
     let status_counts = (!all.is_empty()).then(|| count(&all));
     let filtered: Vec<JobRecord> = all
         .into_iter()
@@ -310,15 +325,29 @@ pub async fn list(
         .map(|(r, _)| r)
         .collect();
     let total_items = filtered.len();
-    let mut items = Vec::new();
-    for record in filtered.into_iter().skip(offset).take(limit) {
-        let mut d = detail(jobs, responses, record).await?;
-        d.changed = None;
-        d.responses = None;
-        d.agent_states = None;
-        d.timeline = None;
-        items.push(d);
-    }
+    // The page's events and answers are read by key (their keys are known from the
+    // status scan), a few jobs at a time, in page order.
+    let page: Vec<(JobRecord, Vec<String>)> = filtered
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| {
+            let keys = event_keys.remove(&r.id).unwrap_or_default();
+            (r, keys)
+        })
+        .collect();
+    let items = futures::stream::iter(page)
+        .map(|(record, keys)| detail_by_keys(jobs, responses, record, keys))
+        .buffered(PAGE_READS)
+        .map_ok(|mut d| {
+            d.changed = None;
+            d.responses = None;
+            d.agent_states = None;
+            d.timeline = None;
+            d
+        })
+        .try_collect::<Vec<_>>()
+        .await?;
     Ok(ListJobsResponse {
         total_items,
         status_counts,
@@ -356,6 +385,42 @@ async fn detail(
         .into_iter()
         .filter_map(|(_, v)| serde_json::from_slice::<JobResponse>(&v).ok())
         .collect();
+    Ok(build_detail(record, events, answers))
+}
+
+/// A job's detail from its record and the known keys of its events: direct reads, no
+/// scans. Answers are read for the hosts that recorded events (every host that runs a
+/// job records that it started).
+async fn detail_by_keys(
+    jobs: &kv::Store,
+    responses: &kv::Store,
+    record: JobRecord,
+    event_keys: Vec<String>,
+) -> Result<JobDetailResponse, StoreError> {
+    let events: Vec<StatusEvent> =
+        futures::future::try_join_all(event_keys.iter().map(|k| jobs.get(k)))
+            .await
+            .map_err(err)?
+            .into_iter()
+            .flatten()
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect();
+    // Event keys carry the host already sanitised, as response keys do.
+    let hosts: std::collections::BTreeSet<&str> = event_keys
+        .iter()
+        .filter_map(|k| k.split('.').nth(3))
+        .collect();
+    let answers: Vec<JobResponse> = futures::future::try_join_all(
+        hosts
+            .iter()
+            .map(|h| responses.get(format!("{}.{h}", record.id))),
+    )
+    .await
+    .map_err(err)?
+    .into_iter()
+    .flatten()
+    .filter_map(|v| serde_json::from_slice::<JobResponse>(&v).ok())
+    .collect();
     Ok(build_detail(record, events, answers))
 }
 
