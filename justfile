@@ -13,6 +13,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# Latency benchmark: one hostname job through HTTP vs one raw NATS request-reply.
+# Latency benchmark: one hostname job through HTTP vs one raw NATS request-reply, then the
+# job and agent listings.
 bench:
     cargo bench --bench hostname_latency
