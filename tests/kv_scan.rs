@@ -6,18 +6,22 @@ use async_nats::jetstream::{self, kv};
 use common::{nats_client, Nats};
 use osapi::nats::kv_scan::scan;
 
+/// A fresh one-entry-per-key bucket on `nats`.
+async fn bucket(nats: &Nats, name: &str) -> kv::Store {
+    let js = jetstream::new(nats_client(nats.port).await);
+    js.create_key_value(kv::Config {
+        bucket: name.into(),
+        history: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("bucket")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scan_sees_every_key_while_they_are_rewritten() {
     let nats = Nats::start();
-    let js = jetstream::new(nats_client(nats.port).await);
-    let store = js
-        .create_key_value(kv::Config {
-            bucket: "scan".into(),
-            history: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("bucket");
+    let store = bucket(&nats, "scan").await;
     let keys = ["agents.a", "agents.b", "agents.c"];
     for k in keys {
         store.put(k, "0".into()).await.expect("put");
@@ -50,15 +54,7 @@ async fn a_scan_sees_every_key_while_they_are_rewritten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scans_leave_no_consumers_behind() {
     let nats = Nats::start();
-    let js = jetstream::new(nats_client(nats.port).await);
-    let store = js
-        .create_key_value(kv::Config {
-            bucket: "many".into(),
-            history: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("bucket");
+    let store = bucket(&nats, "many").await;
     store.put("k.1", "v".into()).await.expect("put");
     for round in 0..1100 {
         let found = scan(&store, "k.*", round % 2 == 0).await.expect("scan");

@@ -108,13 +108,21 @@ fn is_unicast(target: &str) -> bool {
     super::Target::parse(target).is_ok_and(|t| !t.is_broadcast())
 }
 
-/// Each host's furthest event for every job, from status key names alone
-/// (`status.<id>.<event>.<host>.<nanos>`).
+/// The job id, event and (sanitised) host named by a status key,
+/// `status.<id>.<event>.<host>.<nanos>`.
+fn event_key_parts(key: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = key.splitn(5, '.').collect();
+    let [_, id, event, host, _] = parts[..] else {
+        return None;
+    };
+    Some((id, event, host))
+}
+
+/// Each host's furthest event for every job, from status key names alone.
 pub fn host_states(keys: &[String]) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut jobs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for key in keys {
-        let parts: Vec<&str> = key.splitn(5, '.').collect();
-        let [_, id, event, host, _] = parts[..] else {
+        let Some((id, event, host)) = event_key_parts(key) else {
             continue;
         };
         let Some(r) = rank(event) else { continue };
@@ -271,7 +279,7 @@ async fn all_jobs(
     let states = host_states(&status_keys);
     let mut event_keys = EventKeys::new();
     for key in status_keys {
-        if let Some(id) = key.split('.').nth(1) {
+        if let Some((id, ..)) = event_key_parts(&key) {
             event_keys.entry(id.to_owned()).or_default().push(key);
         }
     }
@@ -289,7 +297,7 @@ async fn all_jobs(
     Ok((all, event_keys))
 }
 
-/// Status event keys (`status.<id>.<event>.<host>.<nanos>`) by job id.
+/// Status event keys by job id.
 type EventKeys = BTreeMap<String, Vec<String>>;
 
 fn count(all: &[(JobRecord, OverallStatus)]) -> BTreeMap<String, usize> {
@@ -408,7 +416,7 @@ async fn detail_by_keys(
     // Event keys carry the host already sanitised, as response keys do.
     let hosts: std::collections::BTreeSet<&str> = event_keys
         .iter()
-        .filter_map(|k| k.split('.').nth(3))
+        .filter_map(|k| event_key_parts(k).map(|(_, _, host)| host))
         .collect();
     let answers: Vec<JobResponse> = futures::future::try_join_all(
         hosts

@@ -145,11 +145,12 @@ async fn copy_chunks(
     copied
 }
 
+type PullConsumer =
+    async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>;
+
 /// Pulls every chunk of `info` from `consumer` into `out`.
 async fn pull_chunks(
-    consumer: &async_nats::jetstream::consumer::Consumer<
-        async_nats::jetstream::consumer::pull::Config,
-    >,
+    consumer: &PullConsumer,
     info: &async_nats::jetstream::object_store::ObjectInfo,
     out: &mut tokio::fs::File,
     hash: &mut Sha256,
