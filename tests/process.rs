@@ -54,7 +54,12 @@ impl Install {
                 format!("http://127.0.0.1:{api}"),
             )
             .env("OSAPI_NATS_REGISTRY_TTL", "3s")
-            .env("OSAPI_AGENT_SHUTDOWN_GRACE", "3s");
+            .env("OSAPI_AGENT_SHUTDOWN_GRACE", "3s")
+            // The example's 10 GiB store may not fit beside a build on a CI disk.
+            .env(
+                "OSAPI_NATS_OBJECTS_MAX_BYTES",
+                common::OBJECTS_MAX_BYTES.to_string(),
+            );
         cmd
     }
 

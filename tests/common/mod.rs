@@ -146,8 +146,15 @@ pub fn config(nats_port: u16) -> Config {
     c.nats.registry.ttl = Duration::from_secs(3);
     c.agent.consumer.back_off = vec![Duration::from_secs(2)];
     c.agent.shutdown_grace = Duration::from_secs(5);
+    // JetStream reserves max_bytes on disk up front; the default 10 GiB does not fit
+    // on a CI disk that is also holding the build.
+    c.nats.objects.max_bytes = OBJECTS_MAX_BYTES;
     c
 }
+
+/// Object store size for tests: room for the largest test file, little enough to reserve
+/// beside a full build directory.
+pub const OBJECTS_MAX_BYTES: i64 = 512 << 20;
 
 /// Answers the agent's own name as hostname, optionally slowly, counting concurrency.
 pub struct FakeNode {
