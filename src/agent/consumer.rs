@@ -251,14 +251,11 @@ async fn run_job(
     let status = response.status;
     // The outcome event goes first: a caller that has its answer and then reads the job
     // finds it finished, never still "processing".
-    let outcome = match status {
-        JobStatus::Completed => ("completed", json!({"duration_ms": duration_ms})),
-        JobStatus::Failed => (
-            "failed",
-            json!({"duration_ms": duration_ms, "error": response.error}),
-        ),
+    let data = match status {
+        JobStatus::Completed => json!({"duration_ms": duration_ms}),
+        JobStatus::Failed => json!({"duration_ms": duration_ms, "error": response.error}),
     };
-    event(res, &job_id, outcome.0, me, outcome.1).await;
+    event(res, &job_id, outcome, me, data).await;
     if let Err(e) = put_response(res, &response).await {
         // Without a recorded outcome the caller cannot know: let it be redelivered.
         tracing::error!(%job_id, error = %e, "cannot write job response");

@@ -266,10 +266,10 @@ pub fn zero_counts() -> BTreeMap<String, usize> {
         .collect()
 }
 
-/// Every job's record and overall status, newest first, and each job's status event keys.
+/// Every job's record and overall status, newest first, and every status event key.
 async fn all_jobs(
     jobs: &kv::Store,
-) -> Result<(Vec<(JobRecord, OverallStatus)>, EventKeys), StoreError> {
+) -> Result<(Vec<(JobRecord, OverallStatus)>, Vec<String>), StoreError> {
     let records = scan(jobs, "jobs.*", true).await?;
     let status_keys: Vec<String> = scan(jobs, "status.>", false)
         .await?
@@ -277,12 +277,6 @@ async fn all_jobs(
         .map(|(k, _)| k)
         .collect();
     let states = host_states(&status_keys);
-    let mut event_keys = EventKeys::new();
-    for key in status_keys {
-        if let Some((id, ..)) = event_key_parts(&key) {
-            event_keys.entry(id.to_owned()).or_default().push(key);
-        }
-    }
     let mut all: Vec<(JobRecord, OverallStatus)> = records
         .into_iter()
         .filter_map(|(_, bytes)| serde_json::from_slice::<JobRecord>(&bytes).ok())
@@ -294,11 +288,19 @@ async fn all_jobs(
         .collect();
     // UUID v7 ids sort by creation time: newest first.
     all.sort_by(|a, b| b.0.id.cmp(&a.0.id));
-    Ok((all, event_keys))
+    Ok((all, status_keys))
 }
 
-/// Status event keys by job id.
-type EventKeys = BTreeMap<String, Vec<String>>;
+/// Status event keys grouped by job id.
+fn by_job(status_keys: Vec<String>) -> BTreeMap<String, Vec<String>> {
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in status_keys {
+        if let Some((id, ..)) = event_key_parts(&key) {
+            grouped.entry(id.to_owned()).or_default().push(key);
+        }
+    }
+    grouped
+}
 
 fn count(all: &[(JobRecord, OverallStatus)]) -> BTreeMap<String, usize> {
     let mut counts = zero_counts();
@@ -325,7 +327,8 @@ pub async fn list(
     limit: usize,
     offset: usize,
 ) -> Result<ListJobsResponse, StoreError> {
-    let (all, mut event_keys) = all_jobs(jobs).await?;
+    let (all, status_keys) = all_jobs(jobs).await?;
+    let mut event_keys = by_job(status_keys);
     let status_counts = (!all.is_empty()).then(|| count(&all));
     let filtered: Vec<JobRecord> = all
         .into_iter()

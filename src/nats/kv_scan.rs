@@ -65,7 +65,7 @@ pub async fn scan(
     let mut missed = Vec::new();
     while let Some(entry) = subjects.next().await {
         let (subj, _) = entry.map_err(scan_err)?;
-        let key = subj.strip_prefix(&prefix).unwrap_or("");
+        let key = key_of(&subj, &prefix);
         if !seen.contains(key) {
             missed.push(subj);
         }
@@ -73,7 +73,7 @@ pub async fn scan(
     for subj in missed {
         match store.stream.get_last_raw_message_by_subject(&subj).await {
             Ok(m) => {
-                let key = subj.strip_prefix(&prefix).unwrap_or("");
+                let key = key_of(&subj, &prefix);
                 apply(&mut latest, key, Some(&m.headers), &m.payload);
             }
             // Purged or expired since the listing.
@@ -103,7 +103,7 @@ async fn read_consumer(
             .map_err(|_| ScanError(format!("no message for {STALL:?} while scanning {filter}")))?;
         let Some(msg) = next else { break };
         let msg = msg.map_err(scan_err)?;
-        let key = msg.subject.as_str().strip_prefix(prefix).unwrap_or("");
+        let key = key_of(&msg.subject, prefix);
         // A key can arrive twice when rewritten during the scan: the later one wins.
         apply(&mut latest, key, msg.headers.as_ref(), &msg.payload);
         seen.insert(key.to_owned());
@@ -112,6 +112,11 @@ async fn read_consumer(
         }
     }
     Ok((latest, seen))
+}
+
+/// The key a bucket subject names (`$KV.<bucket>.<key>` without its prefix).
+fn key_of<'a>(subject: &'a str, prefix: &str) -> &'a str {
+    subject.strip_prefix(prefix).unwrap_or("")
 }
 
 /// Records `key`'s entry, or forgets the key when the entry is a delete or purge, or the
