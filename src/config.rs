@@ -103,6 +103,9 @@ pub struct ApiConfig {
     /// How long a job-backed request waits for agents (osapi extension; 30 s in the original).
     #[serde(with = "duration")]
     pub job_timeout: Duration,
+    /// Job-backed requests served at once; beyond it a request answers 503 with
+    /// `Retry-After` (osapi extension).
+    pub max_inflight: usize,
     pub security: ApiSecurity,
 }
 
@@ -112,6 +115,7 @@ impl Default for ApiConfig {
             host: "0.0.0.0".into(),
             port: 8080,
             job_timeout: Duration::from_secs(30),
+            max_inflight: 1024,
             security: ApiSecurity::default(),
         }
     }

@@ -8,33 +8,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-async fn upload(
-    stack: &Stack,
-    token: &str,
-    name: &str,
-    content_type: &str,
-    bytes: &[u8],
-    force: bool,
-) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_owned())
-        .text("content_type", content_type.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("f"),
-        );
-    let resp = stack
-        .http
-        .post(format!("{}/file?force={force}", stack.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 async fn post(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
     let resp = stack
         .http
@@ -71,22 +44,32 @@ async fn upload_deploy_drift_and_templates() {
     let t = token(&["admin"], &[]);
 
     // Upload, list, get; same content is unchanged; other content conflicts unless forced.
-    let (status, body) = upload(&stack, &t, "app.conf", "raw", b"port=80\n", false).await;
+    let (status, body) = stack
+        .upload(&t, "app.conf", "raw", b"port=80\n", false)
+        .await;
     assert_eq!((status, &body["changed"]), (201, &json!(true)), "{body}");
     let sha = body["sha256"].as_str().expect("sha").to_owned();
     assert_eq!(sha.len(), 64);
-    let (status, body) = upload(&stack, &t, "app.conf", "raw", b"port=80\n", false).await;
+    let (status, body) = stack
+        .upload(&t, "app.conf", "raw", b"port=80\n", false)
+        .await;
     assert_eq!((status, &body["changed"]), (201, &json!(false)), "{body}");
-    let (status, body) = upload(&stack, &t, "app.conf", "raw", b"port=81\n", false).await;
+    let (status, body) = stack
+        .upload(&t, "app.conf", "raw", b"port=81\n", false)
+        .await;
     assert_eq!(status, 409, "{body}");
     // The same bytes as another content type are no conflict: the type changes.
-    let (status, body) = upload(&stack, &t, "app.conf", "template", b"port=80\n", false).await;
+    let (status, body) = stack
+        .upload(&t, "app.conf", "template", b"port=80\n", false)
+        .await;
     assert_eq!(
         (status, &body["changed"], body["content_type"].as_str()),
         (201, &json!(true), Some("template")),
         "{body}"
     );
-    let (status, body) = upload(&stack, &t, "app.conf", "raw", b"port=80\n", false).await;
+    let (status, body) = stack
+        .upload(&t, "app.conf", "raw", b"port=80\n", false)
+        .await;
     assert_eq!((status, &body["changed"]), (201, &json!(true)), "{body}");
     // Parts the API does not know are ignored, as the original does.
     let form = reqwest::multipart::Form::new()
@@ -208,7 +191,9 @@ async fn upload_deploy_drift_and_templates() {
     );
 
     // A changed object makes the deployed copies stale.
-    let (status, _) = upload(&stack, &t, "app.conf", "raw", b"port=81\n", true).await;
+    let (status, _) = stack
+        .upload(&t, "app.conf", "raw", b"port=81\n", true)
+        .await;
     assert_eq!(status, 201);
     let (_, stale) = stack.get("/file/stale", Some(&t)).await;
     assert!(stale["total"].as_u64().unwrap_or(0) >= 2, "{stale}");
@@ -216,9 +201,7 @@ async fn upload_deploy_drift_and_templates() {
     // Templates render per host.
     let tpl = b"host={{ hostname }} cpus={{ facts.cpu_count }} env={{ vars.env }}\n";
     assert_eq!(
-        upload(&stack, &t, "motd.tpl", "template", tpl, false)
-            .await
-            .0,
+        stack.upload(&t, "motd.tpl", "template", tpl, false).await.0,
         201
     );
     let (_, tpl_info) = stack.get("/file/motd.tpl", Some(&t)).await;
@@ -257,21 +240,21 @@ async fn bad_file_input_is_rejected_and_touches_nothing() {
     stack.wait_agents(&["a"]).await;
     let t = token(&["admin"], &[]);
     for name in ["../etc-passwd", "a/b", ".hidden", "a..b"] {
-        let (status, body) = upload(&stack, &t, name, "raw", b"x", false).await;
+        let (status, body) = stack.upload(&t, name, "raw", b"x", false).await;
         assert_eq!(
             (status, body["field"].as_str()),
             (400, Some("name")),
             "{name}: {body}"
         );
     }
-    let (status, body) = upload(&stack, &t, "ok.txt", "binary", b"x", false).await;
+    let (status, body) = stack.upload(&t, "ok.txt", "binary", b"x", false).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (400, Some("content_type")),
         "{body}"
     );
     assert_eq!(
-        upload(&stack, &t, "ok.txt", "raw", b"data", false).await.0,
+        stack.upload(&t, "ok.txt", "raw", b"data", false).await.0,
         201
     );
     let dir = tempfile::tempdir().expect("tempdir");

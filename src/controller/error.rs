@@ -37,6 +37,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too many job requests at once; the client should retry after a second.
+    #[error(
+        "too many job requests in flight (controller.api.max_inflight = {limit}); retry shortly"
+    )]
+    Busy { limit: usize },
     #[error("{message}")]
     Timeout { job_id: String, message: String },
     #[error("internal error")]
@@ -59,7 +64,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,12 +94,20 @@ impl IntoResponse for ApiError {
             Self::Timeout { job_id, .. } => (None, Some(job_id.clone())),
             _ => (None, None),
         };
+        let busy = matches!(self, Self::Busy { .. });
         let body = ErrorResponse {
             error: self.to_string(),
             field,
             job_id,
             code: status.as_u16(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if busy {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

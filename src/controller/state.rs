@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, OnceCell, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,21 @@ pub struct AppState {
     /// When this controller started (health status uptime).
     pub started: std::time::Instant,
     pub metrics: Arc<crate::telemetry::metrics::ControllerMetrics>,
+    /// One permit per job request in flight (`controller.api.max_inflight`).
+    job_slots: Arc<Semaphore>,
     backend: Arc<OnceCell<Backend>>,
+}
+
+/// A job request's place under `controller.api.max_inflight`; frees it when dropped.
+pub struct JobSlot {
+    _permit: OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
 }
 
 /// The controller's NATS side, available once connected and set up.
@@ -48,12 +62,34 @@ pub struct Backend {
 impl AppState {
     pub fn new(config: Arc<Config>, auth: Arc<Authenticator>, notifier: Arc<dyn Notifier>) -> Self {
         Self {
-            config,
             auth,
             notifier,
             started: std::time::Instant::now(),
             metrics: crate::telemetry::metrics::ControllerMetrics::new(),
+            job_slots: Arc::new(Semaphore::new(config.controller.api.max_inflight.max(1))),
+            config,
             backend: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// A slot for one job request, or 503 `Busy` when `max_inflight` are running. Refusing
+    /// at once (instead of queueing) keeps latency bounded and tells the client to back off.
+    pub fn job_slot(&self, op: &str) -> Result<JobSlot, ApiError> {
+        let m = &self.metrics;
+        match self.job_slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                m.jobs_inflight.inc();
+                Ok(JobSlot {
+                    _permit: permit,
+                    gauge: m.jobs_inflight.clone(),
+                })
+            }
+            Err(_) => {
+                m.jobs_rejected.with_label_values(&[op]).inc();
+                Err(ApiError::Busy {
+                    limit: self.config.controller.api.max_inflight,
+                })
+            }
         }
     }
 
@@ -96,15 +132,21 @@ impl AppState {
             let ready =
                 crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
                     check_server_version(&client)?;
-                    Resources::ensure(&client, &config, &conn.namespace).await
+                    let resources = Resources::ensure(&client, &config, &conn.namespace).await?;
+                    let jobs = JobClient::start(
+                        client.clone(),
+                        resources.clone(),
+                        config.controller.api.job_timeout,
+                        cancel.clone(),
+                    )
+                    .await
+                    .map_err(|e| crate::nats::NatsError::Request(e.to_string()))?;
+                    Ok::<_, crate::nats::NatsError>((resources, jobs))
                 })
                 .await;
-            let Some(resources) = ready else { return };
-            let jobs = JobClient::new(
-                client.clone(),
-                resources.clone(),
-                config.controller.api.job_timeout,
-            );
+            let Some((resources, jobs)) = ready else {
+                return;
+            };
             tokio::spawn(crate::controller::dlq::follow(
                 resources.clone(),
                 jobs.clone(),

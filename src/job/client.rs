@@ -1,14 +1,15 @@
 //! The controller's side of the pipeline: write the job record, publish the notification,
-//! and wait for per-host responses by watching the response bucket.
+//! and wait for per-host responses through the process's shared [`ResponseHub`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
+use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::record::{rfc3339, rfc3339_seconds, JobRecord, JobResponse, Operation};
 use super::subject::OpKind;
 use super::target::Target;
@@ -53,6 +54,7 @@ pub struct JobClient {
     client: async_nats::Client,
     resources: Resources,
     timeout: Duration,
+    hub: ResponseHub,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> JobError {
@@ -60,12 +62,25 @@ fn unavailable(e: impl std::fmt::Display) -> JobError {
 }
 
 impl JobClient {
-    pub fn new(client: async_nats::Client, resources: Resources, timeout: Duration) -> Self {
-        Self {
+    /// Starts the shared answer subscription; it lives until `cancel` fires.
+    pub async fn start(
+        client: async_nats::Client,
+        resources: Resources,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> Result<Self, HubError> {
+        let hub = ResponseHub::start(&client, resources.responses.clone(), cancel).await?;
+        Ok(Self {
             client,
             resources,
             timeout,
-        }
+            hub,
+        })
+    }
+
+    /// Requests waiting for answers now.
+    pub fn waiting(&self) -> usize {
+        self.hub.waiting()
     }
 
     /// The registry bucket (for target validation and expected hosts).
@@ -152,8 +167,18 @@ impl JobClient {
             serde_json::json!({"target": target.to_string()}),
         )
         .await;
-        self.publish(&record).await?;
+        if let Err(e) = self.publish(&record).await {
+            self.fail_unpublished(&record.id, &e).await;
+            return Err(e);
+        }
         Ok(record)
+    }
+
+    /// Records why a stored job was never published, so that it does not stay `submitted`.
+    async fn fail_unpublished(&self, job_id: &str, e: &JobError) {
+        tracing::warn!(%job_id, error = %e, "job stored but not published");
+        let data = serde_json::json!({"error": "not published: NATS was unavailable"});
+        self.event(job_id, "failed", "_api", data).await;
     }
 
     /// Appends a status event; best effort, like the agent's.
@@ -180,37 +205,17 @@ impl JobClient {
             .create(op, kind, data, target, None, Some(wait))
             .await?;
         let job_id = record.id.clone();
-        // Watch before publishing so that no response can slip past.
-        let mut watch = self
-            .resources
-            .responses
-            .watch(JobResponse::watch_filter(&job_id))
-            .await
-            .map_err(unavailable)?;
-        self.publish(&record).await?;
-        let deadline = Instant::now() + wait;
-        let mut got: BTreeMap<String, JobResponse> = BTreeMap::new();
-        loop {
-            let entry = match tokio::time::timeout_at(deadline, watch.next()).await {
-                Err(_) | Ok(None) => break,
-                Ok(Some(entry)) => entry.map_err(unavailable)?,
-            };
-            if entry.operation != kv::Operation::Put {
-                continue;
-            }
-            let response: JobResponse = match serde_json::from_slice(&entry.value) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(key = %entry.key, error = %e, "unreadable job response");
-                    continue;
-                }
-            };
-            got.insert(response.hostname.clone(), response);
-            let done = !target.is_broadcast() || expected.iter().all(|h| got.contains_key(h));
-            if done {
-                break;
-            }
+        // Registered before publishing so that no answer can slip past.
+        let mut waiter = self.hub.wait_for(&job_id);
+        if let Err(e) = self.publish(&record).await {
+            self.fail_unpublished(&job_id, &e).await;
+            return Err(e);
         }
+        let done = |got: &BTreeMap<String, JobResponse>| {
+            !got.is_empty()
+                && (!target.is_broadcast() || expected.iter().all(|h| got.contains_key(h)))
+        };
+        let got = collect(&mut waiter, Instant::now() + wait, done).await;
         let missing: Vec<String> = if got.is_empty() && !target.is_broadcast() {
             vec![match target {
                 Target::Host(h) => h.clone(),
@@ -239,5 +244,49 @@ impl JobClient {
             responses: got.into_values().collect(),
             missing,
         })
+    }
+}
+
+/// Gathers answers until `done` holds or the deadline passes. Answers missed by the
+/// subscription (a reconnect, a dropped message) are read from the bucket after a
+/// reconnect and once more before giving up; without a hub (shutting down) the bucket is
+/// polled.
+async fn collect(
+    waiter: &mut Waiter,
+    deadline: Instant,
+    done: impl Fn(&BTreeMap<String, JobResponse>) -> bool,
+) -> BTreeMap<String, JobResponse> {
+    let mut got = BTreeMap::new();
+    while !done(&got) {
+        match tokio::time::timeout_at(deadline, waiter.next()).await {
+            Err(_) => break,
+            Ok(Some(Delivery::Answer(answer))) => add(&mut got, answer),
+            Ok(Some(Delivery::Reread)) => reread_into(waiter, &mut got).await,
+            Ok(None) => {
+                reread_into(waiter, &mut got).await;
+                if Instant::now() + POLL >= deadline {
+                    break;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+    if !done(&got) {
+        reread_into(waiter, &mut got).await;
+    }
+    got
+}
+
+/// How often a waiter without a hub reads the bucket.
+const POLL: Duration = Duration::from_millis(200);
+
+fn add(got: &mut BTreeMap<String, JobResponse>, answer: JobResponse) {
+    got.insert(answer.hostname.clone(), answer);
+}
+
+async fn reread_into(waiter: &Waiter, got: &mut BTreeMap<String, JobResponse>) {
+    match waiter.reread().await {
+        Ok(answers) => answers.into_iter().for_each(|a| add(got, a)),
+        Err(e) => tracing::warn!(error = %e, "cannot re-read job answers"),
     }
 }

@@ -1,6 +1,7 @@
 //! The job model: targets, subjects, records, and the client the controller submits with.
 
 pub mod client;
+pub mod hub;
 pub mod ops;
 pub mod record;
 pub mod store;

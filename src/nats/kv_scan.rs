@@ -22,6 +22,23 @@ fn scan_err(e: impl std::fmt::Display) -> ScanError {
     ScanError(e.to_string())
 }
 
+/// Subjects of one stream under a common prefix, read as keys: a KV bucket
+/// (`$KV.<bucket>.`) or an object store's metadata (`$O.<bucket>.M.`).
+#[derive(Clone, Copy)]
+pub struct Keyspace<'a> {
+    pub stream: &'a jetstream::stream::Stream,
+    pub prefix: &'a str,
+}
+
+impl<'a> From<&'a kv::Store> for Keyspace<'a> {
+    fn from(store: &'a kv::Store) -> Self {
+        Self {
+            stream: &store.stream,
+            prefix: &store.prefix,
+        }
+    }
+}
+
 /// Latest value of every key matching `filter` (NATS wildcards), skipping deletions,
 /// ordered by key.
 /// With `values` false only key names are fetched.
@@ -30,9 +47,18 @@ pub async fn scan(
     filter: &str,
     values: bool,
 ) -> Result<Vec<(String, Bytes)>, ScanError> {
-    let prefix = store.prefix.clone();
+    scan_keyspace(store.into(), filter, values).await
+}
+
+/// [`scan`] over any [`Keyspace`].
+pub async fn scan_keyspace(
+    space: Keyspace<'_>,
+    filter: &str,
+    values: bool,
+) -> Result<Vec<(String, Bytes)>, ScanError> {
+    let prefix = space.prefix;
     let subject = format!("{prefix}{filter}");
-    let consumer = store
+    let consumer = space
         .stream
         .create_consumer(push::OrderedConfig {
             // A fresh inbox; the default `_INBOX.` prefix is what clients subscribe under.
@@ -49,39 +75,59 @@ pub async fn scan(
     // stream (recent nats-server: 1,000 by default), so busy listings must not leave them
     // behind: delete it as soon as it is read.
     let name = consumer.cached_info().name.clone();
-    let delivered = read_consumer(consumer, &prefix, filter).await;
-    if let Err(e) = store.stream.delete_consumer(&name).await {
+    let delivered = read_consumer(consumer, prefix, filter).await;
+    if let Err(e) = space.stream.delete_consumer(&name).await {
         tracing::debug!(consumer = %name, error = %e, "scan consumer not deleted; it expires");
     }
     let (mut latest, seen) = delivered?;
     // The server can skip an entry of the initial set when its key is rewritten while the
     // consumer starts, and then deliver neither it nor the rewrite. The stream's subject
     // index is exact: fetch any key it holds that the consumer did not deliver.
-    let mut subjects = store
+    fetch_unseen(space, filter, &seen, &mut latest).await?;
+    Ok(latest.into_iter().collect())
+}
+
+/// Latest value of every key matching `filter`, read through the stream's subject index
+/// and one direct read per key: no consumer, so it suits small sets read often (one job's
+/// answers).
+pub async fn latest_by_index(
+    store: &kv::Store,
+    filter: &str,
+) -> Result<Vec<(String, Bytes)>, ScanError> {
+    let mut latest = BTreeMap::new();
+    fetch_unseen(store.into(), filter, &HashSet::new(), &mut latest).await?;
+    Ok(latest.into_iter().collect())
+}
+
+/// Reads every key matching `filter` that is not in `seen` into `latest`.
+async fn fetch_unseen(
+    space: Keyspace<'_>,
+    filter: &str,
+    seen: &HashSet<String>,
+    latest: &mut BTreeMap<String, Bytes>,
+) -> Result<(), ScanError> {
+    let prefix = space.prefix;
+    let mut subjects = space
         .stream
-        .info_with_subjects(&subject)
+        .info_with_subjects(format!("{prefix}{filter}"))
         .await
         .map_err(scan_err)?;
     let mut missed = Vec::new();
     while let Some(entry) = subjects.next().await {
         let (subj, _) = entry.map_err(scan_err)?;
-        let key = key_of(&subj, &prefix);
-        if !seen.contains(key) {
+        if !seen.contains(key_of(&subj, prefix)) {
             missed.push(subj);
         }
     }
     for subj in missed {
-        match store.stream.get_last_raw_message_by_subject(&subj).await {
-            Ok(m) => {
-                let key = key_of(&subj, &prefix);
-                apply(&mut latest, key, Some(&m.headers), &m.payload);
-            }
+        match space.stream.get_last_raw_message_by_subject(&subj).await {
+            Ok(m) => apply(latest, key_of(&subj, prefix), Some(&m.headers), &m.payload),
             // Purged or expired since the listing.
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
             Err(e) => return Err(scan_err(e)),
         }
     }
-    Ok(latest.into_iter().collect())
+    Ok(())
 }
 
 /// Every message the consumer delivers until none is pending: the latest entry per key,
@@ -127,14 +173,19 @@ fn apply(
     headers: Option<&HeaderMap>,
     payload: &Bytes,
 ) {
-    let deleted = headers.is_some_and(|h| {
-        h.get("KV-Operation")
-            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"))
-            || h.get("Nats-Marker-Reason").is_some()
-    });
-    if deleted {
+    if is_removal(headers) {
         latest.remove(key);
     } else {
         latest.insert(key.to_owned(), payload.clone());
     }
+}
+
+/// True for a KV delete or purge, and for the marker a bucket with limit markers leaves
+/// when an entry expires: none of them carries a value.
+pub fn is_removal(headers: Option<&HeaderMap>) -> bool {
+    headers.is_some_and(|h| {
+        h.get("KV-Operation")
+            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"))
+            || h.get("Nats-Marker-Reason").is_some()
+    })
 }

@@ -53,6 +53,9 @@ pub struct Resources {
     pub audit: Option<kv::Store>,
     /// Uploaded files; `None` when `nats.objects.bucket` is empty.
     pub objects: Option<jetstream::object_store::ObjectStore>,
+    /// The object store's stream and its metadata prefix (`$O.<bucket>.M.`), for listings
+    /// that must not leave a consumer behind.
+    pub objects_meta: Option<(jetstream::stream::Stream, String)>,
     /// What each agent deployed where.
     pub file_state: Option<kv::Store>,
 }
@@ -117,6 +120,17 @@ impl Resources {
                 Err(ObjectStoreError::Other(e)) => return Err(e),
             }
         };
+        let objects_meta = match &objects {
+            Some(_) => {
+                let bucket = names.infra(&config.nats.objects.bucket);
+                let stream = js
+                    .get_stream(format!("OBJ_{bucket}"))
+                    .await
+                    .map_err(|e| NatsError::resource(&bucket, e))?;
+                Some((stream, format!("$O.{bucket}.M.")))
+            }
+            None => None,
+        };
         let file_state = if config.nats.file_state.bucket.is_empty() {
             None
         } else {
@@ -133,6 +147,7 @@ impl Resources {
             state,
             audit,
             objects,
+            objects_meta,
             file_state,
         })
     }

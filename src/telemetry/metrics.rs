@@ -62,6 +62,10 @@ pub struct ControllerMetrics {
     pub jobs_finished: IntCounterVec,
     pub job_duration: HistogramVec,
     pub nats_connected: IntGauge,
+    /// Job requests holding a `controller.api.max_inflight` slot.
+    pub jobs_inflight: IntGauge,
+    /// Job requests refused because every slot was taken.
+    pub jobs_rejected: IntCounterVec,
 }
 
 impl ControllerMetrics {
@@ -99,6 +103,17 @@ impl ControllerMetrics {
                 &["operation"],
             ),
             nats_connected: gauge(&r, "nats_connected", "1 while the NATS connection is up"),
+            jobs_inflight: gauge(
+                &r,
+                "jobs_inflight",
+                "Job requests in flight (bounded by controller.api.max_inflight)",
+            ),
+            jobs_rejected: counter(
+                &r,
+                "jobs_rejected_total",
+                "Job requests answered 503 because controller.api.max_inflight was reached",
+                &["operation"],
+            ),
             registry: r,
         })
     }

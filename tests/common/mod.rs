@@ -393,6 +393,34 @@ impl Stack {
         hosts
     }
 
+    /// Uploads `bytes` as object `name` (multipart, as the CLI does).
+    pub async fn upload(
+        &self,
+        token: &str,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        force: bool,
+    ) -> (u16, serde_json::Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("name", name.to_owned())
+            .text("content_type", content_type.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("f"),
+            );
+        let resp = self
+            .http
+            .post(format!("{}/file?force={force}", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn shutdown(mut self) {
         let names: Vec<String> = self.agents.keys().cloned().collect();
         for n in names {

@@ -9,7 +9,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -228,17 +227,26 @@ pub async fn upload(
 #[utoipa::path(get, path = "/file", tag = "file", responses((status = 200, body = FileList)),
     security(("BearerAuth" = ["file:read"])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<FileList>, ApiError> {
+    store(&state)?;
+    let (stream, prefix) = state
+        .backend()?
+        .resources
+        .objects_meta
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("object store open without its stream".into()))?;
+    // The object store's own listing leaves an ordered consumer behind per call; the
+    // shared scan deletes its consumer at once.
+    let space = crate::nats::kv_scan::Keyspace { stream, prefix };
+    let entries = crate::nats::kv_scan::scan_keyspace(space, ">", true)
+        .await
+        .map_err(unavailable)?;
     let mut files = Vec::new();
-    match store(&state)?.list().await {
-        Ok(mut objects) => {
-            while let Some(o) = objects.next().await {
-                let o = o.map_err(unavailable)?;
-                if !o.deleted {
-                    files.push(info_of(&o));
-                }
-            }
+    for (key, value) in entries {
+        match serde_json::from_slice::<async_nats::jetstream::object_store::ObjectInfo>(&value) {
+            Ok(o) if !o.deleted => files.push(info_of(&o)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%key, error = %e, "unreadable object metadata"),
         }
-        Err(e) => tracing::debug!(error = %e, "object listing failed (empty store?)"),
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Json(FileList {

@@ -134,6 +134,7 @@ pub async fn run_on_target<T: HostItem>(
     op_timeout: Option<Duration>,
 ) -> JobAnswer<T> {
     let backend = state.backend()?;
+    let _slot = state.job_slot(op.name)?;
     let (target, expected) = backend.resolve_target(raw_target).await?;
     let mut wait = backend.jobs.default_wait();
     if let Some(limit) = op_timeout {

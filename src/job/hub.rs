@@ -1,0 +1,211 @@
+//! The controller's one subscription to job answers, shared by every waiting request.
+//!
+//! Agents write each answer to the response bucket, which JetStream publishes on the
+//! bucket's subject (`$KV.<bucket>.<job>.<host>`). One core NATS subscription per process
+//! hears every answer as it is written and hands it to the request waiting for that job;
+//! no JetStream consumer is created per request (a stream holds at most 1,000 of them).
+//!
+//! Invariants:
+//! - A waiter is registered before its job is published, and the subscription is live on
+//!   the server before the first waiter exists, so no answer can pass unseen.
+//! - Core delivery is at-most-once (a reconnect or a slow consumer can drop a message), so
+//!   after every reconnect each waiter re-reads its job's keys once, and a waiter re-reads
+//!   them once more before it gives up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::record::JobResponse;
+use crate::nats::connect::is_connected;
+use crate::nats::kv_scan;
+
+/// How often the hub looks for a finished reconnect.
+const RECONNECT_CHECK: Duration = Duration::from_millis(250);
+
+/// What the hub tells a waiter.
+#[derive(Debug)]
+pub enum Delivery {
+    /// One host's answer.
+    Answer(JobResponse),
+    /// The connection came back: answers may have been missed, read the bucket.
+    Reread,
+}
+
+/// Waiters by job id; `None` once the hub stopped routing.
+type Senders = Option<HashMap<String, mpsc::UnboundedSender<Delivery>>>;
+
+/// Routes answers from the shared subscription to the requests waiting for them.
+#[derive(Clone)]
+pub struct ResponseHub {
+    waiters: Arc<Mutex<Senders>>,
+    responses: kv::Store,
+}
+
+/// The subscription could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot subscribe to job answers on {subject}")]
+pub struct HubError {
+    subject: String,
+    #[source]
+    source: async_nats::Error,
+}
+
+impl ResponseHub {
+    /// Subscribes to every answer in `responses` and routes them until `cancel` fires or
+    /// the client closes. Returns once the server has the subscription.
+    pub async fn start(
+        client: &async_nats::Client,
+        responses: kv::Store,
+        cancel: CancellationToken,
+    ) -> Result<Self, HubError> {
+        let subject = format!("{}>", responses.prefix);
+        let fail = |source: async_nats::Error| HubError {
+            subject: subject.clone(),
+            source,
+        };
+        let subscription = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| fail(e.into()))?;
+        // The SUB must reach the server before any job is published.
+        client.flush().await.map_err(|e| fail(e.into()))?;
+        let hub = Self {
+            waiters: Arc::new(Mutex::new(Some(HashMap::new()))),
+            responses,
+        };
+        tokio::spawn(hub.clone().route(client.clone(), subscription, cancel));
+        Ok(hub)
+    }
+
+    /// Registers interest in `job_id`'s answers. Call before publishing the job; the
+    /// registration ends when the returned waiter is dropped. Once the hub has stopped,
+    /// the waiter's channel is closed at once.
+    pub fn wait_for(&self, job_id: &str) -> Waiter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(waiters) = lock(&self.waiters).as_mut() {
+            waiters.insert(job_id.to_owned(), tx);
+        }
+        Waiter {
+            job_id: job_id.to_owned(),
+            rx,
+            hub: self.clone(),
+        }
+    }
+
+    /// Number of requests waiting now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.waiters).as_ref().map_or(0, HashMap::len)
+    }
+
+    async fn route(
+        self,
+        client: async_nats::Client,
+        mut subscription: async_nats::Subscriber,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(RECONNECT_CHECK);
+        let mut was_connected = true;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                msg = subscription.next() => match msg {
+                    Some(msg) => self.deliver(&msg),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let connected = is_connected(&client);
+                    if connected && !was_connected {
+                        self.broadcast_reread();
+                    }
+                    was_connected = connected;
+                }
+            }
+        }
+        // Waiters see their channel close and fall back to reading the bucket.
+        lock(&self.waiters).take();
+    }
+
+    /// Hands one bucket message to the waiter of its job, if this process has one.
+    fn deliver(&self, msg: &async_nats::Message) {
+        let Some(key) = msg.subject.as_str().strip_prefix(&self.responses.prefix) else {
+            return;
+        };
+        let job_id = key.split('.').next().unwrap_or_default();
+        let waiters = lock(&self.waiters);
+        let Some(tx) = waiters.as_ref().and_then(|w| w.get(job_id)) else {
+            return;
+        };
+        if kv_scan::is_removal(msg.headers.as_ref()) {
+            return;
+        }
+        match serde_json::from_slice::<JobResponse>(&msg.payload) {
+            Ok(answer) => {
+                let _ = tx.send(Delivery::Answer(answer));
+            }
+            Err(e) => tracing::warn!(%key, error = %e, "unreadable job response"),
+        }
+    }
+
+    fn broadcast_reread(&self) {
+        let waiters = lock(&self.waiters);
+        let Some(waiters) = waiters.as_ref() else {
+            return;
+        };
+        tracing::info!(
+            waiters = waiters.len(),
+            "NATS reconnected; waiting requests re-read their answers"
+        );
+        for tx in waiters.values() {
+            let _ = tx.send(Delivery::Reread);
+        }
+    }
+}
+
+/// One request's view of the hub: its job's answers, in arrival order.
+pub struct Waiter {
+    job_id: String,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    hub: ResponseHub,
+}
+
+impl Waiter {
+    /// The next delivery; `None` when the hub stopped.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+
+    /// Every answer stored for the job now, read from the bucket (no consumer).
+    pub async fn reread(&self) -> Result<Vec<JobResponse>, kv_scan::ScanError> {
+        let filter = JobResponse::watch_filter(&self.job_id);
+        let entries = kv_scan::latest_by_index(&self.hub.responses, &filter).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(key, value)| match serde_json::from_slice(&value) {
+                Ok(answer) => Some(answer),
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "unreadable job response");
+                    None
+                }
+            })
+            .collect())
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(waiters) = lock(&self.hub.waiters).as_mut() {
+            waiters.remove(&self.job_id);
+        }
+    }
+}
+
+fn lock(waiters: &Mutex<Senders>) -> MutexGuard<'_, Senders> {
+    // The map stays consistent whatever a panicking holder did: entries are whole.
+    waiters.lock().unwrap_or_else(PoisonError::into_inner)
+}
