@@ -18,6 +18,7 @@ pub mod provider;
 pub mod registry;
 pub mod sdk;
 pub mod telemetry;
+pub mod wire;
 
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,8 +6,8 @@ use async_nats::jetstream::kv;
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::{Condition, ProcessSample};
-pub use crate::job::ops::node::{LoadAverage, Memory};
 use crate::job::target::sanitize_hostname;
+pub use crate::wire::ops::node::{LoadAverage, Memory};
 
 /// Scheduling state of an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

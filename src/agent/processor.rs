@@ -1,16 +1,21 @@
-//! Runs one job operation through the providers. Dispatch is by the full operation name;
-//! `@fact.*` references in the data are resolved first, from this agent's facts.
+//! Runs one job operation through the providers. Dispatch is by the full operation name,
+//! through a table built from the catalogue; `@fact.*` references in the data are resolved
+//! first, from this agent's facts.
 
 use std::collections::BTreeMap;
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::facts::Facts;
-use super::ops;
-use crate::job::ops as names;
+use super::ops::Handle;
 use crate::job::record::Operation;
 use crate::provider::{ProviderError, Providers};
+use crate::wire::ops::Op;
 
 /// What an operation may use while it runs.
 pub struct ExecContext {
@@ -64,7 +69,8 @@ impl From<&str> for OpError {
     }
 }
 
-/// Runs `op`; the error is reported to the caller as this host's error.
+/// Runs `op`; the error is reported to the caller as this host's error. Returns the
+/// payload (with `changed` in it, as stored in the response bucket).
 pub async fn execute(op: &Operation, ctx: &ExecContext) -> Result<Value, OpError> {
     let mut data = op.data.clone();
     {
@@ -75,32 +81,34 @@ pub async fn execute(op: &Operation, ctx: &ExecContext) -> Result<Value, OpError
         facts.resolve(&mut data)?;
     }
     let name = op.kind.as_str();
-    if name == names::FILE_DEPLOY.name {
-        return ops::file::deploy(ctx, parse(data)?).await;
-    }
-    Ok(dispatch(name, data, ctx).await?)
+    let run = DISPATCH
+        .get(name)
+        .ok_or_else(|| format!("unsupported operation {name:?}"))?;
+    run(ctx, data).await
 }
 
-/// The operations whose failures name no field.
-async fn dispatch(name: &str, data: Value, ctx: &ExecContext) -> Result<Value, String> {
-    match name {
-        _ if name == names::NODE_HOSTNAME_GET.name => ops::node::hostname(ctx).await,
-        _ if name == names::NODE_STATUS_GET.name => ops::node::status(ctx).await,
-        _ if name == names::NODE_UPTIME_GET.name => ops::node::uptime(ctx).await,
-        _ if name == names::NODE_OS_GET.name => ops::node::os(ctx).await,
-        _ if name == names::NODE_DISK_GET.name => ops::node::disk(ctx).await,
-        _ if name == names::NODE_MEMORY_GET.name => ops::node::memory(ctx).await,
-        _ if name == names::NODE_LOAD_GET.name => ops::node::load(ctx).await,
-        _ if name == names::NETWORK_DNS_GET.name => ops::network::dns_get(ctx, parse(data)?).await,
-        _ if name == names::NETWORK_DNS_UPDATE.name => {
-            ops::network::dns_update(ctx, parse(data)?).await
-        }
-        _ if name == names::NETWORK_PING_DO.name => ops::network::ping(ctx, parse(data)?).await,
-        _ if name == names::COMMAND_EXEC.name => ops::command::exec(ctx, parse(data)?, false).await,
-        _ if name == names::COMMAND_SHELL.name => ops::command::exec(ctx, parse(data)?, true).await,
-        _ if name == names::FILE_STATUS.name => ops::file::status(ctx, parse(data)?).await,
-        other => Err(format!("unsupported operation {other:?}")),
+type Runner = for<'a> fn(&'a ExecContext, Value) -> BoxFuture<'a, Result<Value, OpError>>;
+
+/// Every catalogue operation's handler, by name. Built from the catalogue: an operation
+/// without a [`Handle`] impl does not compile.
+static DISPATCH: LazyLock<HashMap<&'static str, Runner>> = LazyLock::new(|| {
+    let mut table: HashMap<&'static str, Runner> = HashMap::new();
+    macro_rules! register {
+        ($($op:ty),* $(,)?) => { $( table.insert(<$op as Op>::NAME, run_boxed::<$op>); )* };
     }
+    crate::for_each_op!(register);
+    table
+});
+
+fn run_boxed<O: Handle>(ctx: &ExecContext, data: Value) -> BoxFuture<'_, Result<Value, OpError>> {
+    Box::pin(run_typed::<O>(ctx, data))
+}
+
+/// Parses the job data, runs the handler, serialises its payload with `changed`.
+async fn run_typed<O: Handle>(ctx: &ExecContext, data: Value) -> Result<Value, OpError> {
+    let data: O::Data = parse(data)?;
+    let done = O::run(ctx, data).await?;
+    Ok(payload(&done.payload, done.changed)?)
 }
 
 fn parse<T: DeserializeOwned>(data: Value) -> Result<T, String> {
@@ -119,7 +127,7 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// Serialises a result payload with `changed` set.
-pub fn payload<T: serde::Serialize>(value: &T, changed: bool) -> Result<Value, String> {
+fn payload<T: serde::Serialize>(value: &T, changed: bool) -> Result<Value, String> {
     let mut v = serde_json::to_value(value).map_err(|e| e.to_string())?;
     if let Value::Object(map) = &mut v {
         map.insert("changed".into(), Value::Bool(changed));

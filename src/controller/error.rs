@@ -71,6 +71,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::wire::FieldError> for ApiError {
+    fn from(e: crate::wire::FieldError) -> Self {
+        Self::BadRequest {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {

@@ -6,10 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Semantic checks after a body parsed (ranges, IP syntax, one-of-two fields...).
-pub trait Validate {
-    fn validate(&self) -> Result<(), ApiError>;
-}
+pub use crate::wire::{is_fact_ref, Validate};
 
 /// A JSON body: parsed with the path of any error (`servers[1]`), then validated.
 pub struct ValidJson<T>(pub T);
@@ -28,20 +25,32 @@ where
         if bytes.is_empty() {
             return Err(ApiError::bad_request("body", "a JSON body is required"));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let field = if path == "." {
-                missing_or_unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into())
-            } else {
-                path
-            };
-            ApiError::bad_request(&field, format!("invalid {field}: {inner}"))
-        })?;
+        let value: T = parse_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
     }
+}
+
+/// Parses a JSON body, naming the field of any error (`servers[1]`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(named_error)
+}
+
+/// Deserialises an already parsed value, naming the field of any error.
+pub fn from_value_named<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(named_error)
+}
+
+fn named_error<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let field = if path == "." {
+        missing_or_unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into())
+    } else {
+        path
+    };
+    ApiError::bad_request(&field, format!("invalid {field}: {inner}"))
 }
 
 /// serde reports missing and unknown fields at the parent: pull the name out.
@@ -93,28 +102,9 @@ pub fn paging(
     Ok((limit, number("offset", 0)?))
 }
 
-/// `@fact.<key>` with a key the agent knows how to resolve.
-pub fn is_fact_ref(s: &str) -> bool {
-    s.strip_prefix("@fact.").is_some_and(|key| {
-        matches!(
-            key,
-            "interface.primary" | "hostname" | "arch" | "kernel" | "fqdn"
-        ) || key.strip_prefix("custom.").is_some_and(|k| !k.is_empty())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fact_refs() {
-        assert!(is_fact_ref("@fact.interface.primary"));
-        assert!(is_fact_ref("@fact.custom.rack"));
-        assert!(!is_fact_ref("@fact.custom."));
-        assert!(!is_fact_ref("@fact.os"));
-        assert!(!is_fact_ref("eth0"));
-    }
 
     #[test]
     fn field_names_from_serde_messages() {

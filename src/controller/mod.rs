@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::CorsLayer;
@@ -43,6 +43,8 @@ pub enum ControllerError {
     Cors(String),
     #[error("controller.notifications: {0}")]
     Notifier(String),
+    #[error("cannot serialise the OpenAPI document")]
+    OpenApi(#[source] serde_json::Error),
 }
 
 /// The notifier `controller.notifications` asks for.
@@ -79,7 +81,6 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .route("/file", get(file::list))
         .route("/file/stale", get(file::stale))
         .route("/file/{name}", get(file::get))
-        .route("/node/{hostname}/file/status", post(file::status))
         .route_layer(guard(Permission::FileRead));
     let file_write = Router::new()
         .route(
@@ -87,7 +88,6 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
             post(file::upload).layer(axum::extract::DefaultBodyLimit::max(max_upload)),
         )
         .route("/file/{name}", delete(file::delete))
-        .route("/node/{hostname}/file/deploy", post(file::deploy))
         .route_layer(guard(Permission::FileWrite));
     let audit_read = Router::new()
         .route("/audit", get(audit::list))
@@ -113,43 +113,28 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .route("/job/{id}", delete(job::delete))
         .route("/job/{id}/retry", post(job::retry))
         .route_layer(guard(Permission::JobWrite));
-    let node_read = Router::new()
-        .route("/node/{hostname}", get(node::get_status))
-        .route(
-            "/node/{hostname}/hostname",
-            get(node::hostname::get_hostname),
-        )
-        .route("/node/{hostname}/disk", get(node::get_disk))
-        .route("/node/{hostname}/memory", get(node::get_memory))
-        .route("/node/{hostname}/load", get(node::get_load))
-        .route("/node/{hostname}/os", get(node::get_os))
-        .route("/node/{hostname}/uptime", get(node::get_uptime))
-        .route_layer(guard(Permission::NodeRead));
-    let network_read = Router::new()
-        .route(
-            "/node/{hostname}/network/dns/{interfaceName}",
-            get(network::get_dns),
-        )
-        .route_layer(guard(Permission::NetworkRead));
-    let network_write = Router::new()
-        .route("/node/{hostname}/network/dns", put(network::put_dns))
-        .route("/node/{hostname}/network/ping", post(network::post_ping))
-        .route_layer(guard(Permission::NetworkWrite));
-    let command = Router::new()
-        .route("/node/{hostname}/command/exec", post(command::post_exec))
-        .route("/node/{hostname}/command/shell", post(command::post_shell))
-        .route_layer(guard(Permission::CommandExecute));
+    let (operations, operations_doc) = node::router(&state)
+        .merge(network::router(&state))
+        .merge(command::router(&state))
+        .merge(file::router(&state))
+        .finish();
+    let doc = openapi_body(openapi::document(operations_doc))?;
     let public = Router::new()
         .route("/health", get(api::health::liveness))
         .route("/health/ready", get(api::health::readiness))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }));
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc,
+                )
+            }),
+        );
     let metrics = state.metrics.clone();
     let mut app = Router::new()
         .merge(public)
-        .merge(node_read)
-        .merge(network_read)
-        .merge(network_write)
-        .merge(command)
+        .merge(operations)
         .merge(job_read)
         .merge(job_write)
         .merge(agent_read)
@@ -165,6 +150,13 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         app = app.layer(cors);
     }
     Ok(app)
+}
+
+/// The OpenAPI document serialised once, served as is.
+fn openapi_body(doc: utoipa::openapi::OpenApi) -> Result<axum::body::Bytes, ControllerError> {
+    Ok(serde_json::to_vec(&doc)
+        .map_err(ControllerError::OpenApi)?
+        .into())
 }
 
 /// Counts requests and their latency by route template (not raw path: bounded labels).

@@ -12,18 +12,6 @@ use super::error::ErrorResponse;
     paths(
         api::health::liveness,
         api::health::readiness,
-        api::node::hostname::get_hostname,
-        api::node::get_status,
-        api::node::get_disk,
-        api::node::get_memory,
-        api::node::get_load,
-        api::node::get_os,
-        api::node::get_uptime,
-        api::network::get_dns,
-        api::network::put_dns,
-        api::network::post_ping,
-        api::command::post_exec,
-        api::command::post_shell,
         api::job::list,
         api::job::get,
         api::job::delete,
@@ -41,10 +29,8 @@ use super::error::ErrorResponse;
         api::file::get,
         api::file::delete,
         api::file::stale,
-        api::file::deploy,
-        api::file::status,
     ),
-    components(schemas(ErrorResponse, api::health::HealthResponse, api::node::hostname::HostnameResponse)),
+    components(schemas(ErrorResponse, api::health::HealthResponse)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -66,9 +52,10 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API description.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The API description: the hand-documented routes plus the catalogue's `operations`.
+pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(operations);
     doc.info.version = crate::VERSION.to_owned();
     doc
 }

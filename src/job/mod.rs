@@ -2,7 +2,6 @@
 
 pub mod client;
 pub mod hub;
-pub mod ops;
 pub mod record;
 pub mod store;
 pub mod subject;

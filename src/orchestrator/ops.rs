@@ -14,29 +14,29 @@ use super::predicate::{self, Predicate};
 use super::result::{HostResult, HostStatus, TaskError, TaskOutput};
 use super::{Orchestrator, Step};
 use crate::controller::api::agent::AgentInfo;
-use crate::controller::api::Collection;
 use crate::sdk::{
     Client, CommandExecRequest, CommandShellRequest, DeployRequest, DnsUpdateRequest, HostEntry,
     PingRequest, SdkError, StatusRequest,
 };
+use crate::wire::Collection;
 
 /// Typed results to decode step data into: `report.decode::<CommandResult>("run-ls")`.
 pub mod types {
     pub use crate::controller::api::agent::{
         AgentInfo as AgentResult, AgentList as AgentListResult,
     };
-    pub use crate::controller::api::network::DnsUpdateResult;
-    pub use crate::controller::api::node::hostname::HostnameResponse as HostnameResult;
-    pub use crate::job::ops::command::CommandPayload as CommandResult;
-    pub use crate::job::ops::file::{
+    pub use crate::sdk::{FileChangedResult, FileUploadResult};
+    pub use crate::wire::ops::command::CommandPayload as CommandResult;
+    pub use crate::wire::ops::file::{
         DeployPayload as FileDeployResult, StatusPayload as FileStatusResult,
     };
-    pub use crate::job::ops::network::{DnsPayload as DnsConfigResult, PingPayload as PingResult};
-    pub use crate::job::ops::node::{
+    pub use crate::wire::ops::network::DnsUpdateResult;
+    pub use crate::wire::ops::network::{DnsPayload as DnsConfigResult, PingPayload as PingResult};
+    pub use crate::wire::ops::node::HostnameResponse as HostnameResult;
+    pub use crate::wire::ops::node::{
         DiskPayload as DiskResult, LoadPayload as LoadResult, MemoryPayload as MemoryResult,
         OsPayload as OsResult, StatusPayload as NodeStatusResult, UptimePayload as UptimeResult,
     };
-    pub use crate::sdk::{FileChangedResult, FileUploadResult};
 }
 
 /// A node answer as a step output: one host result per entry, the whole answer as data.

@@ -7,33 +7,32 @@ pub use crate::agent::facts::Facts;
 pub use crate::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
 pub use crate::conditions::Condition;
 pub use crate::controller::api::agent::{AgentInfo, AgentList, DrainResponse};
-pub use crate::controller::api::command::{CommandExecRequest, CommandShellRequest};
-pub use crate::controller::api::file::{
-    Deleted, DeployRequest, FileInfo, FileList, StaleFile, StaleList, StatusRequest,
-};
+pub use crate::controller::api::file::{Deleted, FileInfo, FileList, StaleFile, StaleList};
 pub use crate::controller::api::health::HealthResponse;
 pub use crate::controller::api::job::{
     CreateJobResponse, RetryJobRequest, RetryRequest, RetryResponse,
 };
-pub use crate::controller::api::network::{DnsUpdateRequest, DnsUpdateResult, PingRequest};
-pub use crate::controller::api::node::hostname::HostnameResponse;
 pub use crate::controller::api::status::{
     AgentCounts, AgentSummary, ComponentHealth, ConsumerCounts, ConsumerInfo, JobCounts,
     KvBucketInfo, NatsInfo, ObjectStoreInfo, RegistryEntry, StatusResponse, StreamInfo,
-};
-pub use crate::controller::api::{Collection, HostResult};
-pub use crate::job::ops::command::CommandPayload;
-pub use crate::job::ops::file::{DeployPayload, StatusPayload as FileStatusPayload};
-pub use crate::job::ops::network::{DnsPayload, PingPayload};
-pub use crate::job::ops::node::{
-    Disk, DiskPayload, LoadAverage, LoadPayload, Memory, MemoryPayload, OsInfo, OsPayload,
-    StatusPayload as NodeStatusPayload, UptimePayload,
 };
 pub use crate::job::record::{JobResponse, JobStatus, StatusEvent};
 pub use crate::job::store::{
     AgentState, JobDetailResponse, JobHostResponse, JobOperation, ListJobsResponse, OverallStatus,
     TimelineEvent,
 };
+pub use crate::wire::ops::command::{CommandExecRequest, CommandPayload, CommandShellRequest};
+pub use crate::wire::ops::file::{
+    DeployPayload, DeployRequest, StatusPayload as FileStatusPayload, StatusRequest,
+};
+pub use crate::wire::ops::network::{
+    DnsPayload, DnsUpdateRequest, DnsUpdateResult, PingPayload, PingRequest,
+};
+pub use crate::wire::ops::node::{
+    Disk, DiskPayload, HostnameResponse, LoadAverage, LoadPayload, Memory, MemoryPayload, OsInfo,
+    OsPayload, StatusPayload as NodeStatusPayload, UptimePayload,
+};
+pub use crate::wire::{Collection, HostResult};
 
 /// Outcome of [`Client::file_upload_bytes`](super::Client::file_upload_bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

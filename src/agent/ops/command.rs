@@ -3,15 +3,32 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::agent::processor::{payload, ExecContext};
-use crate::job::ops::command::{CommandData, CommandPayload, DEFAULT_TIMEOUT_SECS};
+use super::{Done, Handle};
+use crate::agent::processor::{ExecContext, OpError};
 use crate::provider::command::{CommandSpec, Program};
+use crate::wire::ops::command::{
+    CommandData, CommandExec, CommandPayload, CommandShell, DEFAULT_TIMEOUT_SECS,
+};
+
+impl Handle for CommandExec {
+    async fn run(ctx: &ExecContext, data: CommandData) -> Result<Done<CommandPayload>, OpError> {
+        exec(ctx, data, false).await
+    }
+}
+
+impl Handle for CommandShell {
+    async fn run(ctx: &ExecContext, data: CommandData) -> Result<Done<CommandPayload>, OpError> {
+        exec(ctx, data, true).await
+    }
+}
 
 /// Runs the command. A non-zero exit is a result, not an error; a timeout is an error
-/// (the whole process group was killed).
-pub async fn exec(ctx: &ExecContext, data: CommandData, shell: bool) -> Result<Value, String> {
+/// (the whole process group was killed). A command counts as a change.
+async fn exec(
+    ctx: &ExecContext,
+    data: CommandData,
+    shell: bool,
+) -> Result<Done<CommandPayload>, OpError> {
     let timeout = Duration::from_secs(data.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
     let program = if shell {
         Program::Shell {
@@ -40,7 +57,8 @@ pub async fn exec(ctx: &ExecContext, data: CommandData, shell: bool) -> Result<V
         return Err(format!(
             "command timed out after {}s (process group killed)",
             timeout.as_secs()
-        ));
+        )
+        .into());
     }
     let mut p = CommandPayload {
         stdout: out.stdout,
@@ -52,7 +70,10 @@ pub async fn exec(ctx: &ExecContext, data: CommandData, shell: bool) -> Result<V
         output_limit: ctx.max_output as u64,
     };
     fit_in_message(&mut p, MAX_ENCODED);
-    payload(&p, true)
+    Ok(Done {
+        payload: p,
+        changed: true,
+    })
 }
 
 /// Encoded bytes a result may take: under NATS's default 1 MiB message limit, with room

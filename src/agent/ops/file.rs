@@ -7,13 +7,14 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::agent::processor::{payload, ExecContext, OpError};
-use crate::job::ops::file::{
-    check_object_name, check_path, parse_mode, DeployData, DeployPayload, FileState, StatusData,
-    StatusPayload,
-};
+use super::{Done, Handle};
+use crate::agent::processor::{ExecContext, OpError};
 use crate::job::record::rfc3339;
 use crate::job::target::sanitize_hostname;
+use crate::wire::ops::file::{
+    check_object_name, check_path, parse_mode, DeployPayload, DeployRequest, FileDeploy, FileState,
+    FileStatus, StatusPayload, StatusRequest,
+};
 
 /// Templates are read whole to render; raw files stream.
 const MAX_TEMPLATE: usize = 1024 * 1024;
@@ -181,7 +182,19 @@ async fn pull_chunks(
     Ok(())
 }
 
-pub async fn deploy(ctx: &ExecContext, data: DeployData) -> Result<serde_json::Value, OpError> {
+impl Handle for FileDeploy {
+    async fn run(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPayload>, OpError> {
+        deploy(ctx, data).await
+    }
+}
+
+impl Handle for FileStatus {
+    async fn run(ctx: &ExecContext, data: StatusRequest) -> Result<Done<StatusPayload>, OpError> {
+        Ok(Done::read(status(ctx, data).await?))
+    }
+}
+
+async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPayload>, OpError> {
     check_object_name(&data.object_name)?;
     check_path(&data.path)?;
     let (objects, states, js) = ctx
@@ -287,16 +300,16 @@ pub async fn deploy(ctx: &ExecContext, data: DeployData) -> Result<serde_json::V
         .put(state_key(&ctx.hostname, &data.path), body.into())
         .await
         .map_err(|e| format!("file written but its state was not recorded: {e}"))?;
-    Ok(payload(
-        &DeployPayload {
+    Ok(Done {
+        payload: DeployPayload {
             path: data.path,
             sha256: sha,
         },
         changed,
-    )?)
+    })
 }
 
-pub async fn status(ctx: &ExecContext, data: StatusData) -> Result<serde_json::Value, String> {
+async fn status(ctx: &ExecContext, data: StatusRequest) -> Result<StatusPayload, String> {
     check_path(&data.path)?;
     let (_, states, _) = ctx
         .files
@@ -313,10 +326,9 @@ pub async fn status(ctx: &ExecContext, data: StatusData) -> Result<serde_json::V
         (Some(r), Some(now)) if &r.sha256 == now => "in-sync",
         _ => "drifted",
     };
-    let p = StatusPayload {
+    Ok(StatusPayload {
         path: data.path,
         status: status.into(),
         sha256: on_disk,
-    };
-    payload(&p, false)
+    })
 }

@@ -1,6 +1,38 @@
-//! The agent side of each operation: provider calls shaped into the job's result payload.
+//! The agent side of each catalogue operation: typed job data in, provider calls, typed
+//! payload out. One [`Handle`] impl per operation; the processor's dispatch table is built
+//! from the catalogue, so an operation without one does not compile.
 
 pub mod command;
 pub mod file;
 pub mod network;
 pub mod node;
+
+use std::future::Future;
+
+use super::processor::{ExecContext, OpError};
+use crate::wire::ops::Op;
+
+/// One host's result: the payload, and whether the host was changed.
+#[derive(Debug, Clone)]
+pub struct Done<P> {
+    pub payload: P,
+    pub changed: bool,
+}
+
+impl<P> Done<P> {
+    /// The result of a read: nothing changed.
+    pub fn read(payload: P) -> Self {
+        Self {
+            payload,
+            changed: false,
+        }
+    }
+}
+
+/// Runs an operation on this host.
+pub trait Handle: Op {
+    fn run(
+        ctx: &ExecContext,
+        data: Self::Data,
+    ) -> impl Future<Output = Result<Done<Self::Payload>, OpError>> + Send;
+}

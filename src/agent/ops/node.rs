@@ -1,24 +1,23 @@
 //! `node.*`: hostname, uptime, OS, load, memory, disks, and all of them at once.
 
-use serde_json::{json, Value};
-
-use crate::agent::processor::{blocking, payload, ExecContext};
-use crate::job::ops::node::{
-    Disk, DiskPayload, LoadAverage, LoadPayload, Memory, MemoryPayload, OsInfo, OsPayload,
-    StatusPayload, UptimePayload,
+use super::{Done, Handle};
+use crate::agent::processor::{blocking, ExecContext, OpError};
+use crate::wire::ops::node::{
+    Disk, DiskPayload, HostnamePayload, LoadAverage, LoadPayload, Memory, MemoryPayload,
+    NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
+    NodeUptimeGet, OsInfo, OsPayload, StatusPayload, UptimePayload,
 };
-use crate::job::ops::{go_duration, human_uptime};
+use crate::wire::ops::{go_duration, human_uptime, NoInput};
 
-pub async fn hostname(ctx: &ExecContext) -> Result<Value, String> {
-    let node = ctx.providers.node.clone();
-    let hostname = blocking(move || node.hostname())
-        .await
-        .map_err(|e| format!("failed to get hostname: {e}"))?;
-    let mut result = json!({ "hostname": hostname, "changed": false });
-    if !ctx.labels.is_empty() {
-        result["labels"] = json!(ctx.labels);
+impl Handle for NodeHostnameGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<HostnamePayload>, OpError> {
+        let node = ctx.providers.node.clone();
+        let hostname = blocking(move || node.hostname())
+            .await
+            .map_err(|e| format!("failed to get hostname: {e}"))?;
+        let labels = (!ctx.labels.is_empty()).then(|| ctx.labels.clone());
+        Ok(Done::read(HostnamePayload { hostname, labels }))
     }
-    Ok(result)
 }
 
 async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, String> {
@@ -83,53 +82,64 @@ async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("failed to get uptime: {e}"))
 }
 
-pub async fn load(ctx: &ExecContext) -> Result<Value, String> {
-    let load_average = read_load(ctx).await?;
-    payload(&LoadPayload { load_average }, false)
+impl Handle for NodeLoadGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<LoadPayload>, OpError> {
+        let load_average = read_load(ctx).await?;
+        Ok(Done::read(LoadPayload { load_average }))
+    }
 }
 
-pub async fn memory(ctx: &ExecContext) -> Result<Value, String> {
-    let memory = read_memory(ctx).await?;
-    payload(&MemoryPayload { memory }, false)
+impl Handle for NodeMemoryGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<MemoryPayload>, OpError> {
+        let memory = read_memory(ctx).await?;
+        Ok(Done::read(MemoryPayload { memory }))
+    }
 }
 
-pub async fn disk(ctx: &ExecContext) -> Result<Value, String> {
-    let disks = read_disks(ctx).await?;
-    payload(&DiskPayload { disks }, false)
+impl Handle for NodeDiskGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<DiskPayload>, OpError> {
+        let disks = read_disks(ctx).await?;
+        Ok(Done::read(DiskPayload { disks }))
+    }
 }
 
-pub async fn os(ctx: &ExecContext) -> Result<Value, String> {
-    let os_info = read_os(ctx).await?;
-    payload(&OsPayload { os_info }, false)
+impl Handle for NodeOsGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<OsPayload>, OpError> {
+        let os_info = read_os(ctx).await?;
+        Ok(Done::read(OsPayload { os_info }))
+    }
 }
 
-pub async fn uptime(ctx: &ExecContext) -> Result<Value, String> {
-    let up = read_uptime(ctx).await?;
-    let p = UptimePayload {
-        uptime: go_duration(up),
-        uptime_seconds: up.as_secs_f64(),
-    };
-    payload(&p, false)
+impl Handle for NodeUptimeGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<UptimePayload>, OpError> {
+        let up = read_uptime(ctx).await?;
+        Ok(Done::read(UptimePayload {
+            uptime: go_duration(up),
+            uptime_seconds: up.as_secs_f64(),
+        }))
+    }
 }
 
 /// Everything at once. A part that fails is left out (and logged) rather than failing the
 /// whole answer, as the original does.
-pub async fn status(ctx: &ExecContext) -> Result<Value, String> {
-    let (up, load, mem, disks, os) = tokio::join!(
-        read_uptime(ctx),
-        read_load(ctx),
-        read_memory(ctx),
-        read_disks(ctx),
-        read_os(ctx)
-    );
-    let keep = |part: &str, e: &String| tracing::warn!(part, error = %e, "node status part failed");
-    let p = StatusPayload {
-        uptime: up.as_ref().ok().map(|d| human_uptime(*d)),
-        uptime_seconds: up.as_ref().ok().map(|d| d.as_secs_f64()),
-        load_average: load.inspect_err(|e| keep("load", e)).ok(),
-        memory: mem.inspect_err(|e| keep("memory", e)).ok(),
-        disks: disks.inspect_err(|e| keep("disks", e)).unwrap_or_default(),
-        os_info: os.inspect_err(|e| keep("os", e)).ok(),
-    };
-    payload(&p, false)
+impl Handle for NodeStatusGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<StatusPayload>, OpError> {
+        let (up, load, mem, disks, os) = tokio::join!(
+            read_uptime(ctx),
+            read_load(ctx),
+            read_memory(ctx),
+            read_disks(ctx),
+            read_os(ctx)
+        );
+        let keep =
+            |part: &str, e: &String| tracing::warn!(part, error = %e, "node status part failed");
+        Ok(Done::read(StatusPayload {
+            uptime: up.as_ref().ok().map(|d| human_uptime(*d)),
+            uptime_seconds: up.as_ref().ok().map(|d| d.as_secs_f64()),
+            load_average: load.inspect_err(|e| keep("load", e)).ok(),
+            memory: mem.inspect_err(|e| keep("memory", e)).ok(),
+            disks: disks.inspect_err(|e| keep("disks", e)).unwrap_or_default(),
+            os_info: os.inspect_err(|e| keep("os", e)).ok(),
+        }))
+    }
 }

@@ -8,19 +8,22 @@ use async_nats::jetstream::object_store::{ObjectMetadata, ObjectStore};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::PartialSchema;
 
-use super::{run_on_target, HostResult, JobAnswer};
+use super::ops::{OpRouter, Route};
+use super::{Collection, HostResult};
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::{PathParam, ValidJson, Validate};
+use crate::controller::extract::PathParam;
 use crate::controller::state::AppState;
-use crate::job::ops;
-use crate::job::ops::file::{
-    check_account, check_object_name, check_path, parse_mode, DeployData, DeployPayload, FileState,
-    StatusData, StatusPayload,
+use crate::wire::ops::file::{
+    check_object_name, DeployPayload, DeployRequest, FileDeploy, FileJobAnswer, FileState,
+    FileStatus, StatusPayload,
 };
 
 /// Object metadata keys.
@@ -359,88 +362,53 @@ pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, Api
     }))
 }
 
-/// Body of `POST /node/{hostname}/file/deploy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeployRequest {
-    pub object_name: String,
-    /// Absolute destination path.
-    pub path: String,
-    /// `raw` (default) or `template` (MiniJinja: `{{ hostname }}`, `{{ facts.cpu_count }}`, `{{ vars.x }}`).
-    #[serde(default = "raw")]
-    pub content_type: String,
-    /// Octal, e.g. `0644` (default 0644 for new files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schema(value_type = Object)]
-    pub vars: BTreeMap<String, serde_json::Value>,
-}
-
-fn raw() -> String {
-    "raw".into()
-}
-
-impl Default for DeployRequest {
-    /// Empty names, `content_type` `raw` (as the server defaults it).
-    fn default() -> Self {
-        Self {
-            object_name: String::new(),
-            path: String::new(),
-            content_type: raw(),
-            mode: None,
-            owner: None,
-            group: None,
-            vars: BTreeMap::new(),
-        }
-    }
-}
-
-impl Validate for DeployRequest {
-    fn validate(&self) -> Result<(), ApiError> {
-        check_object_name(&self.object_name)
-            .map_err(|e| ApiError::bad_request("object_name", e))?;
-        check_path(&self.path).map_err(|e| ApiError::bad_request("path", e))?;
-        if !matches!(self.content_type.as_str(), "raw" | "template") {
+impl Route for FileDeploy {
+    async fn check(state: &AppState, request: &DeployRequest) -> Result<(), ApiError> {
+        if current(store(state)?, &request.object_name)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::bad_request(
-                "content_type",
-                "content_type must be raw or template",
+                "object_name",
+                format!("file {:?} was not uploaded", request.object_name),
             ));
-        }
-        if let Some(m) = &self.mode {
-            parse_mode(m).map_err(|e| ApiError::bad_request("mode", e))?;
-        }
-        for (field, v) in [("owner", &self.owner), ("group", &self.group)] {
-            if let Some(v) = v {
-                check_account(v).map_err(|e| ApiError::bad_request(field, e))?;
-            }
         }
         Ok(())
     }
+
+    fn answer(target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
+        file_answer(target, status, c)
+    }
+
+    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+        <FileJobAnswer<DeployPayload> as utoipa::ToSchema>::schemas(components);
+        FileJobAnswer::<DeployPayload>::schema()
+    }
 }
 
-/// A file answer: the original's single object (`{job_id, hostname, changed, ...}`) for a
-/// unicast target, with `results` beside it so one client reads every target form alike.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FileJobAnswer<T> {
-    /// The one host's item, flattened to the top level (unicast targets only).
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<HostResult<T>>,
-    #[serde(flatten)]
-    pub collection: super::Collection<HostResult<T>>,
+impl Route for FileStatus {
+    fn answer(target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
+        file_answer(target, status, c)
+    }
+
+    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+        <FileJobAnswer<StatusPayload> as utoipa::ToSchema>::schemas(components);
+        FileJobAnswer::<StatusPayload>::schema()
+    }
+}
+
+/// The job-backed file routes (deploy, status).
+pub fn router(state: &AppState) -> OpRouter {
+    OpRouter::new(state).op::<FileDeploy>().op::<FileStatus>()
 }
 
 /// Shapes a file job's answer: unicast targets get the host's fields at the top level,
 /// with `changed` always present (false when the host did not say).
-fn file_answer<T: Clone>(
+fn file_answer<T: Clone + Serialize>(
     target: &str,
-    answer: JobAnswer<HostResult<T>>,
-) -> Result<(StatusCode, Json<FileJobAnswer<T>>), ApiError> {
-    let (status, Json(collection)) = answer?;
+    status: StatusCode,
+    collection: Collection<HostResult<T>>,
+) -> Response {
     let unicast = !crate::job::target::Target::parse(target).is_ok_and(|t| t.is_broadcast());
     let host = match (unicast, collection.results.as_slice()) {
         (true, [only]) => Some(HostResult {
@@ -449,82 +417,5 @@ fn file_answer<T: Clone>(
         }),
         _ => None,
     };
-    Ok((status, Json(FileJobAnswer { host, collection })))
-}
-
-/// Writes an object to a path on the target's hosts (atomically, idempotently).
-#[utoipa::path(post, path = "/node/{hostname}/file/deploy", tag = "file",
-    params(("hostname" = String, Path)), request_body = DeployRequest,
-    responses((status = 202, body = FileJobAnswer<DeployPayload>), (status = 400, body = ErrorResponse)),
-    security(("BearerAuth" = ["file:write"])))]
-pub async fn deploy(
-    State(state): State<AppState>,
-    PathParam(target): PathParam<String>,
-    ValidJson(req): ValidJson<DeployRequest>,
-) -> Result<(StatusCode, Json<FileJobAnswer<DeployPayload>>), ApiError> {
-    if current(store(&state)?, &req.object_name).await?.is_none() {
-        return Err(ApiError::bad_request(
-            "object_name",
-            format!("file {:?} was not uploaded", req.object_name),
-        ));
-    }
-    let data = DeployData {
-        object_name: req.object_name,
-        path: req.path,
-        content_type: req.content_type,
-        mode: req.mode,
-        owner: req.owner,
-        group: req.group,
-        vars: req.vars,
-    };
-    let data = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Large objects take a while to stream to the agent.
-    let limit = Some(std::time::Duration::from_secs(120));
-    let answer = run_on_target(
-        &state,
-        &target,
-        ops::FILE_DEPLOY,
-        data,
-        StatusCode::ACCEPTED,
-        limit,
-    )
-    .await;
-    file_answer(&target, answer)
-}
-
-/// Body of `POST /node/{hostname}/file/status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusRequest {
-    pub path: String,
-}
-
-impl Validate for StatusRequest {
-    fn validate(&self) -> Result<(), ApiError> {
-        check_path(&self.path).map_err(|e| ApiError::bad_request("path", e))
-    }
-}
-
-/// `in-sync`, `drifted` or `missing` for a deployed path.
-#[utoipa::path(post, path = "/node/{hostname}/file/status", tag = "file",
-    params(("hostname" = String, Path)), request_body = StatusRequest,
-    responses((status = 200, body = FileJobAnswer<StatusPayload>), (status = 400, body = ErrorResponse)),
-    security(("BearerAuth" = ["file:read"])))]
-pub async fn status(
-    State(state): State<AppState>,
-    PathParam(target): PathParam<String>,
-    ValidJson(req): ValidJson<StatusRequest>,
-) -> Result<(StatusCode, Json<FileJobAnswer<StatusPayload>>), ApiError> {
-    let data = serde_json::to_value(StatusData { path: req.path })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let answer = run_on_target(
-        &state,
-        &target,
-        ops::FILE_STATUS,
-        data,
-        StatusCode::OK,
-        None,
-    )
-    .await;
-    file_answer(&target, answer)
+    (status, Json(FileJobAnswer { host, collection })).into_response()
 }

@@ -8,82 +8,20 @@ pub mod health;
 pub mod job;
 pub mod network;
 pub mod node;
+pub mod ops;
 pub mod status;
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::Json;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::job::ops::OpName;
 use crate::job::{JobOutcome, JobStatus, Submit};
-
-/// The standard node response: the job and one item per host.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Collection<T> {
-    /// The job that produced these results.
-    pub job_id: String,
-    /// One item per host.
-    pub results: Vec<T>,
-}
-
-impl<T> Collection<T> {
-    /// The first host's item (the only one for a unicast target).
-    pub fn first(&self) -> Option<&T> {
-        self.results.first()
-    }
-}
-
-/// Per-host item of a domain, built from an agent's result or its error.
-pub trait HostItem: Sized {
-    /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
-    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
-    /// A host that failed or did not answer.
-    fn from_error(hostname: &str, error: String) -> Self;
-}
-
-/// The usual item: responder, the domain payload flattened in, `changed` and `error`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-// Option<T>'s default needs no `T: Default`.
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
-pub struct HostResult<T> {
-    /// The agent that answered.
-    pub hostname: String,
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<T>,
-    /// Whether the host was modified (false for reads).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changed: Option<bool>,
-    /// This host's error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl<T: DeserializeOwned> HostItem for HostResult<T> {
-    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String> {
-        let data = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
-        Ok(Self {
-            hostname: hostname.to_owned(),
-            data: Some(data),
-            changed: Some(changed.unwrap_or(false)),
-            error: None,
-        })
-    }
-
-    fn from_error(hostname: &str, error: String) -> Self {
-        Self {
-            hostname: hostname.to_owned(),
-            data: None,
-            changed: None,
-            error: Some(error),
-        }
-    }
-}
+use crate::wire::ops::OpName;
+pub use crate::wire::{Collection, HostItem, HostResult};
 
 impl<T: HostItem> Collection<T> {
     /// Converts a job outcome: successes, failures and hosts that stayed silent all appear.

@@ -263,7 +263,7 @@ pub async fn status(State(state): State<AppState>) -> (StatusCode, Json<StatusRe
     let mut resp = StatusResponse {
         status: "ok".into(),
         version: crate::VERSION.into(),
-        uptime: crate::job::ops::go_duration(Duration::from_secs(
+        uptime: crate::wire::ops::go_duration(Duration::from_secs(
             state.started.elapsed().as_secs(),
         )),
         components: BTreeMap::from([("controller.api".to_owned(), ok())]),

@@ -1,19 +1,67 @@
-//! File deploy and status: names, request data and payloads, and the input rules shared
-//! by the controller (400s) and the agent (defence in depth).
+//! `file.*` on hosts: deploy and status, with the input rules shared by the controller
+//! (400s) and the agent (defence in depth).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// `file.deploy.execute` request data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeployData {
+use super::{Method, Op};
+use crate::auth::Permission;
+use crate::job::OpKind;
+use crate::wire::{Collection, FieldError, HostResult, Validate};
+
+/// `POST /node/{hostname}/file/deploy`.
+pub struct FileDeploy;
+
+impl Op for FileDeploy {
+    const NAME: &'static str = "file.deploy.execute";
+    const KIND: OpKind = OpKind::Modify;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/node/{hostname}/file/deploy";
+    const PERMISSION: Permission = Permission::FileWrite;
+    const TAG: &'static str = "file";
+    const SUMMARY: &'static str =
+        "Writes an object to a path on the target's hosts (atomically, idempotently).";
+    type Request = DeployRequest;
+    type Data = DeployRequest;
+    type Payload = DeployPayload;
+    type Item = HostResult<DeployPayload>;
+
+    /// Large objects take a while to stream to the agent.
+    fn time_limit(_data: &DeployRequest) -> Option<Duration> {
+        Some(Duration::from_secs(120))
+    }
+}
+
+/// `POST /node/{hostname}/file/status`.
+pub struct FileStatus;
+
+impl Op for FileStatus {
+    const NAME: &'static str = "file.status.get";
+    const KIND: OpKind = OpKind::Query;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/node/{hostname}/file/status";
+    const PERMISSION: Permission = Permission::FileRead;
+    const TAG: &'static str = "file";
+    const SUMMARY: &'static str = "`in-sync`, `drifted` or `missing` for a deployed path.";
+    type Request = StatusRequest;
+    type Data = StatusRequest;
+    type Payload = StatusPayload;
+    type Item = HostResult<StatusPayload>;
+}
+
+/// Body of `POST /node/{hostname}/file/deploy`, and its job data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
     pub object_name: String,
     /// Absolute destination path.
     pub path: String,
-    /// `raw` or `template`.
+    /// `raw` (default) or `template` (MiniJinja: `{{ hostname }}`, `{{ facts.cpu_count }}`, `{{ vars.x }}`).
+    #[serde(default = "raw")]
     pub content_type: String,
-    /// Octal permission bits, e.g. `0644`.
+    /// Octal, e.g. `0644` (default 0644 for new files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,13 +69,73 @@ pub struct DeployData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
-/// `file.status.get` request data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusData {
+fn raw() -> String {
+    "raw".into()
+}
+
+impl Default for DeployRequest {
+    /// Empty names, `content_type` `raw` (as the server defaults it).
+    fn default() -> Self {
+        Self {
+            object_name: String::new(),
+            path: String::new(),
+            content_type: raw(),
+            mode: None,
+            owner: None,
+            group: None,
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+impl Validate for DeployRequest {
+    fn validate(&self) -> Result<(), FieldError> {
+        check_object_name(&self.object_name).map_err(|e| FieldError::new("object_name", e))?;
+        check_path(&self.path).map_err(|e| FieldError::new("path", e))?;
+        if !matches!(self.content_type.as_str(), "raw" | "template") {
+            return Err(FieldError::new(
+                "content_type",
+                "content_type must be raw or template",
+            ));
+        }
+        if let Some(m) = &self.mode {
+            parse_mode(m).map_err(|e| FieldError::new("mode", e))?;
+        }
+        for (field, v) in [("owner", &self.owner), ("group", &self.group)] {
+            if let Some(v) = v {
+                check_account(v).map_err(|e| FieldError::new(field, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Body of `POST /node/{hostname}/file/status`, and its job data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
     pub path: String,
+}
+
+impl Validate for StatusRequest {
+    fn validate(&self) -> Result<(), FieldError> {
+        check_path(&self.path).map_err(|e| FieldError::new("path", e))
+    }
+}
+
+/// A file answer: the original's single object (`{job_id, hostname, changed, ...}`) for a
+/// unicast target, with `results` beside it so one client reads every target form alike.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileJobAnswer<T> {
+    /// The one host's item, flattened to the top level (unicast targets only).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostResult<T>>,
+    #[serde(flatten)]
+    pub collection: Collection<HostResult<T>>,
 }
 
 /// Deploy result.

@@ -1,0 +1,262 @@
+//! Routes of catalogue operations: one generic handler per [`Op`], its permission guard and
+//! its OpenAPI operation, all derived from the op's declaration.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
+use axum::{Json, Router};
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi, RefOr, Required, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::{run_on_target, Collection};
+use crate::controller::error::{ApiError, ErrorResponse};
+use crate::controller::extract::{from_value_named, parse_json, PathParam};
+use crate::controller::state::AppState;
+use crate::wire::ops::{Method, Op};
+use crate::wire::Validate;
+
+/// The controller's side of an operation. Every hook has a default; an op overrides what it
+/// needs (a check against controller state, another answer shape).
+pub trait Route: Op {
+    /// Checks that need the controller (an uploaded object exists) before the job is sent.
+    fn check(
+        _state: &AppState,
+        _request: &Self::Request,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The HTTP answer for a collection of per-host items.
+    fn answer(_target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
+        (status, Json(c)).into_response()
+    }
+
+    /// OpenAPI schema of [`Route::answer`]'s body, and the components it references.
+    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+        <Collection<Self::Item> as ToSchema>::schemas(components);
+        <Self::Item as ToSchema>::schemas(components);
+        components.push((Self::Item::name().into_owned(), Self::Item::schema()));
+        Collection::<Self::Item>::schema()
+    }
+}
+
+/// Success status of an operation: 200 for reads, 202 for changes (as the original).
+fn ok_status<O: Op>() -> StatusCode {
+    match O::KIND {
+        crate::job::OpKind::Query => StatusCode::OK,
+        crate::job::OpKind::Modify => StatusCode::ACCEPTED,
+    }
+}
+
+/// Serves one operation: target and request from the path and body, validated, checked,
+/// run on the target, answered.
+async fn handle<O: Route>(
+    State(state): State<AppState>,
+    PathParam(mut params): PathParam<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let target = params.remove("hostname").unwrap_or_default();
+    let request: O::Request = request_of::<O>(params, &body)?;
+    request.validate()?;
+    O::check(&state, &request).await?;
+    let data = O::Data::from(request);
+    let limit = O::time_limit(&data);
+    let data = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (status, Json(collection)) =
+        run_on_target::<O::Item>(&state, &target, O::OP, data, ok_status::<O>(), limit).await?;
+    Ok(O::answer(&target, status, collection))
+}
+
+/// The request: the JSON body (when the op has one) with the path parameters beside it.
+fn request_of<O: Op>(
+    params: BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<O::Request, ApiError> {
+    if O::BODY && body.is_empty() {
+        return Err(ApiError::bad_request("body", "a JSON body is required"));
+    }
+    if O::BODY && params.is_empty() {
+        return parse_json(body);
+    }
+    let mut value = if O::BODY {
+        parse_json::<serde_json::Value>(body)?
+    } else {
+        serde_json::Value::Object(Default::default())
+    };
+    if let serde_json::Value::Object(map) = &mut value {
+        for (k, v) in params {
+            map.insert(k, serde_json::Value::String(v));
+        }
+    }
+    from_value_named(value)
+}
+
+/// Catalogue routes and their OpenAPI description, built together so neither can miss an
+/// operation the other has.
+pub struct OpRouter {
+    router: Router<AppState>,
+    doc: OpenApi,
+    components: Vec<(String, RefOr<Schema>)>,
+    state: AppState,
+}
+
+impl OpRouter {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            router: Router::new(),
+            doc: OpenApi::default(),
+            components: Vec::new(),
+            state: state.clone(),
+        }
+    }
+
+    /// Routes `O` behind its permission and documents it.
+    pub fn op<O: Route>(mut self) -> Self {
+        let guard = axum::middleware::from_fn_with_state(
+            (self.state.clone(), O::PERMISSION),
+            crate::controller::auth::require,
+        );
+        let method: MethodRouter<AppState> = match O::METHOD {
+            Method::Get => routing::get(handle::<O>),
+            Method::Post => routing::post(handle::<O>),
+            Method::Put => routing::put(handle::<O>),
+            Method::Delete => routing::delete(handle::<O>),
+        };
+        self.router = self.router.route(O::PATH, method.route_layer(guard));
+        let operation = self.operation::<O>();
+        self.doc
+            .paths
+            .add_path_operation(O::PATH, vec![http_method(O::METHOD)], operation);
+        self
+    }
+
+    /// Adds the routes of another domain.
+    pub fn merge(mut self, other: OpRouter) -> Self {
+        self.router = self.router.merge(other.router);
+        self.doc.merge(other.doc);
+        self.components.extend(other.components);
+        self
+    }
+
+    /// The routes, and the description of every one of them.
+    pub fn finish(self) -> (Router<AppState>, OpenApi) {
+        let mut doc = self.doc;
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, schema) in self.components {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        (self.router, doc)
+    }
+
+    fn operation<O: Route>(&mut self) -> utoipa::openapi::path::Operation {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ErrorResponse::schema()))
+                        .build(),
+                )
+                .build()
+        };
+        let answer = O::answer_schema(&mut self.components);
+        let ok = ResponseBuilder::new()
+            .description("Per-host results")
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(answer.clone())).build(),
+            )
+            .build();
+        let failed_host = ResponseBuilder::new()
+            .description("The single target host failed (its error is in the result)")
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(answer)).build(),
+            )
+            .build();
+        let mut op = OperationBuilder::new()
+            .tag(O::TAG)
+            .operation_id(Some(O::NAME))
+            .summary(Some(O::SUMMARY))
+            .response(ok_status::<O>().as_u16().to_string(), ok)
+            .response("400", error("Invalid request or target"))
+            .response("401", error("No valid bearer token"))
+            .response("403", error("The token lacks the permission"))
+            .response("502", failed_host)
+            .response(
+                "503",
+                error("NATS unavailable or too many requests in flight"),
+            )
+            .response("504", error("No agent answered in time"))
+            .security(SecurityRequirement::new(
+                "BearerAuth",
+                [O::PERMISSION.as_str()],
+            ));
+        for name in path_params(O::PATH) {
+            let description =
+                (name == "hostname").then_some("_any, _all, a hostname, or key:value label");
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(description)
+                    .schema(Some(String::schema())),
+            );
+        }
+        if O::BODY {
+            <O::Request as ToSchema>::schemas(&mut self.components);
+            self.components
+                .push((O::Request::name().into_owned(), O::Request::schema()));
+            let reference = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(O::Request::name()));
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(reference)).build(),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        op.build()
+    }
+}
+
+fn http_method(m: Method) -> HttpMethod {
+    match m {
+        Method::Get => HttpMethod::Get,
+        Method::Post => HttpMethod::Post,
+        Method::Put => HttpMethod::Put,
+        Method::Delete => HttpMethod::Delete,
+    }
+}
+
+/// The `{param}` names of a route template, in order.
+pub fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_params;
+
+    #[test]
+    fn params_of_a_template() {
+        let names: Vec<&str> =
+            path_params("/node/{hostname}/network/dns/{interfaceName}").collect();
+        assert_eq!(names, ["hostname", "interfaceName"]);
+        assert_eq!(path_params("/node/{hostname}").count(), 1);
+    }
+}

@@ -1,0 +1,120 @@
+//! Every type that crosses HTTP or NATS, shared by the controller, the agent, the SDK, the
+//! CLI and the orchestrator: the operation catalogue ([`ops`]) with its requests, job data
+//! and payloads, and the per-host answer shapes.
+//!
+//! Nothing here talks to NATS or the OS; this module only depends on `job` (kinds) and
+//! `auth` (permissions).
+
+pub mod ops;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The standard node response: the job and one item per host.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Collection<T> {
+    /// The job that produced these results.
+    pub job_id: String,
+    /// One item per host.
+    pub results: Vec<T>,
+}
+
+impl<T> Collection<T> {
+    /// The first host's item (the only one for a unicast target).
+    pub fn first(&self) -> Option<&T> {
+        self.results.first()
+    }
+}
+
+/// Per-host item of a domain, built from an agent's result or its error.
+pub trait HostItem: Sized {
+    /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
+    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
+    /// A host that failed or did not answer.
+    fn from_error(hostname: &str, error: String) -> Self;
+}
+
+/// The usual item: responder, the domain payload flattened in, `changed` and `error`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+// Option<T>'s default needs no `T: Default`.
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct HostResult<T> {
+    /// The agent that answered.
+    pub hostname: String,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    /// Whether the host was modified (false for reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    /// This host's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<T: DeserializeOwned> HostItem for HostResult<T> {
+    fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String> {
+        let data = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
+        Ok(Self {
+            hostname: hostname.to_owned(),
+            data: Some(data),
+            changed: Some(changed.unwrap_or(false)),
+            error: None,
+        })
+    }
+
+    fn from_error(hostname: &str, error: String) -> Self {
+        Self {
+            hostname: hostname.to_owned(),
+            data: None,
+            changed: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// A request field that failed a semantic check; the API answers 400 naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Semantic checks after a request parsed (ranges, IP syntax, one-of-two fields...).
+pub trait Validate {
+    fn validate(&self) -> Result<(), FieldError>;
+}
+
+/// `@fact.<key>` with a key the agent knows how to resolve.
+pub fn is_fact_ref(s: &str) -> bool {
+    s.strip_prefix("@fact.").is_some_and(|key| {
+        matches!(
+            key,
+            "interface.primary" | "hostname" | "arch" | "kernel" | "fqdn"
+        ) || key.strip_prefix("custom.").is_some_and(|k| !k.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fact_refs() {
+        assert!(is_fact_ref("@fact.interface.primary"));
+        assert!(is_fact_ref("@fact.custom.rack"));
+        assert!(!is_fact_ref("@fact.custom."));
+        assert!(!is_fact_ref("@fact.os"));
+        assert!(!is_fact_ref("eth0"));
+    }
+}

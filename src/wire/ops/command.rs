@@ -1,0 +1,192 @@
+//! `command.*`: a program with arguments (no shell), or a shell string.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Method, Op};
+use crate::auth::Permission;
+use crate::job::OpKind;
+use crate::wire::{FieldError, HostResult, Validate};
+
+/// Declares a command operation: its request becomes [`CommandData`].
+macro_rules! command_op {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $path:literal, $summary:literal, $request:ty) => {
+        $(#[$doc])*
+        pub struct $ty;
+
+        impl Op for $ty {
+            const NAME: &'static str = $name;
+            const KIND: OpKind = OpKind::Modify;
+            const METHOD: Method = Method::Post;
+            const PATH: &'static str = $path;
+            const PERMISSION: Permission = Permission::CommandExecute;
+            const TAG: &'static str = "command";
+            const SUMMARY: &'static str = $summary;
+            type Request = $request;
+            type Data = CommandData;
+            type Payload = CommandPayload;
+            type Item = HostResult<CommandPayload>;
+
+            fn time_limit(data: &CommandData) -> Option<Duration> {
+                Some(Duration::from_secs(data.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)))
+            }
+        }
+    };
+}
+
+command_op!(
+    /// `POST /node/{hostname}/command/exec`.
+    CommandExec, "command.exec.execute", "/node/{hostname}/command/exec",
+    "Runs a program with arguments on the target's hosts.", CommandExecRequest
+);
+command_op!(
+    /// `POST /node/{hostname}/command/shell`.
+    CommandShell, "command.shell.execute", "/node/{hostname}/command/shell",
+    "Runs a shell string on the target's hosts.", CommandShellRequest
+);
+
+/// Body of `POST /node/{hostname}/command/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandExecRequest {
+    /// Program name or path; run directly, without a shell.
+    pub command: String,
+    /// Arguments, passed verbatim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Working directory (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Seconds, 1 to 300 (default 30). On expiry the whole process group is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Body of `POST /node/{hostname}/command/shell`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandShellRequest {
+    /// A `/bin/sh -c` string.
+    pub command: String,
+    /// Working directory (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Seconds, 1 to 300 (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+fn check_common(
+    command: &str,
+    cwd: &Option<String>,
+    timeout: Option<u64>,
+    env: &BTreeMap<String, String>,
+) -> Result<(), FieldError> {
+    if command.trim().is_empty() {
+        return Err(FieldError::new("command", "command must not be empty"));
+    }
+    if let Some(dir) = cwd {
+        if !dir.starts_with('/') && !dir.starts_with("@fact.") {
+            return Err(FieldError::new("cwd", "cwd must be an absolute path"));
+        }
+    }
+    if let Some(t) = timeout {
+        if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+            return Err(FieldError::new(
+                "timeout",
+                format!("timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds"),
+            ));
+        }
+    }
+    for key in env.keys() {
+        let valid = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(FieldError::new(
+                &format!("env.{key}"),
+                format!("{key:?} is not a valid environment variable name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Validate for CommandExecRequest {
+    fn validate(&self) -> Result<(), FieldError> {
+        check_common(&self.command, &self.cwd, self.timeout, &self.env)
+    }
+}
+
+impl Validate for CommandShellRequest {
+    fn validate(&self) -> Result<(), FieldError> {
+        check_common(&self.command, &self.cwd, self.timeout, &self.env)
+    }
+}
+
+impl From<CommandExecRequest> for CommandData {
+    fn from(r: CommandExecRequest) -> Self {
+        Self {
+            command: r.command,
+            args: r.args,
+            cwd: r.cwd,
+            timeout: r.timeout,
+            env: r.env,
+        }
+    }
+}
+
+impl From<CommandShellRequest> for CommandData {
+    fn from(r: CommandShellRequest) -> Self {
+        Self {
+            command: r.command,
+            args: Vec::new(),
+            cwd: r.cwd,
+            timeout: r.timeout,
+            env: r.env,
+        }
+    }
+}
+
+/// Default and bounds of a command's timeout, seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+
+/// `command.exec.execute` / `command.shell.execute` request data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandData {
+    /// Program (exec) or shell string (shell).
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a command produced. Output beyond the agent's cap is cut and flagged.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandPayload {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+    pub duration_ms: u64,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// The per-stream cap in bytes.
+    pub output_limit: u64,
+}

@@ -1,0 +1,221 @@
+//! The operation catalogue: every job operation declared once, as a type implementing
+//! [`Op`], with its request, job data and payload types beside it in its domain module.
+//!
+//! Each layer derives its part from these declarations: the controller's routes, permission
+//! guards and OpenAPI paths, the agent's dispatch table, the SDK's typed calls and the
+//! orchestrator's steps. [`for_each_op!`] lists every operation once; a layer that expands
+//! it for its own trait fails to build when an operation lacks that layer's impl.
+
+pub mod command;
+pub mod file;
+pub mod network;
+pub mod node;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{HostItem, Validate};
+use crate::auth::Permission;
+use crate::job::OpKind;
+
+/// HTTP method of an operation's route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// One job operation: what it is called on the wire, how it is reached over HTTP, who may
+/// call it, and the types that travel for it.
+pub trait Op: Send + Sync + 'static {
+    /// Job operation name (`node.hostname.get`).
+    const NAME: &'static str;
+    /// Reads (query) or changes (modify) the host.
+    const KIND: OpKind;
+    const METHOD: Method;
+    /// Route template under the API root; `{hostname}` is the target, any other `{param}`
+    /// is a field of [`Op::Request`].
+    const PATH: &'static str;
+    const PERMISSION: Permission;
+    /// OpenAPI tag (the domain).
+    const TAG: &'static str;
+    /// One line for the API description.
+    const SUMMARY: &'static str;
+    /// Whether the request has a JSON body (else it is made of path parameters alone).
+    const BODY: bool = matches!(Self::METHOD, Method::Post | Method::Put);
+    /// The operation's name and kind.
+    const OP: OpName = OpName {
+        name: Self::NAME,
+        kind: Self::KIND,
+    };
+
+    /// What the caller sends: the JSON body plus path parameters other than `hostname`.
+    type Request: Serialize + DeserializeOwned + Validate + utoipa::ToSchema + Send + Sync;
+    /// The job data the agent receives (stored in the job record). Usually the request.
+    type Data: Serialize + DeserializeOwned + From<Self::Request> + Send + Sync;
+    /// What one host answers (`changed` travels beside it).
+    type Payload: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync;
+    /// The per-host item of the HTTP answer.
+    type Item: HostItem + Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync;
+
+    /// The operation's own time limit; a caller's wait covers it.
+    fn time_limit(_data: &Self::Data) -> Option<Duration> {
+        None
+    }
+}
+
+/// The request of an operation that takes nothing but its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+impl Validate for NoInput {
+    fn validate(&self) -> Result<(), super::FieldError> {
+        Ok(())
+    }
+}
+
+/// Calls `$m!` with every operation type of the catalogue, in one list.
+///
+/// ```ignore
+/// macro_rules! register { ($($op:ty),* $(,)?) => { $( table.add::<$op>(); )* } }
+/// osapi::for_each_op!(register);
+/// ```
+#[macro_export]
+macro_rules! for_each_op {
+    ($m:ident) => {
+        $m!(
+            $crate::wire::ops::node::NodeHostnameGet,
+            $crate::wire::ops::node::NodeStatusGet,
+            $crate::wire::ops::node::NodeUptimeGet,
+            $crate::wire::ops::node::NodeOsGet,
+            $crate::wire::ops::node::NodeDiskGet,
+            $crate::wire::ops::node::NodeMemoryGet,
+            $crate::wire::ops::node::NodeLoadGet,
+            $crate::wire::ops::network::NetworkDnsGet,
+            $crate::wire::ops::network::NetworkDnsUpdate,
+            $crate::wire::ops::network::NetworkPingDo,
+            $crate::wire::ops::command::CommandExec,
+            $crate::wire::ops::command::CommandShell,
+            $crate::wire::ops::file::FileDeploy,
+            $crate::wire::ops::file::FileStatus,
+        )
+    };
+}
+
+/// An operation's metadata, for code that handles operations by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpInfo {
+    pub name: &'static str,
+    pub kind: OpKind,
+    pub method: Method,
+    pub path: &'static str,
+    pub permission: Permission,
+}
+
+impl OpInfo {
+    /// The metadata of `O`.
+    pub const fn of<O: Op>() -> Self {
+        Self {
+            name: O::NAME,
+            kind: O::KIND,
+            method: O::METHOD,
+            path: O::PATH,
+            permission: O::PERMISSION,
+        }
+    }
+}
+
+macro_rules! infos {
+    ($($op:ty),* $(,)?) => { &[$(OpInfo::of::<$op>()),*] };
+}
+
+/// Every operation of the catalogue.
+pub const CATALOGUE: &[OpInfo] = for_each_op!(infos);
+
+/// The catalogue entry named `name`.
+pub fn by_name(name: &str) -> Option<&'static OpInfo> {
+    CATALOGUE.iter().find(|o| o.name == name)
+}
+
+/// A named operation and whether it reads or changes the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpName {
+    pub name: &'static str,
+    pub kind: OpKind,
+}
+
+// Names of the catalogue's operations, for code that does not yet go through the types.
+pub const NODE_HOSTNAME_GET: OpName = node::NodeHostnameGet::OP;
+pub const NODE_STATUS_GET: OpName = node::NodeStatusGet::OP;
+pub const NODE_UPTIME_GET: OpName = node::NodeUptimeGet::OP;
+pub const NODE_OS_GET: OpName = node::NodeOsGet::OP;
+pub const NODE_DISK_GET: OpName = node::NodeDiskGet::OP;
+pub const NODE_MEMORY_GET: OpName = node::NodeMemoryGet::OP;
+pub const NODE_LOAD_GET: OpName = node::NodeLoadGet::OP;
+pub const NETWORK_DNS_GET: OpName = network::NetworkDnsGet::OP;
+pub const NETWORK_DNS_UPDATE: OpName = network::NetworkDnsUpdate::OP;
+pub const NETWORK_PING_DO: OpName = network::NetworkPingDo::OP;
+pub const COMMAND_EXEC: OpName = command::CommandExec::OP;
+pub const COMMAND_SHELL: OpName = command::CommandShell::OP;
+pub const FILE_DEPLOY: OpName = file::FileDeploy::OP;
+pub const FILE_STATUS: OpName = file::FileStatus::OP;
+
+/// Go-style duration text (`26h3m4.5s`), as the original's uptime field.
+pub fn go_duration(d: Duration) -> String {
+    let total = d.as_secs();
+    let (h, m) = (total / 3600, (total % 3600) / 60);
+    let s = (total % 60) as f64 + f64::from(d.subsec_millis()) / 1000.0;
+    let secs = if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s}s")
+    };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+/// `D days, H hours, M minutes`, as the original's node status.
+pub fn human_uptime(d: Duration) -> String {
+    let total = d.as_secs();
+    format!(
+        "{} days, {} hours, {} minutes",
+        total / 86400,
+        (total % 86400) / 3600,
+        (total % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(93784)), "26h3m4s");
+        assert_eq!(go_duration(Duration::from_millis(90500)), "1m30.5s");
+        assert_eq!(go_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(
+            human_uptime(Duration::from_secs(90061)),
+            "1 days, 1 hours, 1 minutes"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! `node.*`: reads of the node (hostname, uptime, OS, load, memory, disks, all at once).
+//! Payloads are what agents answer: the API item minus `hostname`, `changed` and `error`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Method, NoInput, Op};
+use crate::auth::Permission;
+use crate::job::OpKind;
+use crate::wire::{HostItem, HostResult};
+
+/// Declares a `node.*` read: no input, a payload, the usual per-host item.
+macro_rules! node_read {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $path:literal, $summary:literal, $payload:ty) => {
+        $(#[$doc])*
+        pub struct $ty;
+
+        impl Op for $ty {
+            const NAME: &'static str = $name;
+            const KIND: OpKind = OpKind::Query;
+            const METHOD: Method = Method::Get;
+            const PATH: &'static str = $path;
+            const PERMISSION: Permission = Permission::NodeRead;
+            const TAG: &'static str = "node";
+            const SUMMARY: &'static str = $summary;
+            type Request = NoInput;
+            type Data = NoInput;
+            type Payload = $payload;
+            type Item = HostResult<$payload>;
+        }
+    };
+}
+
+node_read!(
+    /// `GET /node/{hostname}`.
+    NodeStatusGet, "node.status.get", "/node/{hostname}",
+    "Uptime, load, memory, disks and OS of the target's hosts in one answer.", StatusPayload
+);
+node_read!(
+    /// `GET /node/{hostname}/disk`.
+    NodeDiskGet, "node.disk.get", "/node/{hostname}/disk",
+    "Mounted local filesystems with total, used and free bytes.", DiskPayload
+);
+node_read!(
+    /// `GET /node/{hostname}/memory`.
+    NodeMemoryGet, "node.memory.get", "/node/{hostname}/memory", "Memory in bytes.",
+    MemoryPayload
+);
+node_read!(
+    /// `GET /node/{hostname}/load`.
+    NodeLoadGet, "node.load.get", "/node/{hostname}/load",
+    "Load averages over 1, 5 and 15 minutes.", LoadPayload
+);
+node_read!(
+    /// `GET /node/{hostname}/os`.
+    NodeOsGet, "node.os.get", "/node/{hostname}/os", "Distribution and version.", OsPayload
+);
+node_read!(
+    /// `GET /node/{hostname}/uptime`.
+    NodeUptimeGet, "node.uptime.get", "/node/{hostname}/uptime", "Time since boot.",
+    UptimePayload
+);
+
+/// `GET /node/{hostname}/hostname`.
+pub struct NodeHostnameGet;
+
+impl Op for NodeHostnameGet {
+    const NAME: &'static str = "node.hostname.get";
+    const KIND: OpKind = OpKind::Query;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/node/{hostname}/hostname";
+    const PERMISSION: Permission = Permission::NodeRead;
+    const TAG: &'static str = "node";
+    const SUMMARY: &'static str = "The hostname of the target's agents.";
+    type Request = NoInput;
+    type Data = NoInput;
+    type Payload = HostnamePayload;
+    type Item = HostnameResponse;
+}
+
+/// `node.hostname.get`: the OS hostname and the agent's labels.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HostnamePayload {
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// One host's hostname.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HostnameResponse {
+    /// The OS hostname reported by the agent (the agent name if that failed).
+    pub hostname: String,
+    /// The agent's configured labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Always false: a read changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    /// This host's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HostItem for HostnameResponse {
+    fn from_data(hostname: &str, data: Value, _changed: Option<bool>) -> Result<Self, String> {
+        let mut item: HostnameResponse =
+            serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
+        if item.hostname.is_empty() {
+            item.hostname = hostname.to_owned();
+        }
+        item.changed = Some(false);
+        Ok(item)
+    }
+
+    fn from_error(hostname: &str, error: String) -> Self {
+        Self {
+            hostname: hostname.to_owned(),
+            labels: None,
+            changed: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Load averages.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct LoadAverage {
+    #[serde(rename = "1min")]
+    pub one: f64,
+    #[serde(rename = "5min")]
+    pub five: f64,
+    #[serde(rename = "15min")]
+    pub fifteen: f64,
+}
+
+/// Memory in bytes. `used` is `total - available` (the original reported cached bytes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Memory {
+    pub total: u64,
+    pub free: u64,
+    pub used: u64,
+    pub available: u64,
+    pub cached: u64,
+}
+
+/// One mounted filesystem, in bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Disk {
+    /// Mount point.
+    pub name: String,
+    pub total: u64,
+    pub used: u64,
+    pub free: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fstype: String,
+}
+
+/// Distribution and version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct OsInfo {
+    pub distribution: String,
+    pub version: String,
+}
+
+/// `node.disk.get`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiskPayload {
+    pub disks: Vec<Disk>,
+}
+
+/// `node.memory.get`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MemoryPayload {
+    pub memory: Memory,
+}
+
+/// `node.load.get`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoadPayload {
+    pub load_average: LoadAverage,
+}
+
+/// `node.os.get`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OsPayload {
+    pub os_info: OsInfo,
+}
+
+/// `node.uptime.get`: Go duration text plus exact seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UptimePayload {
+    pub uptime: String,
+    pub uptime_seconds: f64,
+}
+
+/// `node.status.get`: everything at once; a part that failed is absent.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatusPayload {
+    /// `D days, H hours, M minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_average: Option<LoadAverage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    #[serde(default)]
+    pub disks: Vec<Disk>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_info: Option<OsInfo>,
+}
