@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod output;
+pub mod render;
 pub mod token;
 
 use std::path::{Path, PathBuf};

@@ -30,16 +30,6 @@ fn cell(s: &str) -> String {
     }
 }
 
-/// A column of a per-host results table.
-pub struct Column {
-    pub header: &'static str,
-    pub get: fn(&Value) -> String,
-}
-
-const fn col(header: &'static str, get: fn(&Value) -> String) -> Column {
-    Column { header, get }
-}
-
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -80,150 +70,6 @@ fn list(v: &Value) -> String {
         Some(items) if !items.is_empty() => items.iter().map(text).collect::<Vec<_>>().join(", "),
         _ => "None".into(),
     }
-}
-
-pub const HOSTNAME: &[Column] = &[col("labels", |r| labels(&r["labels"]))];
-pub const MEMORY: &[Column] = &[
-    col("total", |r| bytes(&r["memory"]["total"])),
-    col("used", |r| bytes(&r["memory"]["used"])),
-    col("free", |r| bytes(&r["memory"]["free"])),
-    col("available", |r| bytes(&r["memory"]["available"])),
-];
-pub const LOAD: &[Column] = &[
-    col("1min", |r| text(&r["load_average"]["1min"])),
-    col("5min", |r| text(&r["load_average"]["5min"])),
-    col("15min", |r| text(&r["load_average"]["15min"])),
-];
-pub const OS: &[Column] = &[
-    col("distribution", |r| text(&r["os_info"]["distribution"])),
-    col("version", |r| text(&r["os_info"]["version"])),
-];
-pub const UPTIME: &[Column] = &[col("uptime", |r| text(&r["uptime"]))];
-pub const STATUS: &[Column] = &[
-    col("uptime", |r| text(&r["uptime"])),
-    col("load (1m)", |r| text(&r["load_average"]["1min"])),
-    col("memory used", |r| {
-        format!(
-            "{} / {}",
-            bytes(&r["memory"]["used"]),
-            bytes(&r["memory"]["total"])
-        )
-    }),
-    col("disks", |r| {
-        r["disks"].as_array().map_or(0, Vec::len).to_string()
-    }),
-    col("os", |r| {
-        format!(
-            "{} {}",
-            text(&r["os_info"]["distribution"]),
-            text(&r["os_info"]["version"])
-        )
-    }),
-];
-pub const DNS: &[Column] = &[
-    col("servers", |r| list(&r["servers"])),
-    col("search domains", |r| list(&r["search_domains"])),
-];
-pub const MUTATION: &[Column] = &[
-    col("status", |r| text(&r["status"])),
-    col("changed", |r| text(&r["changed"])),
-];
-pub const PING: &[Column] = &[
-    col("sent", |r| text(&r["packets_sent"])),
-    col("received", |r| text(&r["packets_received"])),
-    col("loss", |r| format!("{}%", text(&r["packet_loss"]))),
-    col("min rtt", |r| text(&r["min_rtt"])),
-    col("avg rtt", |r| text(&r["avg_rtt"])),
-    col("max rtt", |r| text(&r["max_rtt"])),
-];
-pub const DEPLOY: &[Column] = &[
-    col("changed", |r| text(&r["changed"])),
-    col("path", |r| text(&r["path"])),
-    col("sha256", |r| text(&r["sha256"])),
-];
-pub const FILE_STATUS: &[Column] = &[
-    col("path", |r| text(&r["path"])),
-    col("status", |r| text(&r["status"])),
-    col("sha256", |r| text(&r["sha256"])),
-];
-pub const COMMAND: &[Column] = &[
-    col("exit code", |r| text(&r["exit_code"])),
-    col("duration", |r| format!("{}ms", text(&r["duration_ms"]))),
-    col("stdout", |r| text(&r["stdout"])),
-    col("stderr", |r| text(&r["stderr"])),
-];
-
-fn results(body: &Value) -> &[Value] {
-    body["results"].as_array().map_or(&[], Vec::as_slice)
-}
-
-/// HOSTNAME, then STATUS and ERROR when any host failed, then `columns`. Returns the table
-/// and whether any host failed.
-pub fn results_table(body: &Value, columns: &[Column]) -> (String, bool) {
-    let rows = results(body);
-    let any_error = rows
-        .iter()
-        .any(|r| r.get("error").is_some_and(|e| !e.is_null()));
-    let mut headers = vec!["hostname"];
-    if any_error {
-        headers.extend(["status", "error"]);
-    }
-    headers.extend(columns.iter().map(|c| c.header));
-    let cells = rows
-        .iter()
-        .map(|r| {
-            let mut row = vec![text(&r["hostname"])];
-            let failed = r.get("error").is_some_and(|e| !e.is_null());
-            if any_error {
-                row.push(if failed { "failed" } else { "ok" }.into());
-                row.push(if failed {
-                    text(&r["error"])
-                } else {
-                    String::new()
-                });
-            }
-            row.extend(
-                columns
-                    .iter()
-                    .map(|c| if failed { String::new() } else { (c.get)(r) }),
-            );
-            row
-        })
-        .collect();
-    (table(&headers, cells), any_error)
-}
-
-/// One row per host and disk.
-pub fn disks_table(body: &Value) -> (String, bool) {
-    let mut any_error = false;
-    let mut rows = Vec::new();
-    for r in results(body) {
-        let host = text(&r["hostname"]);
-        if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
-            any_error = true;
-            rows.push(vec![
-                host,
-                format!("error: {}", text(e)),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-            continue;
-        }
-        for d in r["disks"].as_array().into_iter().flatten() {
-            rows.push(vec![
-                host.clone(),
-                text(&d["name"]),
-                bytes(&d["total"]),
-                bytes(&d["used"]),
-                bytes(&d["free"]),
-            ]);
-        }
-    }
-    (
-        table(&["hostname", "disk", "total", "used", "free"], rows),
-        any_error,
-    )
 }
 
 /// `GET /job` as totals and a table.
@@ -866,16 +712,6 @@ mod tests {
         assert_eq!(bytes(&json!(1536)), "1.5 KB");
         assert_eq!(bytes(&json!(3 * 1073741824u64)), "3.0 GB");
         assert_eq!(bytes(&json!(12)), "12 B");
-    }
-
-    #[test]
-    fn error_columns_appear_only_when_a_host_failed() {
-        let ok = json!({"results": [{"hostname": "a", "uptime": "5s"}]});
-        let (t, failed) = results_table(&ok, UPTIME);
-        assert!(!failed && !t.contains("ERROR") && t.contains("5s"));
-        let bad = json!({"results": [{"hostname": "a", "uptime": "5s"}, {"hostname": "b", "error": "boom"}]});
-        let (t, failed) = results_table(&bad, UPTIME);
-        assert!(failed && t.contains("ERROR") && t.contains("boom"));
     }
 
     #[test]

@@ -18,6 +18,14 @@ use crate::sdk::{
     Client, CommandExecRequest, CommandShellRequest, DeployRequest, DnsUpdateRequest, HostEntry,
     PingRequest, SdkError, StatusRequest,
 };
+use crate::wire::ops::command::{CommandExec, CommandShell};
+use crate::wire::ops::file::{FileDeploy, FileStatus};
+use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
+use crate::wire::ops::node::{
+    NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
+    NodeUptimeGet,
+};
+use crate::wire::ops::{NoInput, Op};
 use crate::wire::Collection;
 
 /// Typed results to decode step data into: `report.decode::<CommandResult>("run-ls")`.
@@ -93,19 +101,6 @@ fn base_name(command: &str) -> &str {
         .unwrap_or("command")
 }
 
-macro_rules! node_read {
-    ($(#[$doc:meta])* $fn:ident, $name:literal, $method:ident, $what:literal) => {
-        $(#[$doc])*
-        pub fn $fn(&mut self, target: &str) -> Step<'_, Client> {
-            let target = target.to_owned();
-            self.op($name, move |c: Arc<Client>| {
-                let target = target.clone();
-                async move { Ok(hosts(c.$method(&target).await.map_err(failed($what))?)) }
-            })
-        }
-    };
-}
-
 /// The orchestrator could not be set up from the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -140,48 +135,73 @@ impl Orchestrator<Client> {
         })
     }
 
-    node_read!(
-        /// `get-hostname`: hostname and labels of the target's agents.
-        node_hostname_get, "get-hostname", get_hostname, "get hostname"
-    );
-    node_read!(
-        /// `get-status`: hostname, uptime, OS, load, memory and disks in one answer.
-        node_status_get, "get-status", get_node_status, "get node status"
-    );
-    node_read!(
-        /// `get-uptime`.
-        node_uptime_get, "get-uptime", get_uptime, "get uptime"
-    );
-    node_read!(
-        /// `get-disk`: usage of mounted filesystems.
-        node_disk_get, "get-disk", get_disk, "get disk"
-    );
-    node_read!(
-        /// `get-memory`.
-        node_memory_get, "get-memory", get_memory, "get memory"
-    );
-    node_read!(
-        /// `get-load`: load averages.
-        node_load_get, "get-load", get_load, "get load"
-    );
-    node_read!(
-        /// `get-os`: distribution and version.
-        node_os_get, "get-os", get_os, "get os"
-    );
+    /// A step `name` running catalogue operation `O` on `target`:
+    /// `o.run_op::<NodeUptimeGet>("uptime", "_all", NoInput {})`. Its output has one host
+    /// result per answering host; `changed` when any host changed.
+    pub fn run_op<O: Op>(
+        &mut self,
+        name: &str,
+        target: &str,
+        request: O::Request,
+    ) -> Step<'_, Client>
+    where
+        O::Request: Clone,
+    {
+        let target = target.to_owned();
+        // Errors read "get hostname: ..." for step `get-hostname`.
+        let what = name.replace('-', " ");
+        self.op(name, move |c: Arc<Client>| {
+            let (target, request, what) = (target.clone(), request.clone(), what.clone());
+            async move {
+                let answer = c.run::<O>(&target, &request).await;
+                Ok(hosts(
+                    answer.map_err(|e| TaskError::msg(format!("{what}: {e}")))?,
+                ))
+            }
+        })
+    }
+
+    /// `get-hostname`: hostname and labels of the target's agents.
+    pub fn node_hostname_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeHostnameGet>("get-hostname", target, NoInput {})
+    }
+
+    /// `get-status`: hostname, uptime, OS, load, memory and disks in one answer.
+    pub fn node_status_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeStatusGet>("get-status", target, NoInput {})
+    }
+
+    /// `get-uptime`.
+    pub fn node_uptime_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeUptimeGet>("get-uptime", target, NoInput {})
+    }
+
+    /// `get-disk`: usage of mounted filesystems.
+    pub fn node_disk_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeDiskGet>("get-disk", target, NoInput {})
+    }
+
+    /// `get-memory`.
+    pub fn node_memory_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeMemoryGet>("get-memory", target, NoInput {})
+    }
+
+    /// `get-load`: load averages.
+    pub fn node_load_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeLoadGet>("get-load", target, NoInput {})
+    }
+
+    /// `get-os`: distribution and version.
+    pub fn node_os_get(&mut self, target: &str) -> Step<'_, Client> {
+        self.run_op::<NodeOsGet>("get-os", target, NoInput {})
+    }
 
     /// `get-dns`: DNS servers and search domains of an interface.
     pub fn network_dns_get(&mut self, target: &str, interface: &str) -> Step<'_, Client> {
-        let (target, interface) = (target.to_owned(), interface.to_owned());
-        self.op("get-dns", move |c: Arc<Client>| {
-            let (target, interface) = (target.clone(), interface.clone());
-            async move {
-                let answer = c
-                    .get_dns(&target, &interface)
-                    .await
-                    .map_err(failed("get dns"))?;
-                Ok(hosts(answer))
-            }
-        })
+        let request = DnsGetRequest {
+            interface_name: interface.to_owned(),
+        };
+        self.run_op::<NetworkDnsGet>("get-dns", target, request)
     }
 
     /// `update-dns`: sets servers and search domains; reports whether anything changed.
@@ -192,39 +212,21 @@ impl Orchestrator<Client> {
         servers: &[&str],
         search_domains: &[&str],
     ) -> Step<'_, Client> {
-        let target = target.to_owned();
         let request = DnsUpdateRequest {
             interface_name: interface.to_owned(),
             servers: list(servers),
             search_domains: list(search_domains),
         };
-        self.op("update-dns", move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                let answer = c
-                    .update_dns(&target, &request)
-                    .await
-                    .map_err(failed("update dns"))?;
-                Ok(hosts(answer))
-            }
-        })
+        self.run_op::<NetworkDnsUpdate>("update-dns", target, request)
     }
 
     /// `ping`: ICMP echo from the target's agents to `address`.
     pub fn network_ping(&mut self, target: &str, address: &str) -> Step<'_, Client> {
-        let target = target.to_owned();
         let request = PingRequest {
             address: address.to_owned(),
             count: 3,
         };
-        self.op("ping", move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                Ok(hosts(
-                    c.ping(&target, &request).await.map_err(failed("ping"))?,
-                ))
-            }
-        })
+        self.run_op::<NetworkPingDo>("ping", target, request)
     }
 
     /// `run-<program>`: runs a program with arguments, no shell. Commands are not
@@ -247,72 +249,32 @@ impl Orchestrator<Client> {
         target: &str,
         request: CommandExecRequest,
     ) -> Step<'_, Client> {
-        let target = target.to_owned();
         let name = format!("run-{}", base_name(&request.command));
-        self.op(&name, move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                Ok(hosts(
-                    c.exec(&target, &request)
-                        .await
-                        .map_err(failed("exec command"))?,
-                ))
-            }
-        })
+        self.run_op::<CommandExec>(&name, target, request)
     }
 
     /// `shell-<program>`: runs a shell string (`/bin/sh -c`).
     pub fn command_shell(&mut self, target: &str, command: &str) -> Step<'_, Client> {
-        let target = target.to_owned();
         let request = CommandShellRequest {
             command: command.to_owned(),
             ..CommandShellRequest::default()
         };
         let name = format!("shell-{}", base_name(command));
-        self.op(&name, move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                Ok(hosts(
-                    c.shell(&target, &request)
-                        .await
-                        .map_err(failed("shell command"))?,
-                ))
-            }
-        })
+        self.run_op::<CommandShell>(&name, target, request)
     }
 
     /// `deploy-file`: writes an uploaded object (rendered when a template) to a path on
     /// the target's hosts; unchanged when the content is already there.
     pub fn file_deploy(&mut self, target: &str, request: DeployRequest) -> Step<'_, Client> {
-        let target = target.to_owned();
-        self.op("deploy-file", move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                Ok(hosts(
-                    c.file_deploy(&target, &request)
-                        .await
-                        .map_err(failed("deploy file"))?,
-                ))
-            }
-        })
+        self.run_op::<FileDeploy>("deploy-file", target, request)
     }
 
     /// `file-status`: whether a deployed file is in sync, drifted or missing.
     pub fn file_status_get(&mut self, target: &str, path: &str) -> Step<'_, Client> {
-        let target = target.to_owned();
         let request = StatusRequest {
             path: path.to_owned(),
         };
-        self.op("file-status", move |c: Arc<Client>| {
-            let (target, request) = (target.clone(), request.clone());
-            async move {
-                Ok(hosts(
-                    c.file_status(&target, &request)
-                        .await
-                        .map_err(failed("file status"))?,
-                ))
-            }
-        })
+        self.run_op::<FileStatus>("file-status", target, request)
     }
 
     /// `upload-file`: stores `data` as object `name`; unchanged (and nothing sent) when

@@ -1,7 +1,7 @@
 //! HTTP client for the osapi REST API.
 //!
 //! Two layers on one [`Client`]:
-//! - raw calls (`get_raw`, `send`, `node_get`, ...) returning a [`RawResponse`] with any
+//! - raw calls (`get_raw`, `send`, [`Client::run_raw`], ...) returning a [`RawResponse`] with any
 //!   status, used by the CLI;
 //! - typed calls (`get_hostname`, `exec`, `file_upload_bytes`, ...) returning the
 //!   controller's own wire types (re-exported from [`types`]), where any non-2xx answer is
@@ -184,35 +184,6 @@ impl Client {
             reason: e.to_string(),
         })?;
         Ok(RawResponse { status, body })
-    }
-
-    /// `GET /node/{target}/hostname`.
-    pub async fn node_hostname(&self, target: &str) -> Result<RawResponse, SdkError> {
-        self.node_get(target, "/hostname").await
-    }
-
-    /// `GET /node/{target}{suffix}`, e.g. suffix `/memory` or `` for status.
-    pub async fn node_get(&self, target: &str, suffix: &str) -> Result<RawResponse, SdkError> {
-        self.get_raw(&format!("/node/{}{suffix}", encode_segment(target)))
-            .await
-    }
-
-    /// `GET /node/{target}/network/dns/{interface}`.
-    pub async fn dns_get(&self, target: &str, interface: &str) -> Result<RawResponse, SdkError> {
-        let suffix = format!("/network/dns/{}", encode_segment(interface));
-        self.node_get(target, &suffix).await
-    }
-
-    /// A body-carrying node operation: `PUT .../network/dns`, `POST .../command/exec`, ...
-    pub async fn node_send(
-        &self,
-        method: reqwest::Method,
-        target: &str,
-        suffix: &str,
-        body: &serde_json::Value,
-    ) -> Result<RawResponse, SdkError> {
-        let path = format!("/node/{}{suffix}", encode_segment(target));
-        self.send(method, &path, Some(body)).await
     }
 }
 

@@ -1,28 +1,57 @@
-//! Typed calls: one method per API operation, returning the controller's wire types.
+//! Typed calls: [`Client::run`] for any catalogue operation, named aliases for the common
+//! ones, and the non-job endpoints, all returning the wire types.
 //! Any non-2xx answer is an [`SdkError`] (a 502 for a failed unicast job included).
 
 use bytes::Bytes;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::types::*;
-use super::{check, encode_segment, sha256_hex, Client, SdkError};
+use super::{check, encode_segment, sha256_hex, Client, RawResponse, SdkError};
+use crate::wire::ops::command::{CommandExec, CommandShell};
+use crate::wire::ops::file::{FileDeploy, FileStatus};
+use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
+use crate::wire::ops::node::{
+    NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
+    NodeUptimeGet,
+};
+use crate::wire::ops::{Method as OpMethod, NoInput, Op};
 
-/// `/node/{target}{suffix}` with the target encoded.
-fn node_path(target: &str, suffix: &str) -> String {
-    format!("/node/{}{suffix}", encode_segment(target))
-}
-
-/// The server never sends a payload with a host error; a payload whose fields are all
-/// optional would still decode from an error item, so it is dropped there.
-fn without_error_payloads<T>(mut c: Collection<HostResult<T>>) -> Collection<HostResult<T>> {
-    for item in &mut c.results {
-        if item.error.is_some() {
-            item.data = None;
-        }
+/// Method, path (target and path parameters filled in, encoded) and body of a call of `O`.
+pub fn op_call<O: Op>(
+    target: &str,
+    request: &O::Request,
+) -> Result<(Method, String, Option<Value>), SdkError> {
+    let mut fields = match serde_json::to_value(request) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => Default::default(),
+        Err(e) => return Err(SdkError::Decode(format!("cannot encode the request: {e}"))),
+    };
+    let mut path = O::PATH.to_owned();
+    for name in O::PATH
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+    {
+        let value = if name == "hostname" {
+            target.to_owned()
+        } else {
+            match fields.remove(name) {
+                Some(Value::String(s)) => s,
+                Some(other) => other.to_string(),
+                None => return Err(SdkError::Decode(format!("the request has no {name}"))),
+            }
+        };
+        path = path.replacen(&format!("{{{name}}}"), &encode_segment(&value), 1);
     }
-    c
+    let method = match O::METHOD {
+        OpMethod::Get => Method::GET,
+        OpMethod::Post => Method::POST,
+        OpMethod::Put => Method::PUT,
+        OpMethod::Delete => Method::DELETE,
+    };
+    Ok((method, path, O::BODY.then_some(Value::Object(fields))))
 }
 
 impl Client {
@@ -39,19 +68,6 @@ impl Client {
     /// `GET path`, decoded.
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, SdkError> {
         self.call::<T, ()>(Method::GET, path, None).await
-    }
-
-    /// A node operation answering one [`HostResult`] per host.
-    async fn node_call<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        method: Method,
-        target: &str,
-        suffix: &str,
-        body: Option<&B>,
-    ) -> Result<Collection<HostResult<T>>, SdkError> {
-        let path = node_path(target, suffix);
-        let answer = self.call(method, &path, body).await?;
-        Ok(without_error_payloads(answer))
     }
 
     // ---- health -------------------------------------------------------------------
@@ -71,14 +87,41 @@ impl Client {
         self.get_json("/health/status").await
     }
 
-    // ---- node ---------------------------------------------------------------------
+    // ---- catalogue operations -------------------------------------------------------
+
+    /// Runs any catalogue operation on `target` (`_any`, `_all`, a hostname or a label):
+    /// `client.run::<NodeUptimeGet>("_all", &NoInput {})`. A host's failure is in its item;
+    /// a failed unicast (502) is an `Err`.
+    pub async fn run<O: Op>(
+        &self,
+        target: &str,
+        request: &O::Request,
+    ) -> Result<Collection<O::Item>, SdkError> {
+        let (method, path, body) = op_call::<O>(target, request)?;
+        let mut answer: Collection<O::Item> = self.call(method, &path, body.as_ref()).await?;
+        answer
+            .results
+            .iter_mut()
+            .for_each(HostEntry::drop_payload_if_failed);
+        Ok(answer)
+    }
+
+    /// Like [`Self::run`], the answer undecoded (for printing it as it came).
+    pub async fn run_raw<O: Op>(
+        &self,
+        target: &str,
+        request: &O::Request,
+    ) -> Result<RawResponse, SdkError> {
+        let (method, path, body) = op_call::<O>(target, request)?;
+        self.send(method, &path, body.as_ref()).await
+    }
 
     /// `GET /node/{target}/hostname`.
     pub async fn get_hostname(
         &self,
         target: &str,
     ) -> Result<Collection<HostnameResponse>, SdkError> {
-        self.get_json(&node_path(target, "/hostname")).await
+        self.run::<NodeHostnameGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}`: uptime, load, memory, disks and OS at once.
@@ -86,7 +129,7 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<NodeStatusPayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "", None).await
+        self.run::<NodeStatusGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}/uptime`.
@@ -94,8 +137,7 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<UptimePayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "/uptime", None)
-            .await
+        self.run::<NodeUptimeGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}/disk`.
@@ -103,8 +145,7 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<DiskPayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "/disk", None)
-            .await
+        self.run::<NodeDiskGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}/memory`.
@@ -112,8 +153,7 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<MemoryPayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "/memory", None)
-            .await
+        self.run::<NodeMemoryGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}/load`.
@@ -121,8 +161,7 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<LoadPayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "/load", None)
-            .await
+        self.run::<NodeLoadGet>(target, &NoInput {}).await
     }
 
     /// `GET /node/{target}/os`.
@@ -130,11 +169,8 @@ impl Client {
         &self,
         target: &str,
     ) -> Result<Collection<HostResult<OsPayload>>, SdkError> {
-        self.node_call::<_, ()>(Method::GET, target, "/os", None)
-            .await
+        self.run::<NodeOsGet>(target, &NoInput {}).await
     }
-
-    // ---- network ------------------------------------------------------------------
 
     /// `GET /node/{target}/network/dns/{interface}`.
     pub async fn get_dns(
@@ -142,9 +178,10 @@ impl Client {
         target: &str,
         interface: &str,
     ) -> Result<Collection<HostResult<DnsPayload>>, SdkError> {
-        let suffix = format!("/network/dns/{}", encode_segment(interface));
-        self.node_call::<_, ()>(Method::GET, target, &suffix, None)
-            .await
+        let request = DnsGetRequest {
+            interface_name: interface.to_owned(),
+        };
+        self.run::<NetworkDnsGet>(target, &request).await
     }
 
     /// `PUT /node/{target}/network/dns`.
@@ -153,8 +190,7 @@ impl Client {
         target: &str,
         request: &DnsUpdateRequest,
     ) -> Result<Collection<DnsUpdateResult>, SdkError> {
-        let path = node_path(target, "/network/dns");
-        self.call(Method::PUT, &path, Some(request)).await
+        self.run::<NetworkDnsUpdate>(target, request).await
     }
 
     /// `POST /node/{target}/network/ping`.
@@ -163,11 +199,8 @@ impl Client {
         target: &str,
         request: &PingRequest,
     ) -> Result<Collection<HostResult<PingPayload>>, SdkError> {
-        self.node_call(Method::POST, target, "/network/ping", Some(request))
-            .await
+        self.run::<NetworkPingDo>(target, request).await
     }
-
-    // ---- command ------------------------------------------------------------------
 
     /// `POST /node/{target}/command/exec`: a program with arguments, no shell. A non-zero
     /// exit is not an `Err`; see [`HostEntry::error`].
@@ -176,8 +209,7 @@ impl Client {
         target: &str,
         request: &CommandExecRequest,
     ) -> Result<Collection<HostResult<CommandPayload>>, SdkError> {
-        self.node_call(Method::POST, target, "/command/exec", Some(request))
-            .await
+        self.run::<CommandExec>(target, request).await
     }
 
     /// `POST /node/{target}/command/shell`: a `/bin/sh -c` string.
@@ -186,11 +218,8 @@ impl Client {
         target: &str,
         request: &CommandShellRequest,
     ) -> Result<Collection<HostResult<CommandPayload>>, SdkError> {
-        self.node_call(Method::POST, target, "/command/shell", Some(request))
-            .await
+        self.run::<CommandShell>(target, request).await
     }
-
-    // ---- files on nodes -----------------------------------------------------------
 
     /// `POST /node/{target}/file/deploy`: writes a stored object to a path.
     pub async fn file_deploy(
@@ -198,8 +227,7 @@ impl Client {
         target: &str,
         request: &DeployRequest,
     ) -> Result<Collection<HostResult<DeployPayload>>, SdkError> {
-        self.node_call(Method::POST, target, "/file/deploy", Some(request))
-            .await
+        self.run::<FileDeploy>(target, request).await
     }
 
     /// `POST /node/{target}/file/status`: `in-sync`, `drifted` or `missing`.
@@ -208,8 +236,7 @@ impl Client {
         target: &str,
         request: &StatusRequest,
     ) -> Result<Collection<HostResult<FileStatusPayload>>, SdkError> {
-        self.node_call(Method::POST, target, "/file/status", Some(request))
-            .await
+        self.run::<FileStatus>(target, request).await
     }
 
     // ---- object store -------------------------------------------------------------

@@ -27,13 +27,34 @@ impl<T> Collection<T> {
     }
 }
 
-/// Per-host item of a domain, built from an agent's result or its error.
-pub trait HostItem: Sized {
+/// Per-host item of a domain, built from an agent's result or its error, and read by
+/// clients (the SDK, the orchestrator's guards, the CLI).
+pub trait HostItem: Sized + Serialize {
     /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
     fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
     /// A host that failed or did not answer.
     fn from_error(hostname: &str, error: String) -> Self;
+    /// The agent that answered.
+    fn hostname(&self) -> &str;
+    /// Whether this host was modified (false when absent).
+    fn changed(&self) -> bool;
+    /// This host's error, if any. A payload may report a failure of its own (a command's
+    /// non-zero exit is "exit code N"), unless there is a server error already.
+    fn error(&self) -> Option<String>;
+    /// Clients decode items leniently: a payload whose fields are all optional would decode
+    /// from an error item too, so it is dropped where the host failed.
+    fn drop_payload_if_failed(&mut self) {}
 }
+
+/// What one host answers for an operation.
+pub trait Payload {
+    /// The payload's own failure, if any (by default none).
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Payload for Value {}
 
 /// The usual item: responder, the domain payload flattened in, `changed` and `error`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,7 +73,7 @@ pub struct HostResult<T> {
     pub error: Option<String>,
 }
 
-impl<T: DeserializeOwned> HostItem for HostResult<T> {
+impl<T: DeserializeOwned + Serialize + Payload> HostItem for HostResult<T> {
     fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String> {
         let data = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
         Ok(Self {
@@ -71,6 +92,44 @@ impl<T: DeserializeOwned> HostItem for HostResult<T> {
             error: Some(error),
         }
     }
+
+    fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    fn changed(&self) -> bool {
+        self.changed.unwrap_or(false)
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error
+            .clone()
+            .or_else(|| self.data.as_ref().and_then(Payload::failure))
+    }
+
+    fn drop_payload_if_failed(&mut self) {
+        if self.error.is_some() {
+            self.data = None;
+        }
+    }
+}
+
+/// The accessors of an item with its own `hostname`, `changed: Option<bool>` and `error`.
+#[macro_export]
+macro_rules! flat_item_accessors {
+    () => {
+        fn hostname(&self) -> &str {
+            &self.hostname
+        }
+
+        fn changed(&self) -> bool {
+            self.changed.unwrap_or(false)
+        }
+
+        fn error(&self) -> Option<String> {
+            self.error.clone()
+        }
+    };
 }
 
 /// A request field that failed a semantic check; the API answers 400 naming it.

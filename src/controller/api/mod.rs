@@ -155,7 +155,7 @@ mod tests {
     use crate::job::JobResponse;
     use serde_json::json;
 
-    #[derive(Debug, PartialEq)]
+    #[derive(Debug, PartialEq, serde::Serialize)]
     struct Item(String, Option<String>);
 
     impl HostItem for Item {
@@ -164,6 +164,15 @@ mod tests {
         }
         fn from_error(hostname: &str, error: String) -> Self {
             Item(hostname.into(), Some(error))
+        }
+        fn hostname(&self) -> &str {
+            &self.0
+        }
+        fn changed(&self) -> bool {
+            false
+        }
+        fn error(&self) -> Option<String> {
+            self.1.clone()
         }
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Method, Op};
 use crate::auth::Permission;
 use crate::job::OpKind;
-use crate::wire::{FieldError, HostResult, Validate};
+use crate::wire::{FieldError, HostResult, Payload, Validate};
 
 /// Declares a command operation: its request becomes [`CommandData`].
 macro_rules! command_op {
@@ -189,4 +189,11 @@ pub struct CommandPayload {
     pub stderr_truncated: bool,
     /// The per-stream cap in bytes.
     pub output_limit: u64,
+}
+
+impl Payload for CommandPayload {
+    /// A non-zero exit is the host's failure, so guards and exit codes see it.
+    fn failure(&self) -> Option<String> {
+        (self.exit_code != 0).then(|| format!("exit code {}", self.exit_code))
+    }
 }

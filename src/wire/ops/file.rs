@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Method, Op};
 use crate::auth::Permission;
 use crate::job::OpKind;
-use crate::wire::{Collection, FieldError, HostResult, Validate};
+use crate::wire::{Collection, FieldError, HostResult, Payload, Validate};
 
 /// `POST /node/{hostname}/file/deploy`.
 pub struct FileDeploy;
@@ -231,6 +231,9 @@ pub fn check_account(name: &str) -> Result<(), String> {
         Err(format!("{name:?} is not a valid user or group name"))
     }
 }
+
+impl Payload for DeployPayload {}
+impl Payload for StatusPayload {}
 
 #[cfg(test)]
 mod tests {

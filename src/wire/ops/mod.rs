@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{HostItem, Validate};
+use super::{HostItem, Payload, Validate};
 use crate::auth::Permission;
 use crate::job::OpKind;
 
@@ -69,7 +69,7 @@ pub trait Op: Send + Sync + 'static {
     /// The job data the agent receives (stored in the job record). Usually the request.
     type Data: Serialize + DeserializeOwned + From<Self::Request> + Send + Sync;
     /// What one host answers (`changed` travels beside it).
-    type Payload: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync;
+    type Payload: Serialize + DeserializeOwned + Payload + utoipa::ToSchema + Send + Sync;
     /// The per-host item of the HTTP answer.
     type Item: HostItem + Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync;
 

@@ -10,7 +10,7 @@ use super::{Method, Op};
 use crate::auth::Permission;
 use crate::job::target::validate_hostname;
 use crate::job::OpKind;
-use crate::wire::{is_fact_ref, FieldError, HostItem, HostResult, Validate};
+use crate::wire::{is_fact_ref, FieldError, HostItem, HostResult, Payload, Validate};
 
 /// `GET /node/{hostname}/network/dns/{interfaceName}`.
 pub struct NetworkDnsGet;
@@ -219,6 +219,8 @@ impl HostItem for DnsUpdateResult {
             error: Some(error),
         }
     }
+
+    crate::flat_item_accessors!();
 }
 
 /// Body of `POST /node/{hostname}/network/ping`, and its job data.
@@ -284,3 +286,7 @@ pub struct PingPayload {
     pub avg_rtt_ns: u64,
     pub max_rtt_ns: u64,
 }
+
+impl Payload for DnsPayload {}
+impl Payload for DnsUpdatePayload {}
+impl Payload for PingPayload {}

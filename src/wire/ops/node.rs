@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Method, NoInput, Op};
 use crate::auth::Permission;
 use crate::job::OpKind;
-use crate::wire::{HostItem, HostResult};
+use crate::wire::{HostItem, HostResult, Payload};
 
 /// Declares a `node.*` read: no input, a payload, the usual per-host item.
 macro_rules! node_read {
@@ -123,6 +123,8 @@ impl HostItem for HostnameResponse {
             error: Some(error),
         }
     }
+
+    crate::flat_item_accessors!();
 }
 
 /// Load averages.
@@ -215,3 +217,11 @@ pub struct StatusPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_info: Option<OsInfo>,
 }
+
+impl Payload for HostnamePayload {}
+impl Payload for DiskPayload {}
+impl Payload for MemoryPayload {}
+impl Payload for LoadPayload {}
+impl Payload for OsPayload {}
+impl Payload for UptimePayload {}
+impl Payload for StatusPayload {}

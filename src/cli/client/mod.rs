@@ -7,7 +7,11 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::output::{self, Column};
+mod node;
+
+pub use node::NodeCommand;
+
+use super::output;
 use crate::config::Config;
 use crate::sdk::{self, Client, RawResponse};
 
@@ -104,38 +108,6 @@ pub enum FileCommand {
     },
     /// Deployed files whose object changed since.
     Stale,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum NodeFileCommand {
-    /// Write a stored file to a path on the target's hosts.
-    Deploy {
-        #[arg(long)]
-        object: String,
-        #[arg(long)]
-        path: String,
-        /// raw or template.
-        #[arg(long, default_value = "raw")]
-        content_type: String,
-        /// Octal mode, e.g. 0644.
-        #[arg(long)]
-        mode: Option<String>,
-        #[arg(long)]
-        owner: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
-        /// Template variable KEY=VALUE (repeatable).
-        #[arg(long = "var", value_parser = parse_env)]
-        vars: Vec<(String, String)>,
-        /// Do not ask for confirmation with -T _all.
-        #[arg(short = 'y', long)]
-        yes: bool,
-    },
-    /// in-sync, drifted or missing.
-    Status {
-        #[arg(long)]
-        path: String,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,132 +215,6 @@ pub enum JobCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum NodeCommand {
-    /// The hostname of the target's agents.
-    Hostname {
-        #[command(subcommand)]
-        command: Option<GetOnly>,
-    },
-    /// Uptime, load, memory, disks and OS in one view.
-    Status,
-    /// Mounted filesystems.
-    Disk,
-    /// Memory.
-    Memory,
-    /// Load averages.
-    Load,
-    /// Distribution and version.
-    Os,
-    /// Time since boot.
-    Uptime,
-    /// DNS and ping.
-    Network {
-        #[command(subcommand)]
-        command: NetworkCommand,
-    },
-    /// Run programs.
-    Command {
-        #[command(subcommand)]
-        command: CommandCommand,
-    },
-    /// Deploy files and check them.
-    File {
-        #[command(subcommand)]
-        command: NodeFileCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GetOnly {
-    /// Same as without `get`.
-    Get,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum NetworkCommand {
-    /// ICMP echo to an address.
-    Ping {
-        /// IPv4/IPv6 address or @fact reference.
-        #[arg(long)]
-        address: String,
-        /// Echo requests (1-20).
-        #[arg(long, default_value_t = 3)]
-        count: u32,
-    },
-    /// DNS servers and search domains.
-    Dns {
-        #[command(subcommand)]
-        command: DnsCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DnsCommand {
-    /// Show an interface's DNS configuration.
-    Get {
-        /// Interface name or @fact.interface.primary.
-        #[arg(long)]
-        interface_name: String,
-    },
-    /// Set servers and/or search domains.
-    Update {
-        #[arg(long)]
-        interface_name: String,
-        /// Comma-separated server IPs.
-        #[arg(long, value_delimiter = ',')]
-        servers: Option<Vec<String>>,
-        /// Comma-separated search domains.
-        #[arg(long, value_delimiter = ',')]
-        search_domains: Option<Vec<String>>,
-        /// Do not ask for confirmation with -T _all.
-        #[arg(short = 'y', long)]
-        yes: bool,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Program (exec) or shell string (shell).
-    #[arg(long)]
-    command: String,
-    /// Working directory.
-    #[arg(long)]
-    cwd: Option<String>,
-    /// Seconds (1-300).
-    #[arg(long)]
-    timeout: Option<u64>,
-    /// Extra environment, KEY=VALUE (repeatable).
-    #[arg(long = "env", value_parser = parse_env)]
-    env: Vec<(String, String)>,
-    /// Print only stdout, each line prefixed with [host]; exit with the highest remote code.
-    #[arg(long)]
-    stdout: bool,
-    /// Print only stderr likewise.
-    #[arg(long)]
-    stderr: bool,
-    /// Do not ask for confirmation with -T _all.
-    #[arg(short = 'y', long)]
-    yes: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CommandCommand {
-    /// Run a program with arguments (no shell).
-    Exec {
-        #[command(flatten)]
-        run: RunArgs,
-        /// Comma-separated arguments.
-        #[arg(long, value_delimiter = ',')]
-        args: Vec<String>,
-    },
-    /// Run a /bin/sh -c string.
-    Shell {
-        #[command(flatten)]
-        run: RunArgs,
-    },
-}
-
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -402,32 +248,7 @@ pub async fn run(config: &Config, args: ClientArgs, json: bool) -> anyhow::Resul
             command: MetricsCommand::Get { metrics_url },
         } => return metrics(config, metrics_url).await,
     };
-    match command {
-        NodeCommand::Hostname { .. } => {
-            let resp = client.node_hostname(target).await?;
-            render(resp, json, output::HOSTNAME)
-        }
-        NodeCommand::Status => {
-            let resp = client.node_get(target, "").await?;
-            render(resp, json, output::STATUS)
-        }
-        NodeCommand::Disk => render_disks(client.node_get(target, "/disk").await?, json),
-        NodeCommand::Memory => render(
-            client.node_get(target, "/memory").await?,
-            json,
-            output::MEMORY,
-        ),
-        NodeCommand::Load => render(client.node_get(target, "/load").await?, json, output::LOAD),
-        NodeCommand::Os => render(client.node_get(target, "/os").await?, json, output::OS),
-        NodeCommand::Uptime => render(
-            client.node_get(target, "/uptime").await?,
-            json,
-            output::UPTIME,
-        ),
-        NodeCommand::Network { command } => network(&client, target, command, json).await,
-        NodeCommand::Command { command } => run_command(&client, target, command, json).await,
-        NodeCommand::File { command } => node_file(&client, target, command, json).await,
-    }
+    node::run(&client, target, command, json).await
 }
 
 async fn job(client: &Client, command: JobCommand, json: bool) -> anyhow::Result<ExitCode> {
@@ -627,52 +448,6 @@ async fn files(client: &Client, command: FileCommand, json: bool) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-async fn node_file(
-    client: &Client,
-    target: &str,
-    command: NodeFileCommand,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    match command {
-        NodeFileCommand::Deploy {
-            object,
-            path,
-            content_type,
-            mode,
-            owner,
-            group,
-            vars,
-            yes,
-        } => {
-            if !confirm(target, yes, "deploy a file")? {
-                return Ok(ExitCode::FAILURE);
-            }
-            let mut body =
-                json!({"object_name": object, "path": path, "content_type": content_type});
-            for (k, v) in [("mode", mode), ("owner", owner), ("group", group)] {
-                if let Some(v) = v {
-                    body[k] = json!(v);
-                }
-            }
-            if !vars.is_empty() {
-                body["vars"] = json!(vars
-                    .into_iter()
-                    .collect::<std::collections::BTreeMap<_, _>>());
-            }
-            let resp = client
-                .node_send(Method::POST, target, "/file/deploy", &body)
-                .await?;
-            render(resp, json, output::DEPLOY)
-        }
-        NodeFileCommand::Status { path } => {
-            let resp = client
-                .node_send(Method::POST, target, "/file/status", &json!({"path": path}))
-                .await?;
-            render(resp, json, output::FILE_STATUS)
-        }
-    }
-}
-
 async fn health(client: &Client, command: HealthCommand, json: bool) -> anyhow::Result<ExitCode> {
     let path = match command {
         HealthCommand::Liveness => "/health",
@@ -742,124 +517,6 @@ async fn metrics(config: &Config, url: Option<String>) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-async fn network(
-    client: &Client,
-    target: &str,
-    command: NetworkCommand,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    match command {
-        NetworkCommand::Ping { address, count } => {
-            let body = json!({"address": address, "count": count});
-            let resp = client
-                .node_send(Method::POST, target, "/network/ping", &body)
-                .await?;
-            render(resp, json, output::PING)
-        }
-        NetworkCommand::Dns {
-            command: DnsCommand::Get { interface_name },
-        } => render(
-            client.dns_get(target, &interface_name).await?,
-            json,
-            output::DNS,
-        ),
-        NetworkCommand::Dns {
-            command:
-                DnsCommand::Update {
-                    interface_name,
-                    servers,
-                    search_domains,
-                    yes,
-                },
-        } => {
-            if !confirm(target, yes, "update DNS")? {
-                return Ok(ExitCode::FAILURE);
-            }
-            let mut body = json!({"interface_name": interface_name});
-            if let Some(s) = servers {
-                body["servers"] = json!(s);
-            }
-            if let Some(d) = search_domains {
-                body["search_domains"] = json!(d);
-            }
-            let resp = client
-                .node_send(Method::PUT, target, "/network/dns", &body)
-                .await?;
-            render(resp, json, output::MUTATION)
-        }
-    }
-}
-
-async fn run_command(
-    client: &Client,
-    target: &str,
-    command: CommandCommand,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let (path, run, args) = match command {
-        CommandCommand::Exec { run, args } => ("/command/exec", run, Some(args)),
-        CommandCommand::Shell { run } => ("/command/shell", run, None),
-    };
-    if !confirm(target, run.yes, "run a command")? {
-        return Ok(ExitCode::FAILURE);
-    }
-    let mut body = json!({"command": run.command});
-    if let Some(args) = args.filter(|a| !a.is_empty()) {
-        body["args"] = json!(args);
-    }
-    if let Some(cwd) = run.cwd {
-        body["cwd"] = json!(cwd);
-    }
-    if let Some(t) = run.timeout {
-        body["timeout"] = json!(t);
-    }
-    if !run.env.is_empty() {
-        body["env"] = json!(run
-            .env
-            .into_iter()
-            .collect::<std::collections::BTreeMap<_, _>>());
-    }
-    let resp = client.node_send(Method::POST, target, path, &body).await?;
-    if (run.stdout || run.stderr) && !json {
-        return raw_streams(resp, run.stdout, run.stderr);
-    }
-    render(resp, json, output::COMMAND)
-}
-
-/// `--stdout`/`--stderr`: each line prefixed with its host; exit with the highest code.
-fn raw_streams(resp: RawResponse, stdout: bool, stderr: bool) -> anyhow::Result<ExitCode> {
-    // A 502 still carries the per-host results of a failed unicast.
-    let resp = if resp.status == reqwest::StatusCode::BAD_GATEWAY {
-        resp
-    } else {
-        check(resp)?
-    };
-    let body: Value = resp.json()?;
-    let mut code = 0;
-    for r in body["results"].as_array().into_iter().flatten() {
-        let host = r["hostname"].as_str().unwrap_or("?");
-        if let Some(err) = r["error"].as_str() {
-            eprintln!("[{host}] error: {err}");
-            code = code.max(1);
-            continue;
-        }
-        for (wanted, key) in [(stdout, "stdout"), (stderr, "stderr")] {
-            if !wanted {
-                continue;
-            }
-            for line in r[key].as_str().unwrap_or("").lines() {
-                if key == "stdout" {
-                    println!("[{host}] {line}");
-                } else {
-                    eprintln!("[{host}] {line}");
-                }
-            }
-        }
-        code = code.max(r["exit_code"].as_i64().unwrap_or(0).clamp(0, 255));
-    }
-    Ok(ExitCode::from(code as u8))
-}
-
 /// Like [`sdk::check`], keeping the CLI's error text `API error <status>: <message>`.
 fn check(resp: RawResponse) -> anyhow::Result<RawResponse> {
     sdk::check(resp).map_err(|e| match (e.status(), e.message()) {
@@ -896,58 +553,4 @@ fn confirm(target: &str, yes: bool, verb: &str) -> anyhow::Result<bool> {
         eprintln!("Aborted (pass --yes to skip this question).");
         Ok(false)
     }
-}
-
-/// Prints raw JSON or a table; a non-2xx answer or any host error exits 1.
-fn render(resp: RawResponse, json: bool, columns: &[Column]) -> anyhow::Result<ExitCode> {
-    let Some(body) = checked_body(resp, json)? else {
-        return Ok(ExitCode::FAILURE);
-    };
-    if json {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (table, any_error) = output::results_table(&body, columns);
-    println!("\n  Job ID: {}\n", body["job_id"].as_str().unwrap_or("-"));
-    println!("{table}");
-    Ok(if any_error {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn render_disks(resp: RawResponse, json: bool) -> anyhow::Result<ExitCode> {
-    let Some(body) = checked_body(resp, json)? else {
-        return Ok(ExitCode::FAILURE);
-    };
-    if json {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (table, any_error) = output::disks_table(&body);
-    println!("\n  Job ID: {}\n", body["job_id"].as_str().unwrap_or("-"));
-    println!("{table}");
-    Ok(if any_error {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// In JSON mode prints the raw body. Returns the parsed body for a 2xx (or a 502 carrying
-/// per-host results), `None` after reporting any other error.
-fn checked_body(resp: RawResponse, json: bool) -> anyhow::Result<Option<Value>> {
-    let ok = resp.status.is_success() || resp.status.as_u16() == 502;
-    if json {
-        println!("{}", resp.body.trim_end());
-        if !resp.status.is_success() {
-            eprintln!("error: API answered {}", resp.status);
-            return Ok(None);
-        }
-        return Ok(Some(Value::Null));
-    }
-    if !ok {
-        check(resp)?;
-        return Ok(None);
-    }
-    Ok(Some(resp.json()?))
 }

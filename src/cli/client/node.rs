@@ -1,0 +1,417 @@
+//! `osapi client node ...`: catalogue operations on the target's hosts (reads, network,
+//! commands, file deploys), each sent through the typed SDK and printed by its item's
+//! [`Render`] impl; `-j` prints the API's body as it came.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::{check, confirm, print_raw};
+use crate::cli::render::{results_table, Render};
+use crate::sdk::{Client, RawResponse};
+use crate::wire::ops::command::{
+    CommandData, CommandExec, CommandExecRequest, CommandPayload, CommandShell, CommandShellRequest,
+};
+use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, StatusRequest};
+use crate::wire::ops::network::{
+    DnsGetRequest, DnsUpdateRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo, PingRequest,
+};
+use crate::wire::ops::node::{
+    NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
+    NodeUptimeGet,
+};
+use crate::wire::ops::{NoInput, Op};
+use crate::wire::{Collection, HostItem, HostResult};
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// The hostname of the target's agents.
+    Hostname {
+        #[command(subcommand)]
+        command: Option<GetOnly>,
+    },
+    /// Uptime, load, memory, disks and OS in one view.
+    Status,
+    /// Mounted filesystems.
+    Disk,
+    /// Memory.
+    Memory,
+    /// Load averages.
+    Load,
+    /// Distribution and version.
+    Os,
+    /// Time since boot.
+    Uptime,
+    /// DNS and ping.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Run programs.
+    Command {
+        #[command(subcommand)]
+        command: CommandCommand,
+    },
+    /// Deploy files and check them.
+    File {
+        #[command(subcommand)]
+        command: NodeFileCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GetOnly {
+    /// Same as without `get`.
+    Get,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// ICMP echo to an address.
+    Ping {
+        /// IPv4/IPv6 address or @fact reference.
+        #[arg(long)]
+        address: String,
+        /// Echo requests (1-20).
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+    },
+    /// DNS servers and search domains.
+    Dns {
+        #[command(subcommand)]
+        command: DnsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Show an interface's DNS configuration.
+    Get {
+        /// Interface name or @fact.interface.primary.
+        #[arg(long)]
+        interface_name: String,
+    },
+    /// Set servers and/or search domains.
+    Update {
+        #[arg(long)]
+        interface_name: String,
+        /// Comma-separated server IPs.
+        #[arg(long, value_delimiter = ',')]
+        servers: Option<Vec<String>>,
+        /// Comma-separated search domains.
+        #[arg(long, value_delimiter = ',')]
+        search_domains: Option<Vec<String>>,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Program (exec) or shell string (shell).
+    #[arg(long)]
+    command: String,
+    /// Working directory.
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Seconds (1-300).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Extra environment, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = super::parse_env)]
+    env: Vec<(String, String)>,
+    /// Print only stdout, each line prefixed with [host]; exit with the highest remote code.
+    #[arg(long)]
+    stdout: bool,
+    /// Print only stderr likewise.
+    #[arg(long)]
+    stderr: bool,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommandCommand {
+    /// Run a program with arguments (no shell).
+    Exec {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Comma-separated arguments.
+        #[arg(long, value_delimiter = ',')]
+        args: Vec<String>,
+    },
+    /// Run a /bin/sh -c string.
+    Shell {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeFileCommand {
+    /// Write a stored file to a path on the target's hosts.
+    Deploy {
+        #[arg(long)]
+        object: String,
+        #[arg(long)]
+        path: String,
+        /// raw or template.
+        #[arg(long, default_value = "raw")]
+        content_type: String,
+        /// Octal mode, e.g. 0644.
+        #[arg(long)]
+        mode: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// Template variable KEY=VALUE (repeatable).
+        #[arg(long = "var", value_parser = super::parse_env)]
+        vars: Vec<(String, String)>,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// in-sync, drifted or missing.
+    Status {
+        #[arg(long)]
+        path: String,
+    },
+}
+
+/// Runs a `node` subcommand on `target`.
+pub async fn run(
+    client: &Client,
+    target: &str,
+    command: NodeCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let read = NoInput {};
+    match command {
+        NodeCommand::Hostname { .. } => show::<NodeHostnameGet>(client, target, &read, json).await,
+        NodeCommand::Status => show::<NodeStatusGet>(client, target, &read, json).await,
+        NodeCommand::Disk => show::<NodeDiskGet>(client, target, &read, json).await,
+        NodeCommand::Memory => show::<NodeMemoryGet>(client, target, &read, json).await,
+        NodeCommand::Load => show::<NodeLoadGet>(client, target, &read, json).await,
+        NodeCommand::Os => show::<NodeOsGet>(client, target, &read, json).await,
+        NodeCommand::Uptime => show::<NodeUptimeGet>(client, target, &read, json).await,
+        NodeCommand::Network { command } => network(client, target, command, json).await,
+        NodeCommand::Command { command } => run_command(client, target, command, json).await,
+        NodeCommand::File { command } => node_file(client, target, command, json).await,
+    }
+}
+
+/// Sends `O` and prints its answer.
+async fn show<O: Op>(
+    client: &Client,
+    target: &str,
+    request: &O::Request,
+    json: bool,
+) -> anyhow::Result<ExitCode>
+where
+    O::Item: Render,
+{
+    let resp = client.run_raw::<O>(target, request).await?;
+    print_answer::<O::Item>(resp, json)
+}
+
+/// Prints raw JSON or a table; a non-2xx answer or any host error exits 1.
+fn print_answer<T: Render + serde::de::DeserializeOwned>(
+    resp: RawResponse,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        return Ok(print_raw(&resp));
+    }
+    let answer = answer_of::<T>(resp)?;
+    let (table, any_error) = results_table(&answer);
+    println!("\n  Job ID: {}\n", answer.job_id);
+    println!("{table}");
+    Ok(if any_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The decoded answer of a 2xx, or of a 502 (which carries a failed unicast's result);
+/// any other status is an error.
+fn answer_of<T: HostItem + serde::de::DeserializeOwned>(
+    resp: RawResponse,
+) -> anyhow::Result<Collection<T>> {
+    let resp = if resp.status == reqwest::StatusCode::BAD_GATEWAY {
+        resp
+    } else {
+        check(resp)?
+    };
+    let mut answer: Collection<T> = serde_json::from_str(&resp.body)
+        .map_err(|e| anyhow::anyhow!("unexpected answer from the API: {e}"))?;
+    answer
+        .results
+        .iter_mut()
+        .for_each(HostItem::drop_payload_if_failed);
+    Ok(answer)
+}
+
+async fn network(
+    client: &Client,
+    target: &str,
+    command: NetworkCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        NetworkCommand::Ping { address, count } => {
+            let request = PingRequest { address, count };
+            show::<NetworkPingDo>(client, target, &request, json).await
+        }
+        NetworkCommand::Dns {
+            command: DnsCommand::Get { interface_name },
+        } => {
+            let request = DnsGetRequest { interface_name };
+            show::<NetworkDnsGet>(client, target, &request, json).await
+        }
+        NetworkCommand::Dns {
+            command:
+                DnsCommand::Update {
+                    interface_name,
+                    servers,
+                    search_domains,
+                    yes,
+                },
+        } => {
+            if !confirm(target, yes, "update DNS")? {
+                return Ok(ExitCode::FAILURE);
+            }
+            let request = DnsUpdateRequest {
+                interface_name,
+                servers,
+                search_domains,
+            };
+            show::<NetworkDnsUpdate>(client, target, &request, json).await
+        }
+    }
+}
+
+async fn run_command(
+    client: &Client,
+    target: &str,
+    command: CommandCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let run = match &command {
+        CommandCommand::Exec { run, .. } | CommandCommand::Shell { run } => run,
+    };
+    if !confirm(target, run.yes, "run a command")? {
+        return Ok(ExitCode::FAILURE);
+    }
+    let streams = (run.stdout || run.stderr) && !json;
+    let (stdout, stderr) = (run.stdout, run.stderr);
+    let resp = match command {
+        CommandCommand::Exec { run, args } => {
+            let data = run.data(args);
+            let request = CommandExecRequest {
+                command: data.command,
+                args: data.args,
+                cwd: data.cwd,
+                timeout: data.timeout,
+                env: data.env,
+            };
+            client.run_raw::<CommandExec>(target, &request).await?
+        }
+        CommandCommand::Shell { run } => {
+            let data = run.data(Vec::new());
+            let request = CommandShellRequest {
+                command: data.command,
+                cwd: data.cwd,
+                timeout: data.timeout,
+                env: data.env,
+            };
+            client.run_raw::<CommandShell>(target, &request).await?
+        }
+    };
+    if streams {
+        return raw_streams(resp, stdout, stderr);
+    }
+    print_answer::<HostResult<CommandPayload>>(resp, json)
+}
+
+impl RunArgs {
+    /// The command's job data.
+    fn data(self, args: Vec<String>) -> CommandData {
+        CommandData {
+            command: self.command,
+            args,
+            cwd: self.cwd,
+            timeout: self.timeout,
+            env: self.env.into_iter().collect(),
+        }
+    }
+}
+
+/// `--stdout`/`--stderr`: each line prefixed with its host; exit with the highest code.
+fn raw_streams(resp: RawResponse, stdout: bool, stderr: bool) -> anyhow::Result<ExitCode> {
+    let answer = answer_of::<HostResult<CommandPayload>>(resp)?;
+    let mut code = 0;
+    for r in &answer.results {
+        let host = &r.hostname;
+        let Some(out) = r.data.as_ref().filter(|_| r.error.is_none()) else {
+            eprintln!(
+                "[{host}] error: {}",
+                r.error.as_deref().unwrap_or("no result")
+            );
+            code = code.max(1);
+            continue;
+        };
+        if stdout {
+            out.stdout.lines().for_each(|l| println!("[{host}] {l}"));
+        }
+        if stderr {
+            out.stderr.lines().for_each(|l| eprintln!("[{host}] {l}"));
+        }
+        code = code.max(out.exit_code.clamp(0, 255));
+    }
+    Ok(ExitCode::from(code as u8))
+}
+
+async fn node_file(
+    client: &Client,
+    target: &str,
+    command: NodeFileCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        NodeFileCommand::Deploy {
+            object,
+            path,
+            content_type,
+            mode,
+            owner,
+            group,
+            vars,
+            yes,
+        } => {
+            if !confirm(target, yes, "deploy a file")? {
+                return Ok(ExitCode::FAILURE);
+            }
+            let request = DeployRequest {
+                object_name: object,
+                path,
+                content_type,
+                mode,
+                owner,
+                group,
+                vars: vars
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect::<BTreeMap<_, _>>(),
+            };
+            show::<FileDeploy>(client, target, &request, json).await
+        }
+        NodeFileCommand::Status { path } => {
+            show::<FileStatus>(client, target, &StatusRequest { path }, json).await
+        }
+    }
+}
