@@ -14,6 +14,8 @@ pub enum Permission {
     AgentWrite,
     /// `node:read`
     NodeRead,
+    /// `node:write`
+    NodeWrite,
     /// `network:read`
     NetworkRead,
     /// `network:write`
@@ -38,14 +40,55 @@ pub enum Permission {
     DockerWrite,
     /// `docker:execute`
     DockerExecute,
+    /// `cron:read`
+    CronRead,
+    /// `cron:write`
+    CronWrite,
+    /// `sysctl:read`
+    SysctlRead,
+    /// `sysctl:write`
+    SysctlWrite,
+    /// `ntp:read`
+    NtpRead,
+    /// `ntp:write`
+    NtpWrite,
+    /// `timezone:read`
+    TimezoneRead,
+    /// `timezone:write`
+    TimezoneWrite,
+    /// `power:execute`
+    PowerExecute,
+    /// `process:read`
+    ProcessRead,
+    /// `process:execute`
+    ProcessExecute,
+    /// `user:read`
+    UserRead,
+    /// `user:write`
+    UserWrite,
+    /// `package:read`
+    PackageRead,
+    /// `package:write`
+    PackageWrite,
+    /// `log:read`
+    LogRead,
+    /// `certificate:read`
+    CertificateRead,
+    /// `certificate:write`
+    CertificateWrite,
+    /// `service:read`
+    ServiceRead,
+    /// `service:write`
+    ServiceWrite,
 }
 
 impl Permission {
-    /// Every permission, in canonical order.
-    pub const ALL: [Permission; 15] = [
+    /// Every permission, in canonical order (the latest original's numbering).
+    pub const ALL: [Permission; 36] = [
         Permission::AgentRead,
         Permission::AgentWrite,
         Permission::NodeRead,
+        Permission::NodeWrite,
         Permission::NetworkRead,
         Permission::NetworkWrite,
         Permission::JobRead,
@@ -58,6 +101,26 @@ impl Permission {
         Permission::DockerRead,
         Permission::DockerWrite,
         Permission::DockerExecute,
+        Permission::CronRead,
+        Permission::CronWrite,
+        Permission::SysctlRead,
+        Permission::SysctlWrite,
+        Permission::NtpRead,
+        Permission::NtpWrite,
+        Permission::TimezoneRead,
+        Permission::TimezoneWrite,
+        Permission::PowerExecute,
+        Permission::ProcessRead,
+        Permission::ProcessExecute,
+        Permission::UserRead,
+        Permission::UserWrite,
+        Permission::PackageRead,
+        Permission::PackageWrite,
+        Permission::LogRead,
+        Permission::CertificateRead,
+        Permission::CertificateWrite,
+        Permission::ServiceRead,
+        Permission::ServiceWrite,
     ];
 
     /// The wire form, e.g. `"agent:read"`.
@@ -66,6 +129,7 @@ impl Permission {
             Permission::AgentRead => "agent:read",
             Permission::AgentWrite => "agent:write",
             Permission::NodeRead => "node:read",
+            Permission::NodeWrite => "node:write",
             Permission::NetworkRead => "network:read",
             Permission::NetworkWrite => "network:write",
             Permission::JobRead => "job:read",
@@ -78,6 +142,26 @@ impl Permission {
             Permission::DockerRead => "docker:read",
             Permission::DockerWrite => "docker:write",
             Permission::DockerExecute => "docker:execute",
+            Permission::CronRead => "cron:read",
+            Permission::CronWrite => "cron:write",
+            Permission::SysctlRead => "sysctl:read",
+            Permission::SysctlWrite => "sysctl:write",
+            Permission::NtpRead => "ntp:read",
+            Permission::NtpWrite => "ntp:write",
+            Permission::TimezoneRead => "timezone:read",
+            Permission::TimezoneWrite => "timezone:write",
+            Permission::PowerExecute => "power:execute",
+            Permission::ProcessRead => "process:read",
+            Permission::ProcessExecute => "process:execute",
+            Permission::UserRead => "user:read",
+            Permission::UserWrite => "user:write",
+            Permission::PackageRead => "package:read",
+            Permission::PackageWrite => "package:write",
+            Permission::LogRead => "log:read",
+            Permission::CertificateRead => "certificate:read",
+            Permission::CertificateWrite => "certificate:write",
+            Permission::ServiceRead => "service:read",
+            Permission::ServiceWrite => "service:write",
         }
     }
 }
@@ -134,9 +218,11 @@ impl<'de> Deserialize<'de> for Permission {
 /// Names of the built-in roles.
 pub const BUILTIN_ROLES: [&str; 3] = ["admin", "write", "read"];
 
-const WRITE_PERMISSIONS: [Permission; 11] = [
+/// The write role: everything but agent writes, audit and the execute permissions.
+const WRITE_PERMISSIONS: [Permission; 30] = [
     Permission::AgentRead,
     Permission::NodeRead,
+    Permission::NodeWrite,
     Permission::NetworkRead,
     Permission::NetworkWrite,
     Permission::JobRead,
@@ -146,9 +232,28 @@ const WRITE_PERMISSIONS: [Permission; 11] = [
     Permission::FileWrite,
     Permission::DockerRead,
     Permission::DockerWrite,
+    Permission::CronRead,
+    Permission::CronWrite,
+    Permission::SysctlRead,
+    Permission::SysctlWrite,
+    Permission::NtpRead,
+    Permission::NtpWrite,
+    Permission::TimezoneRead,
+    Permission::TimezoneWrite,
+    Permission::ProcessRead,
+    Permission::UserRead,
+    Permission::UserWrite,
+    Permission::PackageRead,
+    Permission::PackageWrite,
+    Permission::LogRead,
+    Permission::CertificateRead,
+    Permission::CertificateWrite,
+    Permission::ServiceRead,
+    Permission::ServiceWrite,
 ];
 
-const READ_PERMISSIONS: [Permission; 7] = [
+/// The read role: every `*:read` but `audit:read`.
+const READ_PERMISSIONS: [Permission; 17] = [
     Permission::AgentRead,
     Permission::NodeRead,
     Permission::NetworkRead,
@@ -156,6 +261,16 @@ const READ_PERMISSIONS: [Permission; 7] = [
     Permission::HealthRead,
     Permission::FileRead,
     Permission::DockerRead,
+    Permission::CronRead,
+    Permission::SysctlRead,
+    Permission::NtpRead,
+    Permission::TimezoneRead,
+    Permission::ProcessRead,
+    Permission::UserRead,
+    Permission::PackageRead,
+    Permission::LogRead,
+    Permission::CertificateRead,
+    Permission::ServiceRead,
 ];
 
 /// Permissions of a built-in role (`admin`, `write`, `read`), ignoring any configured override.
