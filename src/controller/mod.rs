@@ -12,14 +12,13 @@ pub mod state;
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, Method};
-use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::CorsLayer;
 
-use crate::auth::{Authenticator, Permission};
+use crate::auth::Authenticator;
 use crate::config::Config;
 use error::ApiError;
 use notify::{LogNotifier, Notifier, WebhookNotifier};
@@ -74,75 +73,27 @@ pub fn build_state(
 
 /// The whole API.
 pub fn router(state: AppState) -> Result<Router, ControllerError> {
-    let guard = |p: Permission| from_fn_with_state((state.clone(), p), auth::require);
-    use api::{agent, audit, command, file, job, network, node, status};
-    let max_upload = usize::try_from(state.config.nats.objects.max_bytes).unwrap_or(usize::MAX);
-    let file_read = Router::new()
-        .route("/file", get(file::list))
-        .route("/file/stale", get(file::stale))
-        .route("/file/{name}", get(file::get))
-        .route_layer(guard(Permission::FileRead));
-    let file_write = Router::new()
-        .route(
-            "/file",
-            post(file::upload).layer(axum::extract::DefaultBodyLimit::max(max_upload)),
-        )
-        .route("/file/{name}", delete(file::delete))
-        .route_layer(guard(Permission::FileWrite));
-    let audit_read = Router::new()
-        .route("/audit", get(audit::list))
-        .route("/audit/export", get(audit::export))
-        .route("/audit/{id}", get(audit::get))
-        .route_layer(guard(Permission::AuditRead));
-    let health = Router::new()
-        .route("/health/status", get(status::status))
-        .route_layer(guard(Permission::HealthRead));
-    let agent_read = Router::new()
-        .route("/agent", get(agent::list))
-        .route("/agent/{hostname}", get(agent::get))
-        .route_layer(guard(Permission::AgentRead));
-    let agent_write = Router::new()
-        .route("/agent/{hostname}/drain", post(agent::drain_agent))
-        .route("/agent/{hostname}/undrain", post(agent::undrain_agent))
-        .route_layer(guard(Permission::AgentWrite));
-    let job_read = Router::new()
-        .route("/job", get(job::list))
-        .route("/job/{id}", get(job::get))
-        .route_layer(guard(Permission::JobRead));
-    let job_write = Router::new()
-        .route("/job/{id}", delete(job::delete))
-        .route("/job/{id}/retry", post(job::retry))
-        .route_layer(guard(Permission::JobWrite));
-    let (operations, operations_doc) = node::router(&state)
-        .merge(network::router(&state))
-        .merge(command::router(&state))
-        .merge(file::router(&state))
-        .finish();
+    use api::{agent, audit, file, health, job};
+    let (operations, operations_doc) = api::ops::router(&state).finish();
     let doc = openapi_body(openapi::document(operations_doc))?;
-    let public = Router::new()
-        .route("/health", get(api::health::liveness))
-        .route("/health/ready", get(api::health::readiness))
-        .route(
-            "/openapi.json",
-            get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    doc,
-                )
-            }),
-        );
+    let openapi = Router::new().route(
+        "/openapi.json",
+        get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                doc,
+            )
+        }),
+    );
     let metrics = state.metrics.clone();
     let mut app = Router::new()
-        .merge(public)
+        .merge(openapi)
         .merge(operations)
-        .merge(job_read)
-        .merge(job_write)
-        .merge(agent_read)
-        .merge(agent_write)
-        .merge(health)
-        .merge(audit_read)
-        .merge(file_read)
-        .merge(file_write)
+        .merge(health::router(&state))
+        .merge(job::router(&state))
+        .merge(agent::router(&state))
+        .merge(audit::router(&state))
+        .merge(file::router(&state))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(metrics, track_http));

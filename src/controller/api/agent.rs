@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::routing;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -220,6 +221,22 @@ pub async fn undrain_agent(
         status: "Ready".into(),
         message: "taking jobs again".into(),
     }))
+}
+
+/// The agent routes.
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    let read = axum::Router::new()
+        .route("/agent", routing::get(list))
+        .route("/agent/{hostname}", routing::get(self::get));
+    let write = axum::Router::new()
+        .route("/agent/{hostname}/drain", routing::post(drain_agent))
+        .route("/agent/{hostname}/undrain", routing::post(undrain_agent));
+    let p = crate::auth::Permission::AgentRead;
+    super::guarded(read, state, p).merge(super::guarded(
+        write,
+        state,
+        crate::auth::Permission::AgentWrite,
+    ))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
+use axum::routing;
 use axum::Json;
 
 use crate::audit::{self, AuditEntryResponse, ListAuditResponse};
@@ -59,4 +60,13 @@ pub async fn export(State(state): State<AppState>) -> Result<Json<ListAuditRespo
         .await
         .map_err(ApiError::Unavailable)?;
     Ok(Json(all))
+}
+
+/// The audit log routes.
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    let read = axum::Router::new()
+        .route("/audit", routing::get(list))
+        .route("/audit/export", routing::get(export))
+        .route("/audit/{id}", routing::get(self::get));
+    super::guarded(read, state, crate::auth::Permission::AuditRead)
 }

@@ -8,23 +8,17 @@ use async_nats::jetstream::object_store::{ObjectMetadata, ObjectStore};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{routing, Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use utoipa::openapi::{RefOr, Schema};
-use utoipa::PartialSchema;
 
-use super::ops::{OpRouter, Route};
-use super::{Collection, HostResult};
+use super::guarded;
+use crate::auth::Permission;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::PathParam;
 use crate::controller::state::AppState;
-use crate::wire::ops::file::{
-    check_object_name, DeployPayload, DeployRequest, FileDeploy, FileJobAnswer, FileState,
-    FileStatus, StatusPayload,
-};
+use crate::wire::ops::file::{check_object_name, FileState};
 
 /// Object metadata keys.
 const META_SHA: &str = "osapi-sha256";
@@ -362,60 +356,29 @@ pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, Api
     }))
 }
 
-impl Route for FileDeploy {
-    async fn check(state: &AppState, request: &DeployRequest) -> Result<(), ApiError> {
-        if current(store(state)?, &request.object_name)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::bad_request(
-                "object_name",
-                format!("file {:?} was not uploaded", request.object_name),
-            ));
-        }
-        Ok(())
-    }
-
-    fn answer(target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
-        file_answer(target, status, c)
-    }
-
-    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
-        <FileJobAnswer<DeployPayload> as utoipa::ToSchema>::schemas(components);
-        FileJobAnswer::<DeployPayload>::schema()
+/// 400 naming `field` unless object `name` is stored.
+pub async fn require_object(state: &AppState, field: &str, name: &str) -> Result<(), ApiError> {
+    match current(store(state)?, name).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::bad_request(
+            field,
+            format!("file {name:?} was not uploaded"),
+        )),
     }
 }
 
-impl Route for FileStatus {
-    fn answer(target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
-        file_answer(target, status, c)
-    }
-
-    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
-        <FileJobAnswer<StatusPayload> as utoipa::ToSchema>::schemas(components);
-        FileJobAnswer::<StatusPayload>::schema()
-    }
-}
-
-/// The job-backed file routes (deploy, status).
-pub fn router(state: &AppState) -> OpRouter {
-    OpRouter::new(state).op::<FileDeploy>().op::<FileStatus>()
-}
-
-/// Shapes a file job's answer: unicast targets get the host's fields at the top level,
-/// with `changed` always present (false when the host did not say).
-fn file_answer<T: Clone + Serialize>(
-    target: &str,
-    status: StatusCode,
-    collection: Collection<HostResult<T>>,
-) -> Response {
-    let unicast = !crate::job::target::Target::parse(target).is_ok_and(|t| t.is_broadcast());
-    let host = match (unicast, collection.results.as_slice()) {
-        (true, [only]) => Some(HostResult {
-            changed: Some(only.changed.unwrap_or(false)),
-            ..only.clone()
-        }),
-        _ => None,
-    };
-    (status, Json(FileJobAnswer { host, collection })).into_response()
+/// The object store routes (the job-backed file operations come from the catalogue).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let max_upload = usize::try_from(state.config.nats.objects.max_bytes).unwrap_or(usize::MAX);
+    let read = Router::new()
+        .route("/file", routing::get(list))
+        .route("/file/stale", routing::get(stale))
+        .route("/file/{name}", routing::get(self::get));
+    let write = Router::new()
+        .route(
+            "/file",
+            routing::post(upload).layer(axum::extract::DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/file/{name}", routing::delete(self::delete));
+    guarded(read, state, Permission::FileRead).merge(guarded(write, state, Permission::FileWrite))
 }

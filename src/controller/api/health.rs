@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -59,4 +60,17 @@ async fn check(state: &AppState) -> Result<(), String> {
         Ok(Err(e)) => Err(format!("job bucket: {e}")),
         Err(_) => Err("job bucket did not answer within 2s".into()),
     }
+}
+
+/// The health routes: probes are public, the status needs `health:read`.
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    let status = axum::Router::new().route("/health/status", routing::get(super::status::status));
+    axum::Router::new()
+        .route("/health", routing::get(liveness))
+        .route("/health/ready", routing::get(readiness))
+        .merge(super::guarded(
+            status,
+            state,
+            crate::auth::Permission::HealthRead,
+        ))
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::routing;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -192,5 +193,21 @@ pub async fn retry(
             timestamp: Some(record.created),
             retry_of: Some(id),
         }),
+    ))
+}
+
+/// The job routes.
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    let read = axum::Router::new()
+        .route("/job", routing::get(list))
+        .route("/job/{id}", routing::get(self::get));
+    let write = axum::Router::new()
+        .route("/job/{id}", routing::delete(self::delete))
+        .route("/job/{id}/retry", routing::post(retry));
+    let p = crate::auth::Permission::JobRead;
+    super::guarded(read, state, p).merge(super::guarded(
+        write,
+        state,
+        crate::auth::Permission::JobWrite,
     ))
 }

@@ -2,12 +2,9 @@
 
 pub mod agent;
 pub mod audit;
-pub mod command;
 pub mod file;
 pub mod health;
 pub mod job;
-pub mod network;
-pub mod node;
 pub mod ops;
 pub mod status;
 
@@ -22,6 +19,19 @@ use super::state::AppState;
 use crate::job::{JobOutcome, JobStatus, Submit};
 use crate::wire::ops::OpName;
 pub use crate::wire::{Collection, HostItem, HostResult};
+
+/// `routes` behind `permission`: 401 without a valid token, 403 without the permission,
+/// and every authenticated call audited.
+pub fn guarded(
+    routes: axum::Router<AppState>,
+    state: &AppState,
+    permission: crate::auth::Permission,
+) -> axum::Router<AppState> {
+    routes.route_layer(axum::middleware::from_fn_with_state(
+        (state.clone(), permission),
+        crate::controller::auth::require,
+    ))
+}
 
 impl<T: HostItem> Collection<T> {
     /// Converts a job outcome: successes, failures and hosts that stayed silent all appear.

@@ -1,8 +1,8 @@
 //! Routes of catalogue operations: one generic handler per [`Op`], its permission guard and
-//! its OpenAPI operation, all derived from the op's declaration.
+//! its OpenAPI operation, all derived from the op's declaration. A new operation needs no
+//! code here.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,33 +21,8 @@ use super::{run_on_target, Collection};
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{from_value_named, parse_json, PathParam};
 use crate::controller::state::AppState;
-use crate::wire::ops::{Method, Op};
+use crate::wire::ops::{AnswerShape, Method, Op};
 use crate::wire::Validate;
-
-/// The controller's side of an operation. Every hook has a default; an op overrides what it
-/// needs (a check against controller state, another answer shape).
-pub trait Route: Op {
-    /// Checks that need the controller (an uploaded object exists) before the job is sent.
-    fn check(
-        _state: &AppState,
-        _request: &Self::Request,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send {
-        async { Ok(()) }
-    }
-
-    /// The HTTP answer for a collection of per-host items.
-    fn answer(_target: &str, status: StatusCode, c: Collection<Self::Item>) -> Response {
-        (status, Json(c)).into_response()
-    }
-
-    /// OpenAPI schema of [`Route::answer`]'s body, and the components it references.
-    fn answer_schema(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
-        <Collection<Self::Item> as ToSchema>::schemas(components);
-        <Self::Item as ToSchema>::schemas(components);
-        components.push((Self::Item::name().into_owned(), Self::Item::schema()));
-        Collection::<Self::Item>::schema()
-    }
-}
 
 /// Success status of an operation: 200 for reads, 202 for changes (as the original).
 fn ok_status<O: Op>() -> StatusCode {
@@ -59,7 +34,7 @@ fn ok_status<O: Op>() -> StatusCode {
 
 /// Serves one operation: target and request from the path and body, validated, checked,
 /// run on the target, answered.
-async fn handle<O: Route>(
+async fn handle<O: Op>(
     State(state): State<AppState>,
     PathParam(mut params): PathParam<BTreeMap<String, String>>,
     body: Bytes,
@@ -67,13 +42,43 @@ async fn handle<O: Route>(
     let target = params.remove("hostname").unwrap_or_default();
     let request: O::Request = request_of::<O>(params, &body)?;
     request.validate()?;
-    O::check(&state, &request).await?;
+    if let Some(object) = O::stored_object(&request) {
+        super::file::require_object(&state, "object_name", object).await?;
+    }
     let data = O::Data::from(request);
     let limit = O::time_limit(&data);
     let data = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
     let (status, Json(collection)) =
         run_on_target::<O::Item>(&state, &target, O::OP, data, ok_status::<O>(), limit).await?;
-    Ok(O::answer(&target, status, collection))
+    Ok(match O::ANSWER {
+        AnswerShape::Collection => (status, Json(collection)).into_response(),
+        AnswerShape::WithUnicastItem => {
+            (status, Json(with_unicast_item(&target, collection)?)).into_response()
+        }
+    })
+}
+
+/// The collection with, for a unicast target, its one item's fields beside `job_id` and
+/// `results` (`changed` always present): the original's single-host file answer, which
+/// clients reading `results` see unchanged.
+fn with_unicast_item<T: serde::Serialize>(
+    target: &str,
+    collection: Collection<T>,
+) -> Result<serde_json::Value, ApiError> {
+    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let unicast = crate::job::Target::parse(target).is_ok_and(|t| !t.is_broadcast());
+    let mut answer = serde_json::to_value(&collection).map_err(internal)?;
+    let [only] = collection.results.as_slice() else {
+        return Ok(answer);
+    };
+    if let (true, serde_json::Value::Object(top)) = (unicast, &mut answer) {
+        if let serde_json::Value::Object(item) = serde_json::to_value(only).map_err(internal)? {
+            top.extend(item);
+            top.entry("changed")
+                .or_insert(serde_json::Value::Bool(false));
+        }
+    }
+    Ok(answer)
 }
 
 /// The request: the JSON body (when the op has one) with the path parameters beside it.
@@ -120,11 +125,13 @@ impl OpRouter {
     }
 
     /// Routes `O` behind its permission and documents it.
-    pub fn op<O: Route>(mut self) -> Self {
+    pub fn op<O: Op>(mut self) -> Self {
         let guard = axum::middleware::from_fn_with_state(
             (self.state.clone(), O::PERMISSION),
             crate::controller::auth::require,
         );
+        // Guarded per method: one path can carry a read and a write with different
+        // permissions.
         let method: MethodRouter<AppState> = match O::METHOD {
             Method::Get => routing::get(handle::<O>),
             Method::Post => routing::post(handle::<O>),
@@ -157,7 +164,7 @@ impl OpRouter {
         (self.router, doc)
     }
 
-    fn operation<O: Route>(&mut self) -> utoipa::openapi::path::Operation {
+    fn operation<O: Op>(&mut self) -> utoipa::openapi::path::Operation {
         let error = |description: &str| {
             ResponseBuilder::new()
                 .description(description)
@@ -169,7 +176,7 @@ impl OpRouter {
                 )
                 .build()
         };
-        let answer = O::answer_schema(&mut self.components);
+        let answer = answer_schema::<O>(&mut self.components);
         let ok = ResponseBuilder::new()
             .description("Per-host results")
             .content(
@@ -230,6 +237,36 @@ impl OpRouter {
             ));
         }
         op.build()
+    }
+}
+
+/// Every catalogue operation, routed and documented.
+pub fn router(state: &AppState) -> OpRouter {
+    let mut router = OpRouter::new(state);
+    macro_rules! route {
+        ($($op:ty),* $(,)?) => { $( router = router.op::<$op>(); )* };
+    }
+    crate::for_each_op!(route);
+    router
+}
+
+/// OpenAPI schema of an operation's answer body, and the components it references.
+fn answer_schema<O: Op>(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+    <Collection<O::Item> as ToSchema>::schemas(components);
+    <O::Item as ToSchema>::schemas(components);
+    components.push((O::Item::name().into_owned(), O::Item::schema()));
+    let collection = Collection::<O::Item>::schema();
+    match O::ANSWER {
+        AnswerShape::Collection => collection,
+        AnswerShape::WithUnicastItem => utoipa::openapi::schema::AllOfBuilder::new()
+            .item(collection)
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                O::Item::name(),
+            )))
+            .description(Some(
+                "For a unicast target the one host's item fields stand beside job_id and results.",
+            ))
+            .into(),
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Method, Op};
+use super::{AnswerShape, Method, Op};
 use crate::auth::Permission;
 use crate::job::OpKind;
-use crate::wire::{Collection, FieldError, HostResult, Payload, Validate};
+use crate::wire::{FieldError, HostResult, Payload, Validate};
 
 /// `POST /node/{hostname}/file/deploy`.
 pub struct FileDeploy;
@@ -27,10 +27,15 @@ impl Op for FileDeploy {
     type Data = DeployRequest;
     type Payload = DeployPayload;
     type Item = HostResult<DeployPayload>;
+    const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
 
     /// Large objects take a while to stream to the agent.
     fn time_limit(_data: &DeployRequest) -> Option<Duration> {
         Some(Duration::from_secs(120))
+    }
+
+    fn stored_object(request: &DeployRequest) -> Option<&str> {
+        Some(&request.object_name)
     }
 }
 
@@ -49,6 +54,7 @@ impl Op for FileStatus {
     type Data = StatusRequest;
     type Payload = StatusPayload;
     type Item = HostResult<StatusPayload>;
+    const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
 }
 
 /// Body of `POST /node/{hostname}/file/deploy`, and its job data.
@@ -125,17 +131,6 @@ impl Validate for StatusRequest {
     fn validate(&self) -> Result<(), FieldError> {
         check_path(&self.path).map_err(|e| FieldError::new("path", e))
     }
-}
-
-/// A file answer: the original's single object (`{job_id, hostname, changed, ...}`) for a
-/// unicast target, with `results` beside it so one client reads every target form alike.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FileJobAnswer<T> {
-    /// The one host's item, flattened to the top level (unicast targets only).
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<HostResult<T>>,
-    #[serde(flatten)]
-    pub collection: Collection<HostResult<T>>,
 }
 
 /// Deploy result.

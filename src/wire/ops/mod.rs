@@ -73,10 +73,29 @@ pub trait Op: Send + Sync + 'static {
     /// The per-host item of the HTTP answer.
     type Item: HostItem + Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync;
 
+    /// How the HTTP answer is shaped.
+    const ANSWER: AnswerShape = AnswerShape::Collection;
+
     /// The operation's own time limit; a caller's wait covers it.
     fn time_limit(_data: &Self::Data) -> Option<Duration> {
         None
     }
+
+    /// The stored object (object store) the request names, which must exist before the
+    /// job is sent.
+    fn stored_object(_request: &Self::Request) -> Option<&str> {
+        None
+    }
+}
+
+/// The HTTP answer of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerShape {
+    /// `{job_id, results: [item...]}`.
+    Collection,
+    /// The collection, plus (for a unicast target) the one host's item fields at the top
+    /// level with `changed` always present: the original's file answers.
+    WithUnicastItem,
 }
 
 /// The request of an operation that takes nothing but its target.
