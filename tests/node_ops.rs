@@ -604,3 +604,31 @@ async fn an_agent_lacking_rights_reports_a_per_host_error() {
     assert!(error.contains("permission denied"), "{body}");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timezone_matches_the_machine_and_needs_timezone_read() {
+    use osapi::provider::node::NodeProvider;
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stack = linux_stack(&nats, dir.path()).await;
+    let expected = osapi::provider::node::LinuxNode
+        .timezone()
+        .expect("local zone");
+    let (status, body) = stack
+        .get("/node/_any/timezone", Some(&token(&["read"], &[])))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["results"][0]["timezone"],
+        expected.name.as_str(),
+        "{body}"
+    );
+    assert_eq!(
+        body["results"][0]["utc_offset"],
+        expected.utc_offset.as_str()
+    );
+    let narrow = token(&["admin"], &[Permission::NodeRead]);
+    let (status, _) = stack.get("/node/_any/timezone", Some(&narrow)).await;
+    assert_eq!(status, 403);
+    stack.shutdown().await;
+}

@@ -9,7 +9,7 @@ use crate::wire::ops::file::{DeployPayload, StatusPayload as FileStatusPayload};
 use crate::wire::ops::network::{DnsPayload, DnsUpdateResult, PingPayload};
 use crate::wire::ops::node::{
     DiskPayload, HostnameResponse, LoadPayload, MemoryPayload, OsPayload, StatusPayload,
-    UptimePayload,
+    TimezonePayload, UptimePayload,
 };
 use crate::wire::{Collection, HostItem, HostResult};
 
@@ -166,6 +166,13 @@ impl Cells for UptimePayload {
     const COLUMNS: &'static [&'static str] = &["uptime"];
     fn rows(&self, _: bool) -> Vec<Vec<String>> {
         vec![vec![self.uptime.clone()]]
+    }
+}
+
+impl Cells for TimezonePayload {
+    const COLUMNS: &'static [&'static str] = &["timezone", "utc offset"];
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        vec![vec![self.timezone.clone(), self.utc_offset.clone()]]
     }
 }
 

@@ -1,6 +1,7 @@
 //! Node facts read from the running Linux kernel: hostname, uptime, OS, load, memory,
 //! and mounted local filesystems.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,15 @@ pub trait NodeProvider: Send + Sync {
     fn memory(&self) -> Result<MemoryStats, ProviderError>;
     /// Local, disk-backed filesystems (pseudo and network filesystems left out).
     fn disks(&self) -> Result<Vec<DiskUsage>, ProviderError>;
+    /// The system time zone and its UTC offset now.
+    fn timezone(&self) -> Result<Timezone, ProviderError>;
+}
+
+/// The system time zone: IANA name and current offset (`+05:30`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timezone {
+    pub name: String,
+    pub utc_offset: String,
 }
 
 /// Reads from `/proc`, `/etc/os-release` and `statvfs`: cheap reads of kernel state, no
@@ -67,6 +77,10 @@ fn read(path: &str) -> Result<String, ProviderError> {
 impl NodeProvider for LinuxNode {
     fn hostname(&self) -> Result<String, ProviderError> {
         os_hostname()
+    }
+
+    fn timezone(&self) -> Result<Timezone, ProviderError> {
+        read_timezone(Path::new("/"), jiff::Timestamp::now())
     }
 
     fn uptime(&self) -> Result<Duration, ProviderError> {
@@ -132,6 +146,50 @@ fn statvfs_usage(path: &str) -> Result<(u64, u64, u64), nix::errno::Errno> {
 }
 
 /// The kernel hostname (`uname -n`).
+/// The zone configured under the system root `root`, read as glibc does: the name from
+/// `/etc/timezone` (Debian) or the `/etc/localtime` link into `zoneinfo/`, the rules from
+/// `/etc/localtime` (or the named zone's file). No `/etc/localtime` means UTC.
+pub fn read_timezone(root: &Path, now: jiff::Timestamp) -> Result<Timezone, ProviderError> {
+    let localtime = root.join("etc/localtime");
+    let linked = std::fs::read_link(&localtime).ok().and_then(|target| {
+        let target = target.to_string_lossy().into_owned();
+        target
+            .split_once("zoneinfo/")
+            .map(|(_, name)| name.to_owned())
+    });
+    let named = std::fs::read_to_string(root.join("etc/timezone"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let Some(name) = named.or(linked) else {
+        if !localtime.exists() {
+            return Ok(Timezone {
+                name: "UTC".into(),
+                utc_offset: "+00:00".into(),
+            });
+        }
+        return Err(ProviderError::Failed(
+            "/etc/localtime names no zone (no /etc/timezone, not a zoneinfo link)".into(),
+        ));
+    };
+    let rules = std::fs::read(&localtime)
+        .or_else(|_| std::fs::read(root.join("usr/share/zoneinfo").join(&name)))
+        .map_err(|e| ProviderError::from_io(&localtime.display().to_string(), e))?;
+    let zone = jiff::tz::TimeZone::tzif(&name, &rules)
+        .map_err(|e| ProviderError::Failed(format!("time zone {name}: {e}")))?;
+    Ok(Timezone {
+        utc_offset: offset_text(zone.to_offset(now).seconds()),
+        name,
+    })
+}
+
+/// `+05:30` from seconds east of UTC.
+fn offset_text(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 pub fn os_hostname() -> Result<String, ProviderError> {
     nix::unistd::gethostname()
         .map_err(|e| ProviderError::Failed(format!("cannot read hostname: {e}")))?
@@ -286,6 +344,66 @@ fn unescape_mount(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A TZif v2 file with one local time type and a POSIX footer, as zic writes for a
+    /// zone without transitions.
+    fn tzif(offset: i32, abbr: &str, posix: &str) -> Vec<u8> {
+        let block = |out: &mut Vec<u8>, version: u8| {
+            out.extend(b"TZif");
+            out.push(version);
+            out.extend([0u8; 15]);
+            // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+            for n in [0u32, 0, 0, 0, 1, abbr.len() as u32 + 1] {
+                out.extend(n.to_be_bytes());
+            }
+            out.extend(offset.to_be_bytes());
+            out.extend([0u8, 0u8]);
+            out.extend(abbr.as_bytes());
+            out.push(0);
+        };
+        let mut out = Vec::new();
+        block(&mut out, b'2');
+        block(&mut out, b'2');
+        out.extend(format!("\n{posix}\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn timezone_from_the_localtime_link_or_etc_timezone() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let zones = root.path().join("usr/share/zoneinfo/Asia");
+        std::fs::create_dir_all(&zones).unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        // Nothing configured: UTC, as glibc assumes.
+        let utc = read_timezone(root.path(), now).unwrap();
+        assert_eq!(
+            (utc.name.as_str(), utc.utc_offset.as_str()),
+            ("UTC", "+00:00")
+        );
+
+        std::fs::write(zones.join("Kolkata"), tzif(19800, "IST", "IST-5:30")).unwrap();
+        std::os::unix::fs::symlink(
+            "../usr/share/zoneinfo/Asia/Kolkata",
+            root.path().join("etc/localtime"),
+        )
+        .unwrap();
+        let tz = read_timezone(root.path(), now).unwrap();
+        assert_eq!(tz.name, "Asia/Kolkata");
+        assert_eq!(tz.utc_offset, "+05:30");
+
+        std::fs::write(root.path().join("etc/timezone"), "Asia/Calcutta\n").unwrap();
+        assert_eq!(
+            read_timezone(root.path(), now).unwrap().name,
+            "Asia/Calcutta"
+        );
+    }
+
+    #[test]
+    fn negative_offsets_read_like_date() {
+        assert_eq!(super::offset_text(-3 * 3600 - 1800), "-03:30");
+        assert_eq!(super::offset_text(0), "+00:00");
+    }
+
     use super::*;
 
     fn proc_meminfo_kib(key: &str) -> u64 {

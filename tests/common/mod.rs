@@ -204,6 +204,10 @@ impl NodeProvider for FakeNode {
     fn disks(&self) -> Result<Vec<node::DiskUsage>, ProviderError> {
         LinuxNode.disks()
     }
+
+    fn timezone(&self) -> Result<node::Timezone, ProviderError> {
+        LinuxNode.timezone()
+    }
 }
 
 /// Linux providers with the fake node; DNS points nowhere, so tests using it cannot touch

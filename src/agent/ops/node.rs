@@ -5,7 +5,8 @@ use crate::agent::processor::{blocking, ExecContext, OpError};
 use crate::wire::ops::node::{
     Disk, DiskPayload, HostnamePayload, LoadAverage, LoadPayload, Memory, MemoryPayload,
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
-    NodeUptimeGet, OsInfo, OsPayload, StatusPayload, UptimePayload,
+    NodeTimezoneGet, NodeUptimeGet, OsInfo, OsPayload, StatusPayload, TimezonePayload,
+    UptimePayload,
 };
 use crate::wire::ops::{go_duration, human_uptime, NoInput};
 
@@ -107,6 +108,19 @@ impl Handle for NodeOsGet {
     async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<OsPayload>, OpError> {
         let os_info = read_os(ctx).await?;
         Ok(Done::read(OsPayload { os_info }))
+    }
+}
+
+impl Handle for NodeTimezoneGet {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<TimezonePayload>, OpError> {
+        let node = ctx.providers.node.clone();
+        let tz = blocking(move || node.timezone())
+            .await
+            .map_err(|e| format!("failed to get the time zone: {e}"))?;
+        Ok(Done::read(TimezonePayload {
+            timezone: tz.name,
+            utc_offset: tz.utc_offset,
+        }))
     }
 }
 

@@ -19,7 +19,7 @@ use crate::wire::ops::network::{
 };
 use crate::wire::ops::node::{
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
-    NodeUptimeGet,
+    NodeTimezoneGet, NodeUptimeGet,
 };
 use crate::wire::ops::{NoInput, Op};
 use crate::wire::{Collection, HostItem, HostResult};
@@ -43,6 +43,11 @@ pub enum NodeCommand {
     Os,
     /// Time since boot.
     Uptime,
+    /// The system time zone and its UTC offset.
+    Timezone {
+        #[command(subcommand)]
+        command: Option<GetOnly>,
+    },
     /// DNS and ping.
     Network {
         #[command(subcommand)]
@@ -198,6 +203,7 @@ pub async fn run(
         NodeCommand::Load => show::<NodeLoadGet>(client, target, &read, json).await,
         NodeCommand::Os => show::<NodeOsGet>(client, target, &read, json).await,
         NodeCommand::Uptime => show::<NodeUptimeGet>(client, target, &read, json).await,
+        NodeCommand::Timezone { .. } => show::<NodeTimezoneGet>(client, target, &read, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,

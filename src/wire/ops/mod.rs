@@ -126,6 +126,7 @@ macro_rules! for_each_op {
             $crate::wire::ops::node::NodeDiskGet,
             $crate::wire::ops::node::NodeMemoryGet,
             $crate::wire::ops::node::NodeLoadGet,
+            $crate::wire::ops::node::NodeTimezoneGet,
             $crate::wire::ops::network::NetworkDnsGet,
             $crate::wire::ops::network::NetworkDnsUpdate,
             $crate::wire::ops::network::NetworkPingDo,

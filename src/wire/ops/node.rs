@@ -63,6 +63,32 @@ node_read!(
     UptimePayload
 );
 
+/// `GET /node/{hostname}/timezone`.
+pub struct NodeTimezoneGet;
+
+impl Op for NodeTimezoneGet {
+    const NAME: &'static str = "node.timezone.get";
+    const KIND: OpKind = OpKind::Query;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/node/{hostname}/timezone";
+    const PERMISSION: Permission = Permission::TimezoneRead;
+    const TAG: &'static str = "node";
+    const SUMMARY: &'static str = "The system time zone and its current UTC offset.";
+    type Request = NoInput;
+    type Data = NoInput;
+    type Payload = TimezonePayload;
+    type Item = HostResult<TimezonePayload>;
+}
+
+/// `node.timezone.get`: IANA name and offset now (`+05:30`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimezonePayload {
+    pub timezone: String,
+    pub utc_offset: String,
+}
+
+impl Payload for TimezonePayload {}
+
 /// `GET /node/{hostname}/hostname`.
 pub struct NodeHostnameGet;
 
