@@ -17,3 +17,4 @@ lint:
 # job and agent listings.
 bench:
     cargo bench --bench hostname_latency
+    cargo bench --bench sustained_load

@@ -111,7 +111,7 @@ impl Validate for NoInput {
 
 /// Calls `$m!` with every operation type of the catalogue, in one list.
 ///
-/// ```ignore
+/// ```text
 /// macro_rules! register { ($($op:ty),* $(,)?) => { $( table.add::<$op>(); )* } }
 /// osapi::for_each_op!(register);
 /// ```
