@@ -78,11 +78,6 @@ impl JobClient {
         })
     }
 
-    /// Requests waiting for answers now.
-    pub fn waiting(&self) -> usize {
-        self.hub.waiting()
-    }
-
     /// The registry bucket (for target validation and expected hosts).
     pub fn registry(&self) -> &kv::Store {
         &self.resources.registry

@@ -98,11 +98,6 @@ impl ResponseHub {
         }
     }
 
-    /// Number of requests waiting now.
-    pub fn waiting(&self) -> usize {
-        lock(&self.waiters).as_ref().map_or(0, HashMap::len)
-    }
-
     async fn route(
         self,
         client: async_nats::Client,

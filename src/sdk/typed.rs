@@ -30,10 +30,7 @@ pub fn op_call<O: Op>(
         Err(e) => return Err(SdkError::Decode(format!("cannot encode the request: {e}"))),
     };
     let mut path = O::PATH.to_owned();
-    for name in O::PATH
-        .split('/')
-        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-    {
+    for name in crate::wire::ops::path_params(O::PATH) {
         let value = if name == "hostname" {
             target.to_owned()
         } else {

@@ -21,7 +21,7 @@ use super::{run_on_target, Collection};
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{from_value_named, parse_json, PathParam};
 use crate::controller::state::AppState;
-use crate::wire::ops::{AnswerShape, Method, Op};
+use crate::wire::ops::{path_params, AnswerShape, Method, Op};
 use crate::wire::Validate;
 
 /// Success status of an operation: 200 for reads, 202 for changes (as the original).
@@ -143,14 +143,6 @@ impl OpRouter {
         self.doc
             .paths
             .add_path_operation(O::PATH, vec![http_method(O::METHOD)], operation);
-        self
-    }
-
-    /// Adds the routes of another domain.
-    pub fn merge(mut self, other: OpRouter) -> Self {
-        self.router = self.router.merge(other.router);
-        self.doc.merge(other.doc);
-        self.components.extend(other.components);
         self
     }
 
@@ -279,15 +271,9 @@ fn http_method(m: Method) -> HttpMethod {
     }
 }
 
-/// The `{param}` names of a route template, in order.
-pub fn path_params(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::path_params;
+    use crate::wire::ops::path_params;
 
     #[test]
     fn params_of_a_template() {

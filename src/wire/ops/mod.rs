@@ -168,9 +168,10 @@ macro_rules! infos {
 /// Every operation of the catalogue.
 pub const CATALOGUE: &[OpInfo] = for_each_op!(infos);
 
-/// The catalogue entry named `name`.
-pub fn by_name(name: &str) -> Option<&'static OpInfo> {
-    CATALOGUE.iter().find(|o| o.name == name)
+/// The `{param}` names of a route template, in order.
+pub fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
 }
 
 /// A named operation and whether it reads or changes the host.
@@ -179,22 +180,6 @@ pub struct OpName {
     pub name: &'static str,
     pub kind: OpKind,
 }
-
-// Names of the catalogue's operations, for code that does not yet go through the types.
-pub const NODE_HOSTNAME_GET: OpName = node::NodeHostnameGet::OP;
-pub const NODE_STATUS_GET: OpName = node::NodeStatusGet::OP;
-pub const NODE_UPTIME_GET: OpName = node::NodeUptimeGet::OP;
-pub const NODE_OS_GET: OpName = node::NodeOsGet::OP;
-pub const NODE_DISK_GET: OpName = node::NodeDiskGet::OP;
-pub const NODE_MEMORY_GET: OpName = node::NodeMemoryGet::OP;
-pub const NODE_LOAD_GET: OpName = node::NodeLoadGet::OP;
-pub const NETWORK_DNS_GET: OpName = network::NetworkDnsGet::OP;
-pub const NETWORK_DNS_UPDATE: OpName = network::NetworkDnsUpdate::OP;
-pub const NETWORK_PING_DO: OpName = network::NetworkPingDo::OP;
-pub const COMMAND_EXEC: OpName = command::CommandExec::OP;
-pub const COMMAND_SHELL: OpName = command::CommandShell::OP;
-pub const FILE_DEPLOY: OpName = file::FileDeploy::OP;
-pub const FILE_STATUS: OpName = file::FileStatus::OP;
 
 /// Go-style duration text (`26h3m4.5s`), as the original's uptime field.
 pub fn go_duration(d: Duration) -> String {
