@@ -103,7 +103,7 @@ fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &Cancellatio
     } else {
         SubComponent::disabled()
     };
-    let now = crate::job::record::rfc3339(time::OffsetDateTime::now_utc());
+    let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
     let entry = ComponentRegistration {
         kind: "nats".into(),
         hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "nats".into()),

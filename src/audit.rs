@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use async_nats::jetstream::kv;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+pub use crate::wire::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
 
 /// Entries waiting to be written; when full, new entries are dropped (and counted in the
 /// log) rather than holding up requests.
@@ -14,30 +15,6 @@ const QUEUE: usize = 4096;
 /// Bodies larger than this are not recorded.
 const MAX_BODY: usize = 8 * 1024;
 const MASK: &str = "********";
-
-/// One recorded call.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct AuditEntry {
-    pub id: String,
-    pub timestamp: String,
-    /// The token's subject.
-    pub user: String,
-    pub roles: Vec<String>,
-    pub method: String,
-    pub path: String,
-    pub response_code: u16,
-    pub duration_ms: u64,
-    pub source_ip: String,
-    /// The API operation (never set, as in the original).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-    /// The JSON request body with secrets masked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub body: Option<Value>,
-}
 
 /// Hands entries to a background writer.
 #[derive(Clone)]
@@ -111,19 +88,6 @@ fn mask(v: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(mask),
         _ => {}
     }
-}
-
-/// `GET /audit` and `GET /audit/export`: entries, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ListAuditResponse {
-    pub total_items: usize,
-    pub items: Vec<AuditEntry>,
-}
-
-/// `GET /audit/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditEntryResponse {
-    pub entry: AuditEntry,
 }
 
 /// Newest first. Keys are UUID v7 (time-ordered), so only the page's values are read.

@@ -1,91 +1,10 @@
 //! The component registry: heartbeat entries in the registry bucket.
 
-use std::collections::BTreeMap;
-
 use async_nats::jetstream::kv;
-use serde::{Deserialize, Serialize};
 
-use crate::conditions::{Condition, ProcessSample};
-use crate::job::target::sanitize_hostname;
-pub use crate::wire::ops::node::{LoadAverage, Memory};
-
-/// Scheduling state of an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum AgentState {
-    #[default]
-    Ready,
-    Draining,
-    Drained,
-}
-
-/// An agent's heartbeat entry at `agents.<host>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentRegistration {
-    pub hostname: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    pub registered_at: String,
-    pub started_at: String,
-    #[serde(default)]
-    pub state: AgentState,
-    #[serde(default)]
-    pub agent_version: String,
-    /// Evaluated on every heartbeat.
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<ProcessSample>,
-    #[serde(default)]
-    pub sub_components: BTreeMap<String, SubComponent>,
-    /// Host uptime in seconds at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uptime_seconds: Option<u64>,
-    /// Host load at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_average: Option<LoadAverage>,
-    /// Host memory at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<Memory>,
-}
-
-/// Health of one part of a component (`agent.heartbeat`, `controller.api`, ...).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct SubComponent {
-    /// `ok`, `error` or `disabled`.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub address: String,
-}
-
-impl SubComponent {
-    pub fn ok(address: impl Into<String>) -> Self {
-        Self {
-            status: "ok".into(),
-            address: address.into(),
-        }
-    }
-
-    pub fn disabled() -> Self {
-        Self {
-            status: "disabled".into(),
-            address: String::new(),
-        }
-    }
-}
-
-/// Heartbeat entry of a controller (`controller.<host>`) or NATS server (`nats.<host>`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ComponentRegistration {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub hostname: String,
-    pub started_at: String,
-    pub registered_at: String,
-    pub version: String,
-    pub process: ProcessSample,
-    pub conditions: Vec<Condition>,
-    pub sub_components: BTreeMap<String, SubComponent>,
-}
+pub use crate::wire::registry::{
+    AgentRegistration, AgentState, ComponentRegistration, LoadAverage, Memory, SubComponent,
+};
 
 /// Writes a component's heartbeat every `interval` with fresh process conditions, until
 /// `cancel`; then removes it (a clean shutdown is not an outage).
@@ -96,7 +15,7 @@ pub async fn component_heartbeat(
     interval: std::time::Duration,
     cancel: tokio_util::sync::CancellationToken,
 ) {
-    let key = format!("{}.{}", entry.kind, sanitize_hostname(&entry.hostname));
+    let key = crate::wire::keys::component(&entry.kind, &entry.hostname);
     let mut sampler = crate::conditions::ProcessSampler::default();
     let mut tracker = crate::conditions::Tracker::default();
     let mut ticker = tokio::time::interval(interval);
@@ -105,7 +24,7 @@ pub async fn component_heartbeat(
             _ = cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        let now = crate::job::record::rfc3339(time::OffsetDateTime::now_utc());
+        let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
         entry.process = sampler.sample();
         let raw = crate::conditions::process_conditions(&thresholds, &entry.process);
         entry.conditions = tracker.update(raw, &now);
@@ -119,23 +38,14 @@ pub async fn component_heartbeat(
     let _ = registry.delete(&key).await;
 }
 
-impl AgentRegistration {
-    /// Registry key of an agent.
-    pub fn key(hostname: &str) -> String {
-        format!("agents.{}", sanitize_hostname(hostname))
-    }
-}
-
 /// Reading the registry failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the agent registry: {0}")]
-pub struct RegistryError(String);
+#[error("cannot read the agent registry")]
+pub struct RegistryError(#[from] crate::nats::kv_scan::ScanError);
 
 /// Every registered (live) agent.
 pub async fn list_agents(registry: &kv::Store) -> Result<Vec<AgentRegistration>, RegistryError> {
-    let entries = crate::nats::kv_scan::scan(registry, "agents.*", true)
-        .await
-        .map_err(|e| RegistryError(e.to_string()))?;
+    let entries = crate::nats::kv_scan::scan(registry, crate::wire::keys::AGENTS_ALL, true).await?;
     let mut agents: Vec<AgentRegistration> = entries
         .into_iter()
         .filter_map(|(key, value)| match serde_json::from_slice(&value) {

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::processor::{execute, ExecContext, OpError};
-use crate::job::record::{rfc3339, JobRecord, JobResponse, JobStatus};
 use crate::job::OpKind;
 use crate::nats::Resources;
+use crate::wire::job::{rfc3339, JobEvent, JobRecord, JobResponse, JobStatus};
 
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRY: Duration = Duration::from_secs(5);
@@ -191,7 +191,14 @@ async fn refuse_expired(
         record.start_by.as_deref().unwrap_or("?")
     );
     tracing::warn!(job_id = %record.id, op = %record.operation.kind, "{reason}");
-    event(res, &record.id, "failed", me, json!({"error": reason})).await;
+    event(
+        res,
+        &record.id,
+        JobEvent::Failed,
+        me,
+        json!({"error": reason}),
+    )
+    .await;
     let response = build_response(&record.id, me, kind, Err(OpError::from(reason)));
     if let Err(e) = put_response(res, &response).await {
         tracing::error!(job_id = %record.id, error = %e, "cannot write job response");
@@ -215,7 +222,7 @@ async fn run_job(
     event(
         res,
         &job_id,
-        "acknowledged",
+        JobEvent::Acknowledged,
         me,
         json!({"subject": msg.subject.as_str()}),
     )
@@ -223,7 +230,7 @@ async fn run_job(
     event(
         res,
         &job_id,
-        "started",
+        JobEvent::Started,
         me,
         json!({"pid": std::process::id()}),
     )
@@ -242,11 +249,14 @@ async fn run_job(
         .with_label_values(&[op])
         .observe(started.elapsed().as_secs_f64());
     let outcome = if result.is_ok() {
-        "completed"
+        JobEvent::Completed
     } else {
-        "failed"
+        JobEvent::Failed
     };
-    ctx.metrics.jobs.with_label_values(&[op, outcome]).inc();
+    ctx.metrics
+        .jobs
+        .with_label_values(&[op, outcome.as_str()])
+        .inc();
     let response = build_response(&job_id, me, kind, result);
     let status = response.status;
     // The outcome event goes first: a caller that has its answer and then reads the job
@@ -349,8 +359,8 @@ async fn put_response(res: &Resources, response: &JobResponse) -> Result<(), Str
     Err(last)
 }
 
-async fn event(res: &Resources, job_id: &str, name: &str, host: &str, data: serde_json::Value) {
-    crate::job::record::write_event(&res.jobs, job_id, name, host, data).await;
+async fn event(res: &Resources, job_id: &str, name: JobEvent, host: &str, data: serde_json::Value) {
+    crate::job::store::write_event(&res.jobs, job_id, name, host, data).await;
 }
 
 /// Creates the consumer or updates the one that exists, keeping its original start point

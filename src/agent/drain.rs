@@ -10,13 +10,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Pullers;
-use crate::job::target::sanitize_hostname;
 use crate::nats::Resources;
 use crate::registry::AgentState;
 
 /// State bucket key of an agent's drain flag.
 pub fn key(hostname: &str) -> String {
-    format!("drain.{}", sanitize_hostname(hostname))
+    crate::wire::keys::drain(hostname)
 }
 
 /// Runs the pull loops, stopping and restarting them as the drain flag comes and goes,

@@ -15,8 +15,8 @@ use crate::config::{ConditionsConfig, ProcessConditionsConfig};
 use crate::provider::node::NodeProvider;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::record::rfc3339;
 use crate::registry::{AgentRegistration, AgentState, LoadAverage, Memory};
+use crate::wire::job::rfc3339;
 
 /// Heartbeat period for a registry TTL: three beats per TTL, at least one a second.
 pub fn interval_for(ttl: Duration) -> Duration {

@@ -18,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ReplayKind};
-use crate::job::record::rfc3339;
 use crate::job::target::sanitize_hostname;
 use crate::nats::{connect, NatsError, Resources};
 use crate::provider::Providers;
 use crate::registry::{AgentRegistration, AgentState, SubComponent};
+use crate::wire::job::rfc3339;
 use consumer::JobContext;
 use processor::ExecContext;
 

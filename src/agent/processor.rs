@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::facts::Facts;
 use super::ops::Handle;
-use crate::job::record::Operation;
 use crate::provider::{ProviderError, Providers};
+use crate::wire::job::Operation;
 use crate::wire::ops::Op;
 
 /// What an operation may use while it runs.

@@ -212,8 +212,8 @@ fn indent(s: &str) -> String {
 /// Time since an RFC 3339 timestamp, as `3d 4h` / `12h 30m` / `45m` / `30s`, or `-`.
 fn age_since(v: &Value) -> String {
     v.as_str()
-        .and_then(crate::controller::api::status::seconds_since)
-        .map(crate::controller::api::status::format_age)
+        .and_then(crate::wire::health::seconds_since)
+        .map(crate::wire::health::format_age)
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| "-".into())
 }

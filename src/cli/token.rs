@@ -77,7 +77,7 @@ pub fn run(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
             for (label, ts) in [("Issued", p.claims.iat), ("Expires", p.claims.exp)] {
                 if let Some(ts) = ts.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                 {
-                    println!("{label}: {}", crate::job::record::rfc3339(ts));
+                    println!("{label}: {}", crate::wire::job::rfc3339(ts));
                 }
             }
         }

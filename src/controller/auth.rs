@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::audit::{masked_body, AuditEntry};
 use crate::auth::{AuthError, Permission, Principal};
-use crate::job::record::rfc3339;
+use crate::wire::job::rfc3339;
 
 /// Rejects the request with 401 without a valid token, 403 without `permission`; records
 /// every call that carried a valid token (403s included) in the audit log.

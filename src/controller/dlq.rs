@@ -102,6 +102,11 @@ async fn record(resources: &Resources, jobs: &JobClient, adv: &MaxDeliverAdvisor
         adv.deliveries, adv.consumer
     );
     tracing::warn!(%job_id, %reason, "job dead-lettered");
-    jobs.event(&job_id, "failed", "_dlq", json!({"error": reason}))
-        .await;
+    jobs.event(
+        &job_id,
+        crate::wire::job::JobEvent::Failed,
+        "_dlq",
+        json!({"error": reason}),
+    )
+    .await;
 }

@@ -5,7 +5,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::job::store::StoreError;
 use crate::job::JobError;
+use crate::nats::kv_scan::ScanError;
+use crate::nats::BoxError;
+use crate::registry::RegistryError;
 
 /// The common error body: `{"error": "...", "field"?: "...", "job_id"?: "..."}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,8 +39,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Not ready to serve it, for a reason the client may read.
     #[error("{0}")]
     Unavailable(String),
+    /// A NATS call failed: the cause is logged, never sent (it names servers and buckets).
+    #[error("NATS is unavailable; retry shortly")]
+    Nats(#[source] BoxError),
     /// Too many job requests at once; the client should retry after a second.
     #[error(
         "too many job requests in flight (controller.api.max_inflight = {limit}); retry shortly"
@@ -57,6 +65,11 @@ impl ApiError {
         }
     }
 
+    /// A failed NATS call under a request.
+    pub fn nats(e: impl Into<BoxError>) -> Self {
+        Self::Nats(e.into())
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -64,7 +77,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Nats(_) | Self::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -80,10 +95,23 @@ impl From<crate::wire::FieldError> for ApiError {
     }
 }
 
+/// The NATS-backed stores: every failure is a NATS one.
+macro_rules! from_nats_failure {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                Self::Nats(Box::new(e))
+            }
+        }
+    )*};
+}
+
+from_nats_failure!(StoreError, RegistryError, ScanError);
+
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::Unavailable(m) => Self::Unavailable(format!("NATS is unavailable: {m}")),
+            JobError::Unavailable(source) => Self::Nats(source),
             JobError::Timeout { ref job_id, .. } => Self::Timeout {
                 job_id: job_id.clone(),
                 message: e.to_string(),
@@ -95,8 +123,10 @@ impl From<JobError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Nats(cause) => tracing::warn!(%cause, "request failed: NATS"),
+            _ => {}
         }
         let (field, job_id) = match &self {
             Self::BadRequest { field, .. } => (Some(field.clone()), None),

@@ -30,7 +30,7 @@ use super::error::ErrorResponse;
         api::file::delete,
         api::file::stale,
     ),
-    components(schemas(ErrorResponse, api::health::HealthResponse)),
+    components(schemas(ErrorResponse, crate::wire::health::HealthResponse)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -203,7 +203,7 @@ impl AppState {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let now = crate::job::record::rfc3339(time::OffsetDateTime::now_utc());
+        let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
         let entry = ComponentRegistration {
             kind: "controller".into(),
             hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "controller".into()),
@@ -255,9 +255,7 @@ impl Backend {
                 return Ok(agents.clone());
             }
         }
-        let agents = list_agents(&self.resources.registry)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let agents = list_agents(&self.resources.registry).await?;
         *cache = Some((Instant::now(), agents.clone()));
         Ok(agents)
     }
@@ -303,7 +301,7 @@ impl Backend {
             .registry
             .get(AgentRegistration::key(hostname))
             .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            .map_err(ApiError::nats)?;
         Ok(entry.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 

@@ -10,17 +10,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::{Delivery, HubError, ResponseHub, Waiter};
-use super::record::{rfc3339, rfc3339_seconds, JobRecord, JobResponse, Operation};
 use super::subject::OpKind;
 use super::target::Target;
 use crate::nats::connect::is_connected;
 use crate::nats::Resources;
+use crate::wire::job::{rfc3339, rfc3339_seconds, JobEvent, JobRecord, JobResponse, Operation};
 
 /// Submitting or awaiting a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("NATS is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::nats::BoxError),
     #[error("timeout waiting for job {job_id}: no agent answered within {}s", timeout.as_secs())]
     Timeout { job_id: String, timeout: Duration },
 }
@@ -57,8 +57,8 @@ pub struct JobClient {
     hub: ResponseHub,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> JobError {
-    JobError::Unavailable(e.to_string())
+fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
+    JobError::Unavailable(e.into())
 }
 
 impl JobClient {
@@ -157,7 +157,7 @@ impl JobClient {
         let record = self.create(op, kind, data, target, retry_of, None).await?;
         self.event(
             &record.id,
-            "submitted",
+            JobEvent::Submitted,
             "_api",
             serde_json::json!({"target": target.to_string()}),
         )
@@ -173,12 +173,12 @@ impl JobClient {
     async fn fail_unpublished(&self, job_id: &str, e: &JobError) {
         tracing::warn!(%job_id, error = %e, "job stored but not published");
         let data = serde_json::json!({"error": "not published: NATS was unavailable"});
-        self.event(job_id, "failed", "_api", data).await;
+        self.event(job_id, JobEvent::Failed, "_api", data).await;
     }
 
     /// Appends a status event; best effort, like the agent's.
-    pub async fn event(&self, job_id: &str, name: &str, host: &str, data: Value) {
-        super::record::write_event(&self.resources.jobs, job_id, name, host, data).await;
+    pub async fn event(&self, job_id: &str, name: JobEvent, host: &str, data: Value) {
+        super::store::write_event(&self.resources.jobs, job_id, name, host, data).await;
     }
 
     /// Runs the job and waits for the answers.
@@ -226,7 +226,7 @@ impl JobClient {
         let reason = format!("no response within {}s", wait.as_secs());
         for host in &missing {
             let data = serde_json::json!({"error": reason});
-            self.event(&job_id, "failed", host, data).await;
+            self.event(&job_id, JobEvent::Failed, host, data).await;
         }
         if got.is_empty() {
             return Err(JobError::Timeout {

@@ -21,9 +21,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::record::JobResponse;
 use crate::nats::connect::is_connected;
 use crate::nats::kv_scan;
+use crate::wire::job::JobResponse;
 
 /// How often the hub looks for a finished reconnect.
 const RECONNECT_CHECK: Duration = Duration::from_millis(250);

@@ -1,13 +1,19 @@
-//! The job model: targets, subjects, records, and the client the controller submits with.
+//! The job model: targets, subjects, the status model and detail builder, the store, and
+//! the client the controller submits with. The stored shapes are in [`crate::wire::job`].
 
 pub mod client;
+pub mod detail;
 pub mod hub;
-pub mod record;
+pub mod status;
 pub mod store;
 pub mod subject;
 pub mod target;
 
+pub use crate::wire::job::{JobEvent, JobRecord, JobResponse, JobStatus, StatusEvent};
 pub use client::{JobClient, JobError, JobOutcome, Submit};
-pub use record::{JobRecord, JobResponse, JobStatus, StatusEvent};
 pub use subject::{OpKind, Subjects};
 pub use target::Target;
+
+/// Former path of [`crate::wire::job`] (kept until the provider-boundary branch lands).
+#[doc(hidden)]
+pub use crate::wire::job as record;

@@ -15,11 +15,24 @@ const STALL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A scan failed.
 #[derive(Debug, thiserror::Error)]
-#[error("KV scan: {0}")]
-pub struct ScanError(String);
+pub enum ScanError {
+    /// A NATS call of the scan failed.
+    #[error("KV scan of {filter}: {source}")]
+    Nats {
+        filter: String,
+        #[source]
+        source: super::BoxError,
+    },
+    /// The server stopped delivering before the scan was complete.
+    #[error("KV scan of {filter}: no message for {STALL:?}")]
+    Stalled { filter: String },
+}
 
-fn scan_err(e: impl std::fmt::Display) -> ScanError {
-    ScanError(e.to_string())
+fn scan_err<E: Into<super::BoxError>>(filter: &str) -> impl FnOnce(E) -> ScanError + '_ {
+    move |e| ScanError::Nats {
+        filter: filter.to_owned(),
+        source: e.into(),
+    }
 }
 
 /// Subjects of one stream under a common prefix, read as keys: a KV bucket
@@ -70,7 +83,7 @@ pub async fn scan_keyspace(
             ..Default::default()
         })
         .await
-        .map_err(scan_err)?;
+        .map_err(scan_err(filter))?;
     // Ephemeral consumers outlive their reader by 30 s, and servers cap the consumers of a
     // stream (recent nats-server: 1,000 by default), so busy listings must not leave them
     // behind: delete it as soon as it is read.
@@ -111,10 +124,10 @@ async fn fetch_unseen(
         .stream
         .info_with_subjects(format!("{prefix}{filter}"))
         .await
-        .map_err(scan_err)?;
+        .map_err(scan_err(filter))?;
     let mut missed = Vec::new();
     while let Some(entry) = subjects.next().await {
-        let (subj, _) = entry.map_err(scan_err)?;
+        let (subj, _) = entry.map_err(scan_err(filter))?;
         if !seen.contains(key_of(&subj, prefix)) {
             missed.push(subj);
         }
@@ -124,7 +137,7 @@ async fn fetch_unseen(
             Ok(m) => apply(latest, key_of(&subj, prefix), Some(&m.headers), &m.payload),
             // Purged or expired since the listing.
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
-            Err(e) => return Err(scan_err(e)),
+            Err(e) => return Err(scan_err(filter)(e)),
         }
     }
     Ok(())
@@ -142,13 +155,15 @@ async fn read_consumer(
     if consumer.cached_info().num_pending == 0 {
         return Ok((latest, seen));
     }
-    let mut messages = consumer.messages().await.map_err(scan_err)?;
+    let mut messages = consumer.messages().await.map_err(scan_err(filter))?;
     loop {
         let next = tokio::time::timeout(STALL, messages.next())
             .await
-            .map_err(|_| ScanError(format!("no message for {STALL:?} while scanning {filter}")))?;
+            .map_err(|_| ScanError::Stalled {
+                filter: filter.to_owned(),
+            })?;
         let Some(msg) = next else { break };
-        let msg = msg.map_err(scan_err)?;
+        let msg = msg.map_err(scan_err(filter))?;
         let key = key_of(&msg.subject, prefix);
         // A key can arrive twice when rewritten during the scan: the later one wins.
         apply(&mut latest, key, msg.headers.as_ref(), &msg.payload);

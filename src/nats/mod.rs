@@ -6,6 +6,9 @@ pub mod resources;
 pub mod supervisor;
 
 pub use connect::{connect, NatsError};
+
+/// The error of a NATS client call, kept as a source for logs (never shown to clients).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use resources::{Names, Resources};
 
 use std::future::Future;

@@ -44,7 +44,7 @@ pub use result::{
     TaskStatus,
 };
 
-use crate::controller::api::agent::{AgentInfo, AgentList};
+use crate::wire::agent::{AgentInfo, AgentList};
 use guard::Guard;
 
 /// Builds and runs a plan. `C` is the client the steps use: the SDK client for real

@@ -13,11 +13,11 @@ use serde_json::Value;
 use super::predicate::{self, Predicate};
 use super::result::{HostResult, HostStatus, TaskError, TaskOutput};
 use super::{Orchestrator, Step};
-use crate::controller::api::agent::AgentInfo;
 use crate::sdk::{
     Client, CommandExecRequest, CommandShellRequest, DeployRequest, DnsUpdateRequest, HostEntry,
     PingRequest, SdkError, StatusRequest,
 };
+use crate::wire::agent::AgentInfo;
 use crate::wire::ops::command::{CommandExec, CommandShell};
 use crate::wire::ops::file::{FileDeploy, FileStatus};
 use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
@@ -30,10 +30,8 @@ use crate::wire::Collection;
 
 /// Typed results to decode step data into: `report.decode::<CommandResult>("run-ls")`.
 pub mod types {
-    pub use crate::controller::api::agent::{
-        AgentInfo as AgentResult, AgentList as AgentListResult,
-    };
     pub use crate::sdk::{FileChangedResult, FileUploadResult};
+    pub use crate::wire::agent::{AgentInfo as AgentResult, AgentList as AgentListResult};
     pub use crate::wire::ops::command::CommandPayload as CommandResult;
     pub use crate::wire::ops::file::{
         DeployPayload as FileDeployResult, StatusPayload as FileStatusResult,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::controller::api::agent::AgentInfo;
+use crate::wire::agent::AgentInfo;
 
 /// A test of one agent.
 #[derive(Clone)]

@@ -1,26 +1,22 @@
-//! Request and response types of the typed client: the controller's own wire types
-//! (one definition per shape), plus the few shapes only the SDK produces.
+//! Request and response types of the typed client: the wire types (one definition per
+//! shape, in [`crate::wire`]), plus the few shapes only the SDK produces.
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::agent::facts::Facts;
-pub use crate::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
 pub use crate::conditions::Condition;
-pub use crate::controller::api::agent::{AgentInfo, AgentList, DrainResponse};
-pub use crate::controller::api::file::{Deleted, FileInfo, FileList, StaleFile, StaleList};
-pub use crate::controller::api::health::HealthResponse;
-pub use crate::controller::api::job::{
-    CreateJobResponse, RetryJobRequest, RetryRequest, RetryResponse,
+pub use crate::wire::agent::{AgentInfo, AgentList, DrainResponse};
+pub use crate::wire::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
+pub use crate::wire::health::{
+    AgentCounts, AgentSummary, ComponentHealth, ConsumerCounts, ConsumerInfo, HealthResponse,
+    JobCounts, KvBucketInfo, NatsInfo, ObjectStoreInfo, RegistryEntry, StatusResponse, StreamInfo,
 };
-pub use crate::controller::api::status::{
-    AgentCounts, AgentSummary, ComponentHealth, ConsumerCounts, ConsumerInfo, JobCounts,
-    KvBucketInfo, NatsInfo, ObjectStoreInfo, RegistryEntry, StatusResponse, StreamInfo,
+pub use crate::wire::job::{
+    AgentState, CreateJobResponse, JobDetailResponse, JobEvent, JobHostResponse, JobOperation,
+    JobResponse, JobStatus, ListJobsResponse, OverallStatus, RetryJobRequest, RetryRequest,
+    RetryResponse, StatusEvent, TimelineEvent,
 };
-pub use crate::job::record::{JobResponse, JobStatus, StatusEvent};
-pub use crate::job::store::{
-    AgentState, JobDetailResponse, JobHostResponse, JobOperation, ListJobsResponse, OverallStatus,
-    TimelineEvent,
-};
+pub use crate::wire::objects::{Deleted, FileInfo, FileList, StaleFile, StaleList};
 pub use crate::wire::ops::command::{CommandExecRequest, CommandPayload, CommandShellRequest};
 pub use crate::wire::ops::file::{
     DeployPayload, DeployRequest, StatusPayload as FileStatusPayload, StatusRequest,

@@ -5,7 +5,14 @@
 //! Nothing here talks to NATS or the OS; this module only depends on `job` (kinds) and
 //! `auth` (permissions).
 
+pub mod agent;
+pub mod audit;
+pub mod health;
+pub mod job;
+pub mod keys;
+pub mod objects;
 pub mod ops;
+pub mod registry;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::{routing, Json, Router};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -18,31 +17,12 @@ use crate::auth::Permission;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::PathParam;
 use crate::controller::state::AppState;
+use crate::wire::objects::{Deleted, FileInfo, FileList, StaleFile, StaleList};
 use crate::wire::ops::file::{check_object_name, FileState};
 
 /// Object metadata keys.
 const META_SHA: &str = "osapi-sha256";
 const META_TYPE: &str = "osapi-content-type";
-
-/// An object's metadata.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FileInfo {
-    pub name: String,
-    /// SHA-256, hex.
-    pub sha256: String,
-    pub size: u64,
-    /// `raw` or `template`.
-    pub content_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changed: Option<bool>,
-}
-
-/// `GET /file`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FileList {
-    pub files: Vec<FileInfo>,
-    pub total: usize,
-}
 
 fn store(state: &AppState) -> Result<&ObjectStore, ApiError> {
     state.backend()?.resources.objects.as_ref().ok_or_else(|| {
@@ -54,8 +34,8 @@ fn store(state: &AppState) -> Result<&ObjectStore, ApiError> {
     })
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Unavailable(e.to_string())
+fn unavailable(e: impl Into<crate::nats::BoxError>) -> ApiError {
+    ApiError::nats(e)
 }
 
 fn info_of(o: &async_nats::jetstream::object_store::ObjectInfo) -> FileInfo {
@@ -267,13 +247,6 @@ pub async fn get(
         .ok_or_else(|| ApiError::NotFound(format!("file {name:?} not found")))
 }
 
-/// `DELETE /file/{name}`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Deleted {
-    pub name: String,
-    pub deleted: bool,
-}
-
 /// Removes a file from the store (deployed copies stay where they are).
 #[utoipa::path(delete, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorResponse)),
@@ -292,24 +265,6 @@ pub async fn delete(
         name,
         deleted: true,
     }))
-}
-
-/// A deployed file whose object changed (or vanished) since it was deployed.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct StaleFile {
-    pub hostname: String,
-    pub path: String,
-    pub object_name: String,
-    pub deployed_object_sha256: String,
-    /// Empty when the object was deleted.
-    pub current_object_sha256: String,
-}
-
-/// `GET /file/stale`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct StaleList {
-    pub stale: Vec<StaleFile>,
-    pub total: usize,
 }
 
 /// Deployed files whose object changed since their deploy.

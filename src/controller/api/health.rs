@@ -6,19 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::controller::state::AppState;
-
-/// Liveness and readiness answer.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HealthResponse {
-    /// `ok`, `ready` or `not_ready`.
-    pub status: String,
-    /// Why the controller is not ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+use crate::wire::health::HealthResponse;
 
 /// The process is up.
 #[utoipa::path(get, path = "/health", tag = "health",

@@ -7,20 +7,18 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{paging, PathParam};
 use crate::controller::state::AppState;
-use crate::job::record::JobRecord;
-use crate::job::store::{self, JobDetailResponse, ListJobsResponse, OverallStatus};
+use crate::job::store;
+use crate::wire::job::{
+    CreateJobResponse, JobDetailResponse, JobEvent, JobRecord, ListJobsResponse, OverallStatus,
+    RetryJobRequest,
+};
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
-
-fn store_error(e: store::StoreError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
-}
 
 /// Jobs, newest first, with totals per status.
 #[utoipa::path(get, path = "/job", tag = "job",
@@ -49,7 +47,7 @@ pub async fn list(
         offset,
     )
     .await
-    .map_err(store_error)?;
+    .map_err(ApiError::from)?;
     Ok(Json(page))
 }
 
@@ -71,7 +69,7 @@ pub async fn get(
     let backend = state.backend()?;
     store::get(&backend.resources.jobs, &backend.resources.responses, &id)
         .await
-        .map_err(store_error)?
+        .map_err(ApiError::from)?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("job not found: {id}")))
 }
@@ -88,43 +86,13 @@ pub async fn delete(
     let backend = state.backend()?;
     let found = store::delete(&backend.resources.jobs, &backend.resources.responses, &id)
         .await
-        .map_err(store_error)?;
+        .map_err(ApiError::from)?;
     if found {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("job not found: {id}")))
     }
 }
-
-/// Body of `POST /job/{id}/retry` (optional).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetryJobRequest {
-    /// Target of the new job; default `_any`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_hostname: Option<String>,
-}
-
-/// The job a retry created.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CreateJobResponse {
-    pub job_id: String,
-    /// Always `created`.
-    pub status: String,
-    /// KV revision of the new job record (not reported by osapi).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u64>,
-    /// When the new job was created (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    /// The job this one retries (osapi extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_of: Option<String>,
-}
-
-/// Former names of the retry shapes.
-pub type RetryRequest = RetryJobRequest;
-pub type RetryResponse = CreateJobResponse;
 
 /// Runs a job's request again as a new job linked to the old one; does not wait.
 #[utoipa::path(post, path = "/job/{id}/retry", tag = "job", params(("id" = String, Path)),
@@ -149,7 +117,7 @@ pub async fn retry(
         .jobs
         .get(JobRecord::key(&id))
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(ApiError::nats)?
         .ok_or_else(|| ApiError::NotFound(format!("job not found: {id}")))?;
     let original: JobRecord =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -183,7 +151,10 @@ pub async fn retry(
         )
         .await?;
     let data = serde_json::json!({"new_job_id": record.id, "target": raw_target});
-    backend.jobs.event(&id, "retried", "_api", data).await;
+    backend
+        .jobs
+        .event(&id, JobEvent::Retried, "_api", data)
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(CreateJobResponse {

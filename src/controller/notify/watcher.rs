@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConditionEvent, EventKind, Notifier};
 use crate::conditions::Condition;
-use crate::job::record::rfc3339;
+use crate::wire::job::rfc3339;
 
 /// Condition name of an expired heartbeat.
 pub const UNREACHABLE: &str = "ComponentUnreachable";

@@ -1,0 +1,441 @@
+//! Jobs on the wire: what is stored about a job (the record, status events, per-host
+//! responses, in the job and response buckets) and the `/job` answers built from them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::job::subject::OpKind;
+
+/// The requested operation: `{"type": "node.hostname.get", "data": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Operation {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// The job record, written to the job bucket at `jobs.<id>` before anything is published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    /// Always `unprocessed`: the live status is computed from events.
+    pub status: String,
+    /// RFC 3339, seconds.
+    pub created: String,
+    pub subject: String,
+    pub operation: Operation,
+    /// The target as the user wrote it (osapi extension).
+    #[serde(default)]
+    pub target: String,
+    /// Query or modify (osapi extension; the original derived it from the subject).
+    #[serde(default = "default_kind")]
+    pub kind: OpKind,
+    /// The job this one retries (osapi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    /// RFC 3339: the latest time an agent may start the job, when its caller stops
+    /// waiting then (osapi extension). A job delivered later (its agents were down or
+    /// drained) is recorded as failed instead of running behind the caller's back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_by: Option<String>,
+}
+
+impl JobRecord {
+    /// True when `start_by` is set and lies before `now`.
+    pub fn expired_at(&self, now: time::OffsetDateTime) -> bool {
+        self.start_by
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_some_and(|deadline| deadline < now)
+    }
+}
+
+fn default_kind() -> OpKind {
+    OpKind::Query
+}
+
+impl JobRecord {
+    /// KV key of a job record.
+    pub fn key(id: &str) -> String {
+        super::keys::job(id)
+    }
+}
+
+/// Outcome of one host's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Completed,
+    Failed,
+}
+
+/// One host's answer, in the response bucket at `<id>.<host>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobResponse {
+    pub job_id: String,
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The request field the host rejected, when the failure was caused by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    pub hostname: String,
+    pub timestamp: String,
+}
+
+impl JobResponse {
+    /// KV key of a host's response.
+    pub fn key(job_id: &str, hostname: &str) -> String {
+        super::keys::response(job_id, hostname)
+    }
+
+    /// Watch filter for every response of a job.
+    pub fn watch_filter(job_id: &str) -> String {
+        super::keys::responses_of(job_id)
+    }
+}
+
+/// A job's lifecycle event, as stored in status keys and events.
+///
+/// Per host: `acknowledged` -> `started` -> `completed` | `failed`; from the controller
+/// (`_api`, `_dlq`): `submitted`, `failed`, `retried`. Unknown names (written by another
+/// version) are kept as they are, so nothing read is lost or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobEvent {
+    Submitted,
+    Acknowledged,
+    Started,
+    Completed,
+    Failed,
+    Retried,
+    Other(String),
+}
+
+impl JobEvent {
+    /// The event's name in keys and JSON.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Acknowledged => "acknowledged",
+            Self::Started => "started",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Retried => "retried",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// Rank of a per-host event: the highest one a host reached is its state; `None` for
+    /// events that say nothing about a host's progress (`submitted`, `retried`).
+    pub fn progress_rank(&self) -> Option<u8> {
+        match self {
+            Self::Acknowledged => Some(1),
+            Self::Started => Some(2),
+            Self::Failed => Some(3),
+            Self::Completed => Some(4),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for JobEvent {
+    fn from(name: &str) -> Self {
+        match name {
+            "submitted" => Self::Submitted,
+            "acknowledged" => Self::Acknowledged,
+            "started" => Self::Started,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "retried" => Self::Retried,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<&JobEvent> for JobEvent {
+    fn from(e: &JobEvent) -> Self {
+        e.clone()
+    }
+}
+
+impl PartialEq<&str> for JobEvent {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for JobEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JobEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(Self::from(name.as_ref()))
+    }
+}
+
+/// An append-only lifecycle event, in the job bucket at
+/// `status.<id>.<event>.<host>.<unixnano>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub job_id: String,
+    pub event: JobEvent,
+    pub hostname: String,
+    pub timestamp: String,
+    pub unix_nano: i128,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl StatusEvent {
+    /// A new event stamped now.
+    pub fn now(job_id: &str, event: JobEvent, hostname: &str, data: Value) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        Self {
+            job_id: job_id.to_owned(),
+            event,
+            hostname: hostname.to_owned(),
+            timestamp: rfc3339(now),
+            unix_nano: now.unix_timestamp_nanos(),
+            data,
+        }
+    }
+
+    /// KV key of this event.
+    pub fn key(&self) -> String {
+        super::keys::status_event(
+            &self.job_id,
+            self.event.as_str(),
+            &self.hostname,
+            self.unix_nano,
+        )
+    }
+}
+
+/// RFC 3339 with nanoseconds, UTC.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// RFC 3339 to the second, UTC (the job record's `created`).
+pub fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
+    rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
+/// Overall state of a job, computed from its events.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OverallStatus {
+    Submitted,
+    Processing,
+    Completed,
+    Failed,
+    PartialFailure,
+}
+
+impl OverallStatus {
+    pub const ALL: [OverallStatus; 5] = [
+        Self::Submitted,
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+        Self::PartialFailure,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::PartialFailure => "partial_failure",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// `{"type": ..., "data": {...}}`: the operation a job runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobOperation {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// One host's answer in a job detail, keyed by sanitized hostname.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobHostResponse {
+    /// `completed` or `failed`.
+    #[schema(value_type = String)]
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    /// Always present: `null` for queries.
+    #[serde(default)]
+    pub changed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub hostname: String,
+}
+
+/// A host's progress on a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentState {
+    /// Its furthest event: `acknowledged`, `started`, `completed` or `failed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// From `started` to the outcome, as a Go duration (`1.5s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+/// One lifecycle event of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimelineEvent {
+    /// RFC 3339, seconds.
+    pub timestamp: String,
+    pub event: String,
+    pub hostname: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /job/{id}`, and each item of `GET /job` (without `responses`, `agent_states`
+/// and `timeline`, and with `changed` always `null`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobDetailResponse {
+    pub id: String,
+    pub status: OverallStatus,
+    /// RFC 3339, seconds.
+    pub created: String,
+    pub operation: JobOperation,
+    /// The agent's data when exactly one host answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Always serialized: one answer's `changed`; several: `true` if any changed, else
+    /// `null`.
+    #[serde(default)]
+    pub changed: Option<bool>,
+    /// The latest agent error, when the job failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last host that completed or failed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Time of the latest status event (RFC 3339, nanoseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// Each host's answer, by sanitized hostname; present when at least one answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<BTreeMap<String, JobHostResponse>>,
+    /// Each host's progress, by hostname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_states: Option<BTreeMap<String, AgentState>>,
+    /// Events in time order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineEvent>>,
+    /// The target as the caller wrote it (osapi extension).
+    #[serde(default)]
+    pub target: String,
+    /// The job this one retried (osapi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    /// The jobs that retried this one (osapi extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_as: Vec<String>,
+}
+
+/// `GET /job`: one page, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ListJobsResponse {
+    /// Jobs matching the filter.
+    pub total_items: usize,
+    /// Totals of every status over all jobs (not just the filter); `null` when there
+    /// are no jobs.
+    #[serde(default)]
+    pub status_counts: Option<BTreeMap<String, usize>>,
+    pub items: Vec<JobDetailResponse>,
+}
+
+/// Body of `POST /job/{id}/retry` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryJobRequest {
+    /// Target of the new job; default `_any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hostname: Option<String>,
+}
+
+/// The job a retry created.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreateJobResponse {
+    pub job_id: String,
+    /// Always `created`.
+    pub status: String,
+    /// KV revision of the new job record (not reported by osapi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// When the new job was created (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The job this one retries (osapi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+}
+
+/// Former names of the retry shapes.
+pub type RetryRequest = RetryJobRequest;
+
+pub type RetryResponse = CreateJobResponse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_expires_only_after_its_start_by() {
+        let at = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let mut r: JobRecord = serde_json::from_value(serde_json::json!({
+            "id": "j", "status": "unprocessed", "created": "2026-01-01T00:00:00Z",
+            "subject": "s", "operation": {"type": "node.hostname.get", "data": {}}
+        }))
+        .unwrap();
+        // A record without start_by (a retry, or written by the original) never expires.
+        assert!(!r.expired_at(at("2099-01-01T00:00:00Z")));
+        r.start_by = Some("2026-01-01T00:00:30.5Z".into());
+        assert!(!r.expired_at(at("2026-01-01T00:00:30Z")));
+        assert!(r.expired_at(at("2026-01-01T00:00:31Z")));
+    }
+}

@@ -1,0 +1,94 @@
+//! Heartbeats in the registry bucket: agents and the other components (see
+//! [`super::keys`] for their keys).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::{Condition, ProcessSample};
+pub use crate::wire::ops::node::{LoadAverage, Memory};
+
+/// Scheduling state of an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum AgentState {
+    #[default]
+    Ready,
+    Draining,
+    Drained,
+}
+
+/// An agent's heartbeat entry at `agents.<host>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRegistration {
+    pub hostname: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub registered_at: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub state: AgentState,
+    #[serde(default)]
+    pub agent_version: String,
+    /// Evaluated on every heartbeat.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessSample>,
+    #[serde(default)]
+    pub sub_components: BTreeMap<String, SubComponent>,
+    /// Host uptime in seconds at the last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
+    /// Host load at the last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_average: Option<LoadAverage>,
+    /// Host memory at the last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+}
+
+/// Health of one part of a component (`agent.heartbeat`, `controller.api`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct SubComponent {
+    /// `ok`, `error` or `disabled`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+}
+
+impl SubComponent {
+    pub fn ok(address: impl Into<String>) -> Self {
+        Self {
+            status: "ok".into(),
+            address: address.into(),
+        }
+    }
+
+    pub fn disabled() -> Self {
+        Self {
+            status: "disabled".into(),
+            address: String::new(),
+        }
+    }
+}
+
+/// Heartbeat entry of a controller (`controller.<host>`) or NATS server (`nats.<host>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentRegistration {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub hostname: String,
+    pub started_at: String,
+    pub registered_at: String,
+    pub version: String,
+    pub process: ProcessSample,
+    pub conditions: Vec<Condition>,
+    pub sub_components: BTreeMap<String, SubComponent>,
+}
+
+impl AgentRegistration {
+    /// Registry key of an agent.
+    pub fn key(hostname: &str) -> String {
+        crate::wire::keys::agent(hostname)
+    }
+}
