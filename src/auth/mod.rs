@@ -78,6 +78,7 @@ fn invalid(reason: impl Into<String>) -> AuthError {
 }
 
 /// JWT claims, field-compatible with the Go `CustomClaims` (roles, permissions + registered claims).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Role names; required and non-empty.
@@ -91,10 +92,8 @@ pub struct Claims {
     )]
     pub permissions: Vec<String>,
     /// Issuer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// Subject.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Audience (a single string is accepted when decoding).
     #[serde(
@@ -125,7 +124,6 @@ pub struct Claims {
     )]
     pub iat: Option<i64>,
     /// Token id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
 }
 

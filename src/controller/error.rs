@@ -12,15 +12,14 @@ use crate::nats::BoxError;
 use crate::registry::RegistryError;
 
 /// The common error body: `{"error": "...", "field"?: "...", "job_id"?: "..."}`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: String,
     /// The request field at fault, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The job concerned, when one was created.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// HTTP status code.
     pub code: u16,

@@ -111,6 +111,16 @@ pub enum SetupError {
 /// Controller URL used by [`Orchestrator::from_env`] when `OSAPI_URL` is unset.
 pub const DEFAULT_URL: &str = "http://localhost:8080";
 
+/// One step method per catalogue op that takes nothing but a target.
+macro_rules! no_input_steps {
+    ($($(#[$doc:meta])* $fn:ident => $op:ty, $name:literal;)*) => {$(
+        $(#[$doc])*
+        pub fn $fn(&mut self, target: &str) -> Step<'_, Client> {
+            self.run_op::<$op>($name, target, NoInput {})
+        }
+    )*};
+}
+
 impl Orchestrator<Client> {
     /// An orchestrator for the controller at `url` (e.g. `http://localhost:8080`) with a
     /// bearer token, printing its report to stdout.
@@ -159,39 +169,21 @@ impl Orchestrator<Client> {
         })
     }
 
-    /// `get-hostname`: hostname and labels of the target's agents.
-    pub fn node_hostname_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeHostnameGet>("get-hostname", target, NoInput {})
-    }
-
-    /// `get-status`: hostname, uptime, OS, load, memory and disks in one answer.
-    pub fn node_status_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeStatusGet>("get-status", target, NoInput {})
-    }
-
-    /// `get-uptime`.
-    pub fn node_uptime_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeUptimeGet>("get-uptime", target, NoInput {})
-    }
-
-    /// `get-disk`: usage of mounted filesystems.
-    pub fn node_disk_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeDiskGet>("get-disk", target, NoInput {})
-    }
-
-    /// `get-memory`.
-    pub fn node_memory_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeMemoryGet>("get-memory", target, NoInput {})
-    }
-
-    /// `get-load`: load averages.
-    pub fn node_load_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeLoadGet>("get-load", target, NoInput {})
-    }
-
-    /// `get-os`: distribution and version.
-    pub fn node_os_get(&mut self, target: &str) -> Step<'_, Client> {
-        self.run_op::<NodeOsGet>("get-os", target, NoInput {})
+    no_input_steps! {
+        /// `get-hostname`: hostname and labels of the target's agents.
+        node_hostname_get => NodeHostnameGet, "get-hostname";
+        /// `get-status`: hostname, uptime, OS, load, memory and disks in one answer.
+        node_status_get => NodeStatusGet, "get-status";
+        /// `get-uptime`.
+        node_uptime_get => NodeUptimeGet, "get-uptime";
+        /// `get-disk`: usage of mounted filesystems.
+        node_disk_get => NodeDiskGet, "get-disk";
+        /// `get-memory`.
+        node_memory_get => NodeMemoryGet, "get-memory";
+        /// `get-load`: load averages.
+        node_load_get => NodeLoadGet, "get-load";
+        /// `get-os`: distribution and version.
+        node_os_get => NodeOsGet, "get-os";
     }
 
     /// `get-dns`: DNS servers and search domains of an interface.

@@ -9,6 +9,7 @@ use crate::wire::ops::node::{LoadAverage, Memory};
 
 /// An agent as the registry, its facts and its drain flag describe it: the original's
 /// `AgentInfo`, with the facts as top-level fields.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentInfo {
     pub hostname: String,
@@ -27,9 +28,7 @@ pub struct AgentInfo {
     /// Host uptime at the last heartbeat: `D days, H hours, M minutes`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uptime: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_average: Option<LoadAverage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent_version: String,
@@ -39,6 +38,7 @@ pub struct AgentInfo {
     /// OS, architecture, kernel, CPUs, interfaces, routes, container... as top-level
     /// fields (`os_info`, `architecture`, ...); `None` until the agent first reported them.
     #[serde(flatten)]
+    #[serialize_always]
     pub facts: Option<Facts>,
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One recorded call.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
@@ -17,12 +18,9 @@ pub struct AuditEntry {
     pub duration_ms: u64,
     pub source_ip: String,
     /// The API operation (never set, as in the original).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
     /// The JSON request body with secrets masked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
 }

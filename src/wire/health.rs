@@ -22,17 +22,17 @@ pub const NATS_CHECK: &str = "controller.nats (connectivity)";
 pub const KV_CHECK: &str = "controller.kv (connectivity)";
 
 /// Health of one component or sub-component.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComponentHealth {
     /// `ok`, `error` or `disabled`.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
 }
 
 /// A registry entry: who beats, how long it has run, what it costs, what is wrong.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegistryEntry {
     /// `agent`, `controller` or `nats`.
@@ -49,9 +49,7 @@ pub struct RegistryEntry {
     /// Time since the component started: `3d 4h`, `12h 30m`, `45m`, `30s`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub age: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_percent: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_bytes: Option<u64>,
     /// Agents: `Ready`, `Draining` or `Drained` (osapi extension).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -160,6 +158,7 @@ pub struct NatsInfo {
 }
 
 /// The whole picture.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     /// `ok` or `degraded` (NATS or job bucket check failed).
@@ -168,22 +167,14 @@ pub struct StatusResponse {
     pub version: String,
     /// Since the controller started, Go duration style: `2h30m0s`.
     pub uptime: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats: Option<NatsInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<Vec<StreamInfo>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_buckets: Option<Vec<KvBucketInfo>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_stores: Option<Vec<ObjectStoreInfo>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<JobCounts>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agents: Option<AgentCounts>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumers: Option<ConsumerCounts>,
     /// Sorted by type, then hostname.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Vec<RegistryEntry>>,
 }
 

@@ -18,6 +18,7 @@ pub struct Operation {
 }
 
 /// The job record, written to the job bucket at `jobs.<id>` before anything is published.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: String,
@@ -34,12 +35,10 @@ pub struct JobRecord {
     #[serde(default = "default_kind")]
     pub kind: OpKind,
     /// The job this one retries (osapi extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<String>,
     /// RFC 3339: the latest time an agent may start the job, when its caller stops
     /// waiting then (osapi extension). A job delivered later (its agents were down or
     /// drained) is recorded as failed instead of running behind the caller's back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_by: Option<String>,
 }
 
@@ -75,18 +74,15 @@ pub enum JobStatus {
 }
 
 /// One host's answer, in the response bucket at `<id>.<host>`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobResponse {
     pub job_id: String,
     pub status: JobStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The request field the host rejected, when the failure was caused by one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<bool>,
     pub hostname: String,
     pub timestamp: String,
@@ -289,31 +285,30 @@ pub struct JobOperation {
 }
 
 /// One host's answer in a job detail, keyed by sanitized hostname.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobHostResponse {
     /// `completed` or `failed`.
     #[schema(value_type = String)]
     pub status: JobStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     /// Always present: `null` for queries.
     #[serde(default)]
+    #[serialize_always]
     pub changed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub hostname: String,
 }
 
 /// A host's progress on a job.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentState {
     /// Its furthest event: `acknowledged`, `started`, `completed` or `failed`.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// From `started` to the outcome, as a Go duration (`1.5s`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
 }
 
@@ -331,6 +326,7 @@ pub struct TimelineEvent {
 
 /// `GET /job/{id}`, and each item of `GET /job` (without `responses`, `agent_states`
 /// and `timeline`, and with `changed` always `null`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobDetailResponse {
     pub id: String,
@@ -339,36 +335,29 @@ pub struct JobDetailResponse {
     pub created: String,
     pub operation: JobOperation,
     /// The agent's data when exactly one host answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     /// Always serialized: one answer's `changed`; several: `true` if any changed, else
     /// `null`.
     #[serde(default)]
+    #[serialize_always]
     pub changed: Option<bool>,
     /// The latest agent error, when the job failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The last host that completed or failed it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Time of the latest status event (RFC 3339, nanoseconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Each host's answer, by sanitized hostname; present when at least one answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub responses: Option<BTreeMap<String, JobHostResponse>>,
     /// Each host's progress, by hostname.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_states: Option<BTreeMap<String, AgentState>>,
     /// Events in time order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEvent>>,
     /// The target as the caller wrote it (osapi extension).
     #[serde(default)]
     pub target: String,
     /// The job this one retried (osapi extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<String>,
     /// The jobs that retried this one (osapi extension).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -397,19 +386,17 @@ pub struct RetryJobRequest {
 }
 
 /// The job a retry created.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateJobResponse {
     pub job_id: String,
     /// Always `created`.
     pub status: String,
     /// KV revision of the new job record (not reported by osapi).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
     /// When the new job was created (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
     /// The job this one retries (osapi extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<String>,
 }
 

@@ -64,6 +64,7 @@ pub trait Payload {
 impl Payload for Value {}
 
 /// The usual item: responder, the domain payload flattened in, `changed` and `error`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 // Option<T>'s default needs no `T: Default`.
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
@@ -73,10 +74,8 @@ pub struct HostResult<T> {
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
     /// Whether the host was modified (false for reads).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<bool>,
     /// This host's error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

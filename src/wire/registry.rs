@@ -18,6 +18,7 @@ pub enum AgentState {
 }
 
 /// An agent's heartbeat entry at `agents.<host>`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentRegistration {
     pub hostname: String,
@@ -32,18 +33,14 @@ pub struct AgentRegistration {
     /// Evaluated on every heartbeat.
     #[serde(default)]
     pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessSample>,
     #[serde(default)]
     pub sub_components: BTreeMap<String, SubComponent>,
     /// Host uptime in seconds at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_seconds: Option<u64>,
     /// Host load at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_average: Option<LoadAverage>,
     /// Host memory at the last heartbeat.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
 }
 

@@ -83,33 +83,22 @@ async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("failed to get uptime: {e}"))
 }
 
-impl Handle for NodeLoadGet {
-    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<LoadPayload>, OpError> {
-        let load_average = read_load(ctx).await?;
-        Ok(Done::read(LoadPayload { load_average }))
-    }
+/// A node read whose payload is one field filled by one provider read.
+macro_rules! node_read_handler {
+    ($op:ty, $read:ident, $payload:ident { $field:ident }) => {
+        impl Handle for $op {
+            async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<$payload>, OpError> {
+                let $field = $read(ctx).await?;
+                Ok(Done::read($payload { $field }))
+            }
+        }
+    };
 }
 
-impl Handle for NodeMemoryGet {
-    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<MemoryPayload>, OpError> {
-        let memory = read_memory(ctx).await?;
-        Ok(Done::read(MemoryPayload { memory }))
-    }
-}
-
-impl Handle for NodeDiskGet {
-    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<DiskPayload>, OpError> {
-        let disks = read_disks(ctx).await?;
-        Ok(Done::read(DiskPayload { disks }))
-    }
-}
-
-impl Handle for NodeOsGet {
-    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<OsPayload>, OpError> {
-        let os_info = read_os(ctx).await?;
-        Ok(Done::read(OsPayload { os_info }))
-    }
-}
+node_read_handler!(NodeLoadGet, read_load, LoadPayload { load_average });
+node_read_handler!(NodeMemoryGet, read_memory, MemoryPayload { memory });
+node_read_handler!(NodeDiskGet, read_disks, DiskPayload { disks });
+node_read_handler!(NodeOsGet, read_os, OsPayload { os_info });
 
 impl Handle for NodeTimezoneGet {
     async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<TimezonePayload>, OpError> {

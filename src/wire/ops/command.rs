@@ -5,34 +5,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Method, Op};
-use crate::auth::Permission;
-use crate::job::OpKind;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
 
 /// Declares a command operation: its request becomes [`CommandData`].
+/// A command op: `POST`, `command:execute`, the request normalised into [`CommandData`],
+/// limited by the command's own timeout.
 macro_rules! command_op {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $path:literal, $summary:literal, $request:ty) => {
-        $(#[$doc])*
-        pub struct $ty;
-
-        impl Op for $ty {
-            const NAME: &'static str = $name;
-            const KIND: OpKind = OpKind::Modify;
-            const METHOD: Method = Method::Post;
-            const PATH: &'static str = $path;
-            const PERMISSION: Permission = Permission::CommandExecute;
-            const TAG: &'static str = "command";
-            const SUMMARY: &'static str = $summary;
-            type Request = $request;
-            type Data = CommandData;
-            type Payload = CommandPayload;
-            type Item = HostResult<CommandPayload>;
-
+        op!($(#[$doc])* $ty, $name, Modify, Post, $path, CommandExecute, "command", $summary,
+            $request => CommandData => CommandPayload => HostResult<CommandPayload>;
             fn time_limit(data: &CommandData) -> Option<Duration> {
                 Some(Duration::from_secs(data.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)))
             }
-        }
+        );
     };
 }
 
@@ -48,6 +33,7 @@ command_op!(
 );
 
 /// Body of `POST /node/{hostname}/command/exec`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandExecRequest {
@@ -57,10 +43,8 @@ pub struct CommandExecRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Working directory (absolute).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Seconds, 1 to 300 (default 30). On expiry the whole process group is killed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -68,16 +52,15 @@ pub struct CommandExecRequest {
 }
 
 /// Body of `POST /node/{hostname}/command/shell`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandShellRequest {
     /// A `/bin/sh -c` string.
     pub command: String,
     /// Working directory (absolute).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Seconds, 1 to 300 (default 30).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -163,16 +146,15 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 pub const MAX_TIMEOUT_SECS: u64 = 300;
 
 /// `command.exec.execute` / `command.shell.execute` request data.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommandData {
     /// Program (exec) or shell string (shell).
     pub command: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,

@@ -6,27 +6,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AnswerShape, Method, Op};
-use crate::auth::Permission;
-use crate::job::OpKind;
+use super::AnswerShape;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
 
-/// `POST /node/{hostname}/file/deploy`.
-pub struct FileDeploy;
-
-impl Op for FileDeploy {
-    const NAME: &'static str = "file.deploy.execute";
-    const KIND: OpKind = OpKind::Modify;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/node/{hostname}/file/deploy";
-    const PERMISSION: Permission = Permission::FileWrite;
-    const TAG: &'static str = "file";
-    const SUMMARY: &'static str =
-        "Writes an object to a path on the target's hosts (atomically, idempotently).";
-    type Request = DeployRequest;
-    type Data = DeployRequest;
-    type Payload = DeployPayload;
-    type Item = HostResult<DeployPayload>;
+op!(
+    /// `POST /node/{hostname}/file/deploy`.
+    FileDeploy, "file.deploy.execute", Modify, Post, "/node/{hostname}/file/deploy", FileWrite,
+    "file", "Writes an object to a path on the target's hosts (atomically, idempotently).",
+    DeployRequest => DeployRequest => DeployPayload => HostResult<DeployPayload>;
     const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
 
     /// Large objects take a while to stream to the agent.
@@ -37,27 +24,17 @@ impl Op for FileDeploy {
     fn stored_object(request: &DeployRequest) -> Option<&str> {
         Some(&request.object_name)
     }
-}
-
-/// `POST /node/{hostname}/file/status`.
-pub struct FileStatus;
-
-impl Op for FileStatus {
-    const NAME: &'static str = "file.status.get";
-    const KIND: OpKind = OpKind::Query;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/node/{hostname}/file/status";
-    const PERMISSION: Permission = Permission::FileRead;
-    const TAG: &'static str = "file";
-    const SUMMARY: &'static str = "`in-sync`, `drifted` or `missing` for a deployed path.";
-    type Request = StatusRequest;
-    type Data = StatusRequest;
-    type Payload = StatusPayload;
-    type Item = HostResult<StatusPayload>;
+);
+op!(
+    /// `POST /node/{hostname}/file/status`.
+    FileStatus, "file.status.get", Query, Post, "/node/{hostname}/file/status", FileRead, "file",
+    "`in-sync`, `drifted` or `missing` for a deployed path.",
+    StatusRequest => StatusRequest => StatusPayload => HostResult<StatusPayload>;
     const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
-}
+);
 
 /// Body of `POST /node/{hostname}/file/deploy`, and its job data.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
@@ -68,11 +45,8 @@ pub struct DeployRequest {
     #[serde(default = "raw")]
     pub content_type: String,
     /// Octal, e.g. `0644` (default 0644 for new files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(value_type = Object)]

@@ -6,6 +6,34 @@
 //! orchestrator's steps. [`for_each_op!`] lists every operation once; a layer that expands
 //! it for its own trait fails to build when an operation lacks that layer's impl.
 
+/// Declares an operation: its unit type and its [`Op`] impl, in one place.
+///
+/// `Type, "name", Kind, Method, "path", Permission, "tag", "summary",
+/// Request => Data => Payload => Item; extra Op items (ANSWER, time_limit, ...)`.
+macro_rules! op {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $kind:ident, $method:ident, $path:literal,
+     $perm:ident, $tag:literal, $summary:expr,
+     $request:ty => $data:ty => $payload:ty => $item:ty $(; $($extra:tt)*)?) => {
+        $(#[$doc])*
+        pub struct $ty;
+
+        impl $crate::wire::ops::Op for $ty {
+            const NAME: &'static str = $name;
+            const KIND: $crate::job::OpKind = $crate::job::OpKind::$kind;
+            const METHOD: $crate::wire::ops::Method = $crate::wire::ops::Method::$method;
+            const PATH: &'static str = $path;
+            const PERMISSION: $crate::auth::Permission = $crate::auth::Permission::$perm;
+            const TAG: &'static str = $tag;
+            const SUMMARY: &'static str = $summary;
+            type Request = $request;
+            type Data = $data;
+            type Payload = $payload;
+            type Item = $item;
+            $($($extra)*)?
+        }
+    };
+}
+
 pub mod command;
 pub mod file;
 pub mod network;

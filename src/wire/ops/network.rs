@@ -6,68 +6,32 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Method, Op};
-use crate::auth::Permission;
 use crate::job::target::validate_hostname;
-use crate::job::OpKind;
 use crate::wire::{is_fact_ref, FieldError, HostItem, HostResult, Payload, Validate};
 
-/// `GET /node/{hostname}/network/dns/{interfaceName}`.
-pub struct NetworkDnsGet;
-
-impl Op for NetworkDnsGet {
-    const NAME: &'static str = "network.dns.get";
-    const KIND: OpKind = OpKind::Query;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/node/{hostname}/network/dns/{interfaceName}";
-    const PERMISSION: Permission = Permission::NetworkRead;
-    const TAG: &'static str = "network";
-    const SUMMARY: &'static str = "DNS servers and search domains of an interface.";
-    type Request = DnsGetRequest;
-    type Data = DnsGetData;
-    type Payload = DnsPayload;
-    type Item = HostResult<DnsPayload>;
-}
-
-/// `PUT /node/{hostname}/network/dns`.
-pub struct NetworkDnsUpdate;
-
-impl Op for NetworkDnsUpdate {
-    const NAME: &'static str = "network.dns.update";
-    const KIND: OpKind = OpKind::Modify;
-    const METHOD: Method = Method::Put;
-    const PATH: &'static str = "/node/{hostname}/network/dns";
-    const PERMISSION: Permission = Permission::NetworkWrite;
-    const TAG: &'static str = "network";
-    const SUMMARY: &'static str =
-        "Sets DNS servers and/or search domains; reports per host whether anything changed.";
-    type Request = DnsUpdateRequest;
-    type Data = DnsUpdateData;
-    type Payload = DnsUpdatePayload;
-    type Item = DnsUpdateResult;
-}
-
-/// `POST /node/{hostname}/network/ping`.
-pub struct NetworkPingDo;
-
-impl Op for NetworkPingDo {
-    const NAME: &'static str = "network.ping.do";
-    const KIND: OpKind = OpKind::Query;
-    const METHOD: Method = Method::Post;
-    const PATH: &'static str = "/node/{hostname}/network/ping";
-    const PERMISSION: Permission = Permission::NetworkWrite;
-    const TAG: &'static str = "network";
-    const SUMMARY: &'static str = "ICMP echo from the target's hosts to an address.";
-    type Request = PingRequest;
-    type Data = PingRequest;
-    type Payload = PingPayload;
-    type Item = HostResult<PingPayload>;
-
+op!(
+    /// `GET /node/{hostname}/network/dns/{interfaceName}`.
+    NetworkDnsGet, "network.dns.get", Query, Get, "/node/{hostname}/network/dns/{interfaceName}",
+    NetworkRead, "network", "DNS servers and search domains of an interface.",
+    DnsGetRequest => DnsGetData => DnsPayload => HostResult<DnsPayload>
+);
+op!(
+    /// `PUT /node/{hostname}/network/dns`.
+    NetworkDnsUpdate, "network.dns.update", Modify, Put, "/node/{hostname}/network/dns",
+    NetworkWrite, "network",
+    "Sets DNS servers and/or search domains; reports per host whether anything changed.",
+    DnsUpdateRequest => DnsUpdateData => DnsUpdatePayload => DnsUpdateResult
+);
+op!(
+    /// `POST /node/{hostname}/network/ping`.
+    NetworkPingDo, "network.ping.do", Query, Post, "/node/{hostname}/network/ping", NetworkWrite,
+    "network", "ICMP echo from the target's hosts to an address.",
+    PingRequest => PingRequest => PingPayload => HostResult<PingPayload>;
     /// Each echo may wait up to a second for its reply.
     fn time_limit(data: &PingRequest) -> Option<Duration> {
         Some(Duration::from_secs(u64::from(data.count) + 2))
     }
-}
+);
 
 /// Interface names: what Linux allows in practice (`eth0`, `br-lan`, `eth0.100`), or a fact.
 fn check_interface(field: &str, name: &str) -> Result<(), FieldError> {
@@ -115,15 +79,14 @@ impl From<DnsGetRequest> for DnsGetData {
 }
 
 /// Body of `PUT /node/{hostname}/network/dns`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsUpdateRequest {
     pub interface_name: String,
     /// Name server IPs; absent keeps the current ones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers: Option<Vec<String>>,
     /// Search domains; absent keeps the current ones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_domains: Option<Vec<String>>,
 }
 
@@ -159,12 +122,11 @@ impl Validate for DnsUpdateRequest {
 }
 
 /// `network.dns.update` request data; an absent list keeps the current one.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsUpdateData {
     pub interface: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_domains: Option<Vec<String>>,
 }
 
@@ -190,14 +152,13 @@ pub struct DnsPayload {
 pub struct DnsUpdatePayload {}
 
 /// Per-host outcome of a DNS update.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DnsUpdateResult {
     pub hostname: String,
     /// `ok` or `failed`.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -6,30 +6,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Method, NoInput, Op};
-use crate::auth::Permission;
-use crate::job::OpKind;
+use super::NoInput;
 use crate::wire::{HostItem, HostResult, Payload};
 
 /// Declares a `node.*` read: no input, a payload, the usual per-host item.
+/// A node read: `GET`, `node:read`, no input, the payload in a [`HostResult`].
 macro_rules! node_read {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $path:literal, $summary:literal, $payload:ty) => {
-        $(#[$doc])*
-        pub struct $ty;
-
-        impl Op for $ty {
-            const NAME: &'static str = $name;
-            const KIND: OpKind = OpKind::Query;
-            const METHOD: Method = Method::Get;
-            const PATH: &'static str = $path;
-            const PERMISSION: Permission = Permission::NodeRead;
-            const TAG: &'static str = "node";
-            const SUMMARY: &'static str = $summary;
-            type Request = NoInput;
-            type Data = NoInput;
-            type Payload = $payload;
-            type Item = HostResult<$payload>;
-        }
+        op!($(#[$doc])* $ty, $name, Query, Get, $path, NodeRead, "node", $summary,
+            NoInput => NoInput => $payload => HostResult<$payload>);
     };
 }
 
@@ -63,22 +48,12 @@ node_read!(
     UptimePayload
 );
 
-/// `GET /node/{hostname}/timezone`.
-pub struct NodeTimezoneGet;
-
-impl Op for NodeTimezoneGet {
-    const NAME: &'static str = "node.timezone.get";
-    const KIND: OpKind = OpKind::Query;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/node/{hostname}/timezone";
-    const PERMISSION: Permission = Permission::TimezoneRead;
-    const TAG: &'static str = "node";
-    const SUMMARY: &'static str = "The system time zone and its current UTC offset.";
-    type Request = NoInput;
-    type Data = NoInput;
-    type Payload = TimezonePayload;
-    type Item = HostResult<TimezonePayload>;
-}
+op!(
+    /// `GET /node/{hostname}/timezone`.
+    NodeTimezoneGet, "node.timezone.get", Query, Get, "/node/{hostname}/timezone", TimezoneRead,
+    "node", "The system time zone and its current UTC offset.",
+    NoInput => NoInput => TimezonePayload => HostResult<TimezonePayload>
+);
 
 /// `node.timezone.get`: IANA name and offset now (`+05:30`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -89,22 +64,12 @@ pub struct TimezonePayload {
 
 impl Payload for TimezonePayload {}
 
-/// `GET /node/{hostname}/hostname`.
-pub struct NodeHostnameGet;
-
-impl Op for NodeHostnameGet {
-    const NAME: &'static str = "node.hostname.get";
-    const KIND: OpKind = OpKind::Query;
-    const METHOD: Method = Method::Get;
-    const PATH: &'static str = "/node/{hostname}/hostname";
-    const PERMISSION: Permission = Permission::NodeRead;
-    const TAG: &'static str = "node";
-    const SUMMARY: &'static str = "The hostname of the target's agents.";
-    type Request = NoInput;
-    type Data = NoInput;
-    type Payload = HostnamePayload;
-    type Item = HostnameResponse;
-}
+op!(
+    /// `GET /node/{hostname}/hostname`.
+    NodeHostnameGet, "node.hostname.get", Query, Get, "/node/{hostname}/hostname", NodeRead,
+    "node", "The hostname of the target's agents.",
+    NoInput => NoInput => HostnamePayload => HostnameResponse
+);
 
 /// `node.hostname.get`: the OS hostname and the agent's labels.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -115,18 +80,16 @@ pub struct HostnamePayload {
 }
 
 /// One host's hostname.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HostnameResponse {
     /// The OS hostname reported by the agent (the agent name if that failed).
     pub hostname: String,
     /// The agent's configured labels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Always false: a read changes nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<bool>,
     /// This host's error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -227,20 +190,16 @@ pub struct UptimePayload {
 }
 
 /// `node.status.get`: everything at once; a part that failed is absent.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusPayload {
     /// `D days, H hours, M minutes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_seconds: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_average: Option<LoadAverage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
     #[serde(default)]
     pub disks: Vec<Disk>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_info: Option<OsInfo>,
 }
 
