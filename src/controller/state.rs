@@ -129,6 +129,14 @@ impl AppState {
                     return;
                 }
             };
+            // The gauge follows the client itself, from now on: it must read 0 while the
+            // first connection is still being tried and after the server goes away, and
+            // the backend (set only once resources exist) is no help for either.
+            tokio::spawn(follow_connection(
+                client.clone(),
+                state.metrics.nats_connected.clone(),
+                cancel.clone(),
+            ));
             let ready =
                 crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
                     check_server_version(&client)?;
@@ -221,20 +229,6 @@ impl AppState {
             crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
             cancel.clone(),
         ));
-        let (client, gauge, stop) = (
-            self.backend.get().map(|b| b.client.clone()),
-            self.metrics.nats_connected.clone(),
-            cancel.clone(),
-        );
-        if let Some(client) = client {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(2));
-                while !stop.is_cancelled() {
-                    gauge.set(i64::from(is_connected(&client)));
-                    tokio::select! { _ = stop.cancelled() => {}, _ = tick.tick() => {} }
-                }
-            });
-        }
         if n.enabled {
             tokio::spawn(crate::controller::notify::watcher::run(
                 resources.registry.clone(),
@@ -244,6 +238,28 @@ impl AppState {
             ));
         }
     }
+}
+
+/// How often the `nats_connected` gauge re-reads the connection state.
+const CONNECTION_POLL: Duration = Duration::from_secs(1);
+
+/// Keeps `gauge` at 1 while `client` is connected and 0 otherwise, until `cancel`.
+async fn follow_connection(
+    client: async_nats::Client,
+    gauge: prometheus::IntGauge,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(CONNECTION_POLL);
+    loop {
+        gauge.set(i64::from(is_connected(&client)));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+    }
+    // A stopped controller is not connected (the gauge outlives the task in tests and
+    // embedders that keep the registry).
+    gauge.set(0);
 }
 
 impl Backend {
