@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use async_nats::jetstream::kv;
 use axum::extract::State;
 use axum::routing;
 use axum::Json;
@@ -178,12 +179,25 @@ pub async fn drain_agent(
         .state
         .create(&key, "1".into())
         .await
-        .map_err(|_| ApiError::Conflict(format!("agent {hostname:?} is already draining")))?;
+        .map_err(|e| drain_error(&hostname, &e))?;
     Ok(Json(DrainResponse {
         hostname,
         status: "Draining".into(),
         message: "no new jobs; in-flight jobs finish, then the agent shows Drained".into(),
     }))
+}
+
+/// What a failed create of the drain flag means to the client. Only an existing flag is
+/// "already draining" (409); any other failure (publish, ack, timeout) says nothing about
+/// the agent, so it is 503 with the cause logged here and kept out of the answer.
+fn drain_error(hostname: &str, e: &kv::CreateError) -> ApiError {
+    if e.kind() == kv::CreateErrorKind::AlreadyExists {
+        return ApiError::Conflict(format!("agent {hostname:?} is already draining"));
+    }
+    tracing::warn!(%hostname, error = %e, "cannot set the drain flag");
+    ApiError::Unavailable(format!(
+        "cannot drain agent {hostname:?} now: NATS is unavailable"
+    ))
 }
 
 /// Let a drained agent take jobs again.
@@ -283,6 +297,32 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_an_existing_drain_flag_is_a_conflict() {
+        use kv::{CreateError, CreateErrorKind};
+        let conflict = drain_error("web-01", &CreateError::new(CreateErrorKind::AlreadyExists));
+        assert!(
+            matches!(&conflict, ApiError::Conflict(m) if m.contains("already draining")),
+            "{conflict:?}"
+        );
+        for kind in [
+            CreateErrorKind::Publish,
+            CreateErrorKind::Ack,
+            CreateErrorKind::Other,
+            CreateErrorKind::InvalidKey,
+        ] {
+            let e = drain_error(
+                "web-01",
+                &CreateError::with_source(kind, std::io::Error::other("no responders")),
+            );
+            match &e {
+                // The cause is logged, never sent.
+                ApiError::Unavailable(m) => assert!(!m.contains("responders"), "{m}"),
+                other => panic!("{kind:?} must be unavailable, not {other:?}"),
+            }
         }
     }
 
