@@ -315,3 +315,27 @@ async fn drain_is_503_not_409_when_nats_fails() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_agent_is_read_by_its_own_registry_key() {
+    let nats = Nats::start();
+    let (stack, res) = controller_and_buckets(&nats).await;
+    // Two names whose registry keys differ only by the sanitiser's escapes.
+    register(&res, "web.01", &[("group", "web")]).await;
+    register(&res, "web_01", &[]).await;
+    let t = token(&["read"], &[]);
+    let (status, body) = stack.get("/agent/web.01", Some(&t)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hostname"], "web.01");
+    assert_eq!(body["status"], "Ready");
+    assert_eq!(body["state"], "Ready");
+    assert_eq!(body["labels"]["group"], "web");
+    let (status, body) = stack.get("/agent/web_01", Some(&t)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hostname"], "web_01");
+    assert!(body.get("labels").is_none(), "{body}");
+    let (status, body) = stack.get("/agent/web-01", Some(&t)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], 404);
+    stack.shutdown().await;
+}

@@ -113,13 +113,33 @@ async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, Ap
     })
 }
 
+/// One agent's registry entry, read by its key (the sanitiser is one-to-one, so the key
+/// names exactly this hostname): no scan of every agent for one of them.
 async fn find(backend: &Backend, hostname: &str) -> Result<AgentRegistration, ApiError> {
-    list_agents(&backend.resources.registry)
+    let not_found = || ApiError::NotFound(format!("agent {hostname:?} not found"));
+    let Some(bytes) = backend
+        .resources
+        .registry
+        .get(AgentRegistration::key(hostname))
         .await
         .map_err(unavailable)?
-        .into_iter()
-        .find(|a| a.hostname == hostname)
-        .ok_or_else(|| ApiError::NotFound(format!("agent {hostname:?} not found")))
+    else {
+        return Err(not_found());
+    };
+    match serde_json::from_slice::<AgentRegistration>(&bytes) {
+        // An entry at this key always names this host; the check keeps the answer exactly
+        // what matching the listing by hostname gave.
+        Ok(reg) if reg.hostname == hostname => Ok(reg),
+        Ok(reg) => {
+            tracing::warn!(%hostname, found = %reg.hostname, "registry entry under another host's key");
+            Err(not_found())
+        }
+        // The listing skips unreadable entries too: such an agent is not registered.
+        Err(e) => {
+            tracing::warn!(%hostname, error = %e, "unreadable registry entry");
+            Err(not_found())
+        }
+    }
 }
 
 /// Every registered agent.
