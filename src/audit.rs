@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_nats::jetstream::kv;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -90,15 +91,27 @@ fn mask(v: &mut Value) {
     }
 }
 
+/// Reading the audit bucket failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditReadError {
+    #[error(transparent)]
+    Scan(#[from] crate::nats::kv_scan::ScanError),
+    #[error("audit entry {id}: {source}")]
+    Get {
+        id: String,
+        #[source]
+        source: async_nats::jetstream::kv::EntryError,
+    },
+}
+
 /// Newest first. Keys are UUID v7 (time-ordered), so only the page's values are read.
 pub async fn list(
     bucket: &kv::Store,
     limit: usize,
     offset: usize,
-) -> Result<ListAuditResponse, String> {
+) -> Result<ListAuditResponse, AuditReadError> {
     let mut keys: Vec<String> = crate::nats::kv_scan::scan(bucket, ">", false)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
@@ -117,21 +130,21 @@ pub async fn list(
 }
 
 /// One entry.
-pub async fn get(bucket: &kv::Store, id: &str) -> Result<Option<AuditEntry>, String> {
+pub async fn get(bucket: &kv::Store, id: &str) -> Result<Option<AuditEntry>, AuditReadError> {
     Ok(bucket
         .get(id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|source| AuditReadError::Get {
+            id: id.to_owned(),
+            source,
+        })?
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// Every entry, newest first (ids are UUID v7, so key order is time order).
-pub async fn export(bucket: &kv::Store) -> Result<ListAuditResponse, String> {
+pub async fn export(bucket: &kv::Store) -> Result<ListAuditResponse, AuditReadError> {
     let mut entries: BTreeMap<String, AuditEntry> = BTreeMap::new();
-    for (key, value) in crate::nats::kv_scan::scan(bucket, ">", true)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    for (key, value) in crate::nats::kv_scan::scan(bucket, ">", true).await? {
         if let Ok(e) = serde_json::from_slice(&value) {
             entries.insert(key, e);
         }
@@ -143,15 +156,69 @@ pub async fn export(bucket: &kv::Store) -> Result<ListAuditResponse, String> {
     })
 }
 
+/// An export line's view of an entry: the same fields in the same order, except that
+/// `roles` is left out when empty. Serialising this (instead of editing the entry's JSON
+/// text) cannot touch a value that merely contains `"roles":[]`.
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    id: &'a str,
+    timestamp: &'a str,
+    user: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    roles: &'a [String],
+    method: &'a str,
+    path: &'a str,
+    response_code: u16,
+    duration_ms: u64,
+    source_ip: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Value>,
+}
+
+impl<'a> From<&'a AuditEntry> for ExportLine<'a> {
+    fn from(entry: &'a AuditEntry) -> Self {
+        // Destructured without `..`: a field added to AuditEntry fails to compile here
+        // instead of silently missing from exports.
+        let AuditEntry {
+            id,
+            timestamp,
+            user,
+            roles,
+            method,
+            path,
+            response_code,
+            duration_ms,
+            source_ip,
+            operation_id,
+            trace_id,
+            body,
+        } = entry;
+        Self {
+            id,
+            timestamp,
+            user,
+            roles,
+            method,
+            path,
+            response_code: *response_code,
+            duration_ms: *duration_ms,
+            source_ip,
+            operation_id: operation_id.as_deref(),
+            trace_id: trace_id.as_deref(),
+            body: body.as_ref(),
+        }
+    }
+}
+
 /// One export line: the entry as compact JSON in field order, `roles` left out when
 /// empty.
 pub fn export_line(entry: &AuditEntry) -> String {
-    let line = serde_json::to_string(entry).unwrap_or_default();
-    if entry.roles.is_empty() {
-        line.replacen(",\"roles\":[]", "", 1)
-    } else {
-        line
-    }
+    // Strings and a JSON value always serialise; the default is never reached.
+    serde_json::to_string(&ExportLine::from(entry)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -192,6 +259,34 @@ mod tests {
         );
         e.roles = vec!["admin".into()];
         assert!(export_line(&e).contains(r#""user":"u","roles":["admin"],"method""#));
+    }
+
+    #[test]
+    fn export_lines_leave_roles_inside_values_alone() {
+        // The removed field's name and its empty value as text and as a key inside the
+        // body: only the entry's own `roles` may go.
+        let body = json!({"note": ",\"roles\":[]", "inner": {"a": 1, "roles": []}});
+        let e = AuditEntry {
+            id: "i".into(),
+            timestamp: "t".into(),
+            user: r#"u","roles":[],"x"#.into(),
+            roles: vec![],
+            method: "POST".into(),
+            path: "/job".into(),
+            response_code: 202,
+            duration_ms: 3,
+            source_ip: "127.0.0.1".into(),
+            operation_id: None,
+            trace_id: None,
+            body: Some(body.clone()),
+        };
+        let line = export_line(&e);
+        let v: Value = serde_json::from_str(&line).expect("export line is JSON");
+        let map = v.as_object().expect("object");
+        assert!(!map.contains_key("roles"), "{line}");
+        assert_eq!(v["user"], e.user.as_str());
+        assert_eq!(v["body"], body, "{line}");
+        assert_eq!(map.len(), 9, "{line}");
     }
 
     #[test]

@@ -254,3 +254,88 @@ async fn agents_starting_together_all_get_the_shared_consumer() {
         }
     }
 }
+
+/// A controller on its own NATS, plus the buckets it uses (to write registry entries and
+/// break things directly).
+async fn controller_and_buckets(nats: &Nats) -> (Stack, osapi::nats::resources::Resources) {
+    let cfg = config(nats.port);
+    let stack = Stack::controller(cfg.clone()).await;
+    stack.wait_ready().await;
+    let client = nats_client(nats.port).await;
+    let res =
+        osapi::nats::resources::Resources::ensure(&client, &cfg, &cfg.controller.nats.namespace)
+            .await
+            .expect("resources");
+    (stack, res)
+}
+
+/// Writes a registry entry for `host` as an agent's heartbeat would.
+async fn register(res: &osapi::nats::resources::Resources, host: &str, labels: &[(&str, &str)]) {
+    let now = "2025-01-01T00:00:00Z";
+    let entry = serde_json::json!({
+        "hostname": host,
+        "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+        "registered_at": now,
+        "started_at": now,
+        "state": "Ready",
+        "agent_version": "test",
+    });
+    res.registry
+        .put(
+            osapi::registry::AgentRegistration::key(host),
+            serde_json::to_vec(&entry).expect("entry").into(),
+        )
+        .await
+        .expect("registry put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drain_is_503_not_409_when_nats_fails() {
+    let nats = Nats::start();
+    let (stack, res) = controller_and_buckets(&nats).await;
+    register(&res, "ghost", &[]).await;
+    let admin = token(&["admin"], &[]);
+    // Without the state bucket, setting the drain flag fails for a reason that has nothing
+    // to do with the agent already draining.
+    let state_bucket = osapi::nats::Names::new(&stack.config.controller.nats.namespace)
+        .infra(&stack.config.nats.state.bucket);
+    res.js
+        .delete_key_value(&state_bucket)
+        .await
+        .expect("delete state bucket");
+    let (status, body) = post(&stack, "/agent/ghost/drain", &admin).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], 503, "{body}");
+    let text = body["error"].as_str().expect("error text").to_lowercase();
+    for cause in ["stream", "responders", "jetstream", "timed out"] {
+        assert!(
+            !text.contains(cause),
+            "the cause is logged, not sent: {body}"
+        );
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_agent_is_read_by_its_own_registry_key() {
+    let nats = Nats::start();
+    let (stack, res) = controller_and_buckets(&nats).await;
+    // Two names whose registry keys differ only by the sanitiser's escapes.
+    register(&res, "web.01", &[("group", "web")]).await;
+    register(&res, "web_01", &[]).await;
+    let t = token(&["read"], &[]);
+    let (status, body) = stack.get("/agent/web.01", Some(&t)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hostname"], "web.01");
+    assert_eq!(body["status"], "Ready");
+    assert_eq!(body["state"], "Ready");
+    assert_eq!(body["labels"]["group"], "web");
+    let (status, body) = stack.get("/agent/web_01", Some(&t)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hostname"], "web_01");
+    assert!(body.get("labels").is_none(), "{body}");
+    let (status, body) = stack.get("/agent/web-01", Some(&t)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], 404);
+    stack.shutdown().await;
+}

@@ -150,3 +150,36 @@ async fn metrics_parse_and_job_counters_move_by_the_jobs_run() {
     );
     stack.shutdown().await;
 }
+
+/// Scrapes until the controller's `osapi_nats_connected` is `want`, for up to 20 s (a
+/// reconnect after a server restart takes a few seconds of client back-off).
+async fn wait_gauge(http: &reqwest::Client, port: u16, want: f64) -> f64 {
+    let mut last = f64::NAN;
+    for _ in 0..200 {
+        last = find(&scrape(http, port).await, "osapi_nats_connected", &[]);
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controller_nats_connected_gauge_follows_the_connection() {
+    let mut nats = Nats::start();
+    let port = free_port();
+    let mut cfg = config(nats.port);
+    cfg.controller.metrics.enabled = true;
+    cfg.controller.metrics.host = "127.0.0.1".into();
+    cfg.controller.metrics.port = port;
+    let stack = Stack::controller(cfg).await;
+    stack.wait_ready().await;
+    let http = reqwest::Client::new();
+    assert_eq!(wait_gauge(&http, port, 1.0).await, 1.0, "connected");
+    nats.kill();
+    assert_eq!(wait_gauge(&http, port, 0.0).await, 0.0, "server gone");
+    nats.restart();
+    assert_eq!(wait_gauge(&http, port, 1.0).await, 1.0, "reconnected");
+    stack.shutdown().await;
+}

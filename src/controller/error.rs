@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::audit::AuditReadError;
 use crate::job::store::StoreError;
 use crate::job::JobError;
 use crate::nats::kv_scan::ScanError;
@@ -105,7 +106,7 @@ macro_rules! from_nats_failure {
     )*};
 }
 
-from_nats_failure!(StoreError, RegistryError, ScanError);
+from_nats_failure!(StoreError, RegistryError, ScanError, AuditReadError);
 
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
@@ -147,5 +148,23 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_nats_failure_is_503_without_its_cause() {
+        let cause = "no responders: $KV.osapi-jobs.jobs.x on nats://10.0.0.5:4222";
+        let response = ApiError::nats(cause).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("NATS is unavailable"), "{text}");
+        assert!(!text.contains("responders") && !text.contains("10.0.0.5"), "{text}");
     }
 }

@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::CorsLayer;
 
+use std::time::Duration;
+
 use crate::auth::Authenticator;
 use crate::config::Config;
 use error::ApiError;
@@ -45,6 +47,11 @@ pub enum ControllerError {
     #[error("cannot serialise the OpenAPI document")]
     OpenApi(#[source] serde_json::Error),
 }
+
+/// How long a stopping controller waits for its background tasks once they are told to
+/// stop. Each ends at its next await on cancellation; the slowest is the heartbeat's
+/// registry delete, one NATS request (5 s timeout) when the server is away.
+const BACKGROUND_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The notifier `controller.notifications` asks for.
 pub fn configured_notifier(config: &Config) -> Result<Arc<dyn Notifier>, ControllerError> {
@@ -207,7 +214,12 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     notifier: Arc<dyn Notifier>,
 ) -> Result<(), ControllerError> {
-    let state = build_state(config.clone(), notifier, shutdown.clone())?;
+    // Its own token, so the tasks also stop when the server fails rather than at a
+    // shutdown that may never come.
+    let background = shutdown.child_token();
+    let state = build_state(config.clone(), notifier, background.clone())?;
+    // A start-up error below returns early: the tasks must not outlive this call.
+    let _stop_on_error = background.clone().drop_guard();
     crate::telemetry::metrics::serve(
         &config.controller.metrics,
         &config.telemetry.metrics.path,
@@ -223,14 +235,18 @@ pub async fn serve_with(
         ),
         source,
     })?;
-    let app = router(state)?;
+    let app = router(state.clone())?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "controller listening");
     }
     // Connect info gives the audit log the caller's address.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-        .map_err(ControllerError::Serve)
+        .map_err(ControllerError::Serve);
+    background.cancel();
+    state.stop_background(BACKGROUND_STOP_GRACE).await;
+    tracing::info!("controller stopped");
+    served
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::error::ApiError;
 use crate::auth::Authenticator;
@@ -35,6 +36,10 @@ pub struct AppState {
     /// One permit per job request in flight (`controller.api.max_inflight`).
     job_slots: Arc<Semaphore>,
     backend: Arc<OnceCell<Backend>>,
+    /// The background tasks (connect loop, dead-letter follower, heartbeat, watcher,
+    /// connection gauge), so a stop can wait for them: the heartbeat removes the
+    /// controller's registry entry as it ends, which a process exiting first would skip.
+    tasks: TaskTracker,
 }
 
 /// A job request's place under `controller.api.max_inflight`; frees it when dropped.
@@ -69,7 +74,23 @@ impl AppState {
             job_slots: Arc::new(Semaphore::new(config.controller.api.max_inflight.max(1))),
             config,
             backend: Arc::new(OnceCell::new()),
+            tasks: TaskTracker::new(),
         }
+    }
+
+    /// Waits, at most `grace`, for the background tasks to end; call it once their
+    /// cancellation token has fired. Returns whether they all ended in time (the rest are
+    /// left to the runtime's shutdown).
+    pub async fn stop_background(&self, grace: Duration) -> bool {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_ok() {
+            return true;
+        }
+        tracing::warn!(
+            left = self.tasks.len(),
+            "controller background tasks did not stop within {grace:?}"
+        );
+        false
     }
 
     /// A slot for one job request, or 503 `Busy` when `max_inflight` are running. Refusing
@@ -119,7 +140,7 @@ impl AppState {
     /// or `cancel` fires. The API serves (with 503s) meanwhile.
     pub fn connect_in_background(&self, cancel: CancellationToken) {
         let state = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let config = state.config.clone();
             let conn = &config.controller.nats;
             let client = match connect(conn, true).await {
@@ -129,6 +150,14 @@ impl AppState {
                     return;
                 }
             };
+            // The gauge follows the client itself, from now on: it must read 0 while the
+            // first connection is still being tried and after the server goes away, and
+            // the backend (set only once resources exist) is no help for either.
+            state.tasks.spawn(follow_connection(
+                client.clone(),
+                state.metrics.nats_connected.clone(),
+                cancel.clone(),
+            ));
             let ready =
                 crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
                     check_server_version(&client)?;
@@ -142,12 +171,16 @@ impl AppState {
                     .await
                     .map_err(|e| crate::nats::NatsError::Request(e.to_string()))?;
                     Ok::<_, crate::nats::NatsError>((resources, jobs))
-                })
-                .await;
+                });
+            // An attempt can wait seconds on an absent server; a stop must not.
+            let ready = tokio::select! {
+                _ = cancel.cancelled() => None,
+                ready = ready => ready,
+            };
             let Some((resources, jobs)) = ready else {
                 return;
             };
-            tokio::spawn(crate::controller::dlq::follow(
+            state.tasks.spawn(crate::controller::dlq::follow(
                 resources.clone(),
                 jobs.clone(),
                 cancel.clone(),
@@ -214,29 +247,15 @@ impl AppState {
             conditions: Vec::new(),
             sub_components: subs,
         };
-        tokio::spawn(component_heartbeat(
+        self.tasks.spawn(component_heartbeat(
             resources.registry.clone(),
             entry,
             config.agent.process_conditions.clone(),
             crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
             cancel.clone(),
         ));
-        let (client, gauge, stop) = (
-            self.backend.get().map(|b| b.client.clone()),
-            self.metrics.nats_connected.clone(),
-            cancel.clone(),
-        );
-        if let Some(client) = client {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(2));
-                while !stop.is_cancelled() {
-                    gauge.set(i64::from(is_connected(&client)));
-                    tokio::select! { _ = stop.cancelled() => {}, _ = tick.tick() => {} }
-                }
-            });
-        }
         if n.enabled {
-            tokio::spawn(crate::controller::notify::watcher::run(
+            self.tasks.spawn(crate::controller::notify::watcher::run(
                 resources.registry.clone(),
                 self.notifier.clone(),
                 n.renotify_interval,
@@ -244,6 +263,28 @@ impl AppState {
             ));
         }
     }
+}
+
+/// How often the `nats_connected` gauge re-reads the connection state.
+const CONNECTION_POLL: Duration = Duration::from_secs(1);
+
+/// Keeps `gauge` at 1 while `client` is connected and 0 otherwise, until `cancel`.
+async fn follow_connection(
+    client: async_nats::Client,
+    gauge: prometheus::IntGauge,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(CONNECTION_POLL);
+    loop {
+        gauge.set(i64::from(is_connected(&client)));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+    }
+    // A stopped controller is not connected (the gauge outlives the task in tests and
+    // embedders that keep the registry).
+    gauge.set(0);
 }
 
 impl Backend {
@@ -313,5 +354,69 @@ impl Backend {
             .filter(|a| a.state == AgentState::Ready && target.matches(&a.hostname, &a.labels))
             .map(|a| a.hostname)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn state(config: Config) -> AppState {
+        let auth = Authenticator::new("test-signing-key-0123456789abcdef", &Default::default())
+            .expect("auth");
+        AppState::new(
+            Arc::new(config),
+            Arc::new(auth),
+            Arc::new(crate::controller::notify::LogNotifier),
+        )
+    }
+
+    #[tokio::test]
+    async fn stop_waits_for_background_tasks_after_cancellation() {
+        let state = state(Config::default());
+        let cancel = CancellationToken::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let (stop, done) = (cancel.clone(), finished.clone());
+        state.tasks.spawn(async move {
+            stop.cancelled().await;
+            // Cleanup after cancellation (as the heartbeat's registry delete) takes a while.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            done.store(true, Ordering::SeqCst);
+        });
+        cancel.cancel();
+        assert!(state.stop_background(Duration::from_secs(5)).await);
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "stop returned before the task ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_is_bounded_by_its_grace() {
+        let state = state(Config::default());
+        state.tasks.spawn(std::future::pending::<()>());
+        let started = std::time::Instant::now();
+        assert!(!state.stop_background(Duration::from_millis(100)).await);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn the_connect_loop_is_tracked_and_ends_on_cancellation() {
+        // A port nothing listens on: the loop keeps retrying until cancelled.
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = socket.local_addr().expect("addr").port();
+        drop(socket);
+        let mut config = Config::default();
+        config.controller.nats.host = "127.0.0.1".into();
+        config.controller.nats.port = port;
+        let state = state(config);
+        let cancel = CancellationToken::new();
+        state.connect_in_background(cancel.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!state.tasks.is_empty(), "the connect loop is not tracked");
+        cancel.cancel();
+        assert!(state.stop_background(Duration::from_secs(5)).await);
+        assert!(state.tasks.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! `/agent`: registered agents with their state and facts; drain and undrain.
 
+use async_nats::jetstream::kv;
 use axum::extract::State;
 use axum::routing;
 use axum::Json;
@@ -51,13 +52,33 @@ async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, Ap
     })
 }
 
+/// One agent's registry entry, read by its key (the sanitiser is one-to-one, so the key
+/// names exactly this hostname): no scan of every agent for one of them.
 async fn find(backend: &Backend, hostname: &str) -> Result<AgentRegistration, ApiError> {
-    list_agents(&backend.resources.registry)
+    let not_found = || ApiError::NotFound(format!("agent {hostname:?} not found"));
+    let Some(bytes) = backend
+        .resources
+        .registry
+        .get(AgentRegistration::key(hostname))
         .await
         .map_err(unavailable)?
-        .into_iter()
-        .find(|a| a.hostname == hostname)
-        .ok_or_else(|| ApiError::NotFound(format!("agent {hostname:?} not found")))
+    else {
+        return Err(not_found());
+    };
+    match serde_json::from_slice::<AgentRegistration>(&bytes) {
+        // An entry at this key always names this host; the check keeps the answer exactly
+        // what matching the listing by hostname gave.
+        Ok(reg) if reg.hostname == hostname => Ok(reg),
+        Ok(reg) => {
+            tracing::warn!(%hostname, found = %reg.hostname, "registry entry under another host's key");
+            Err(not_found())
+        }
+        // The listing skips unreadable entries too: such an agent is not registered.
+        Err(e) => {
+            tracing::warn!(%hostname, error = %e, "unreadable registry entry");
+            Err(not_found())
+        }
+    }
 }
 
 /// Every registered agent.
@@ -109,12 +130,25 @@ pub async fn drain_agent(
         .state
         .create(&key, "1".into())
         .await
-        .map_err(|_| ApiError::Conflict(format!("agent {hostname:?} is already draining")))?;
+        .map_err(|e| drain_error(&hostname, &e))?;
     Ok(Json(DrainResponse {
         hostname,
         status: "Draining".into(),
         message: "no new jobs; in-flight jobs finish, then the agent shows Drained".into(),
     }))
+}
+
+/// What a failed create of the drain flag means to the client. Only an existing flag is
+/// "already draining" (409); any other failure (publish, ack, timeout) says nothing about
+/// the agent, so it is 503 with the cause logged here and kept out of the answer.
+fn drain_error(hostname: &str, e: &kv::CreateError) -> ApiError {
+    if e.kind() == kv::CreateErrorKind::AlreadyExists {
+        return ApiError::Conflict(format!("agent {hostname:?} is already draining"));
+    }
+    tracing::warn!(%hostname, error = %e, "cannot set the drain flag");
+    ApiError::Unavailable(format!(
+        "cannot drain agent {hostname:?} now: NATS is unavailable"
+    ))
 }
 
 /// Let a drained agent take jobs again.
@@ -168,4 +202,35 @@ pub fn router(state: &AppState) -> axum::Router<AppState> {
         state,
         crate::auth::Permission::AgentWrite,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_existing_drain_flag_is_a_conflict() {
+        use kv::{CreateError, CreateErrorKind};
+        let conflict = drain_error("web-01", &CreateError::new(CreateErrorKind::AlreadyExists));
+        assert!(
+            matches!(&conflict, ApiError::Conflict(m) if m.contains("already draining")),
+            "{conflict:?}"
+        );
+        for kind in [
+            CreateErrorKind::Publish,
+            CreateErrorKind::Ack,
+            CreateErrorKind::Other,
+            CreateErrorKind::InvalidKey,
+        ] {
+            let e = drain_error(
+                "web-01",
+                &CreateError::with_source(kind, std::io::Error::other("no responders")),
+            );
+            match &e {
+                // The cause is logged, never sent.
+                ApiError::Unavailable(m) => assert!(!m.contains("responders"), "{m}"),
+                other => panic!("{kind:?} must be unavailable, not {other:?}"),
+            }
+        }
+    }
 }

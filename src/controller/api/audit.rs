@@ -29,7 +29,7 @@ pub async fn list(
     let (limit, offset) = paging(&query, 20, 100)?;
     let page = audit::list(bucket(&state)?, limit, offset)
         .await
-        .map_err(ApiError::Unavailable)?;
+        .map_err(ApiError::from)?;
     Ok(Json(page))
 }
 
@@ -46,7 +46,7 @@ pub async fn get(
         .to_string();
     audit::get(bucket(&state)?, &id)
         .await
-        .map_err(ApiError::Unavailable)?
+        .map_err(ApiError::from)?
         .map(|entry| Json(AuditEntryResponse { entry }))
         .ok_or_else(|| ApiError::NotFound("audit entry not found".into()))
 }
@@ -58,7 +58,7 @@ pub async fn get(
 pub async fn export(State(state): State<AppState>) -> Result<Json<ListAuditResponse>, ApiError> {
     let all = audit::export(bucket(&state)?)
         .await
-        .map_err(ApiError::Unavailable)?;
+        .map_err(ApiError::from)?;
     Ok(Json(all))
 }
 
