@@ -103,25 +103,13 @@ pub struct Claims {
     )]
     pub aud: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
-    #[serde(
-        default,
-        deserialize_with = "numeric_date",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "numeric_date")]
     pub exp: Option<i64>,
     /// Not-before, seconds since the Unix epoch.
-    #[serde(
-        default,
-        deserialize_with = "numeric_date",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "numeric_date")]
     pub nbf: Option<i64>,
     /// Issued-at, seconds since the Unix epoch.
-    #[serde(
-        default,
-        deserialize_with = "numeric_date",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "numeric_date")]
     pub iat: Option<i64>,
     /// Token id.
     pub jti: Option<String>,

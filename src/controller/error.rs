@@ -165,6 +165,9 @@ mod tests {
             .expect("body");
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("NATS is unavailable"), "{text}");
-        assert!(!text.contains("responders") && !text.contains("10.0.0.5"), "{text}");
+        assert!(
+            !text.contains("responders") && !text.contains("10.0.0.5"),
+            "{text}"
+        );
     }
 }
