@@ -2,168 +2,72 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A `resource:verb` permission. Ordering follows the canonical order of [`Permission::ALL`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Permission {
-    /// `agent:read`
-    AgentRead,
-    /// `agent:write`
-    AgentWrite,
-    /// `node:read`
-    NodeRead,
-    /// `node:write`
-    NodeWrite,
-    /// `network:read`
-    NetworkRead,
-    /// `network:write`
-    NetworkWrite,
-    /// `job:read`
-    JobRead,
-    /// `job:write`
-    JobWrite,
-    /// `health:read`
-    HealthRead,
-    /// `audit:read`
-    AuditRead,
-    /// `command:execute`
-    CommandExecute,
-    /// `file:read`
-    FileRead,
-    /// `file:write`
-    FileWrite,
-    /// `docker:read`
-    DockerRead,
-    /// `docker:write`
-    DockerWrite,
-    /// `docker:execute`
-    DockerExecute,
-    /// `cron:read`
-    CronRead,
-    /// `cron:write`
-    CronWrite,
-    /// `sysctl:read`
-    SysctlRead,
-    /// `sysctl:write`
-    SysctlWrite,
-    /// `ntp:read`
-    NtpRead,
-    /// `ntp:write`
-    NtpWrite,
-    /// `timezone:read`
-    TimezoneRead,
-    /// `timezone:write`
-    TimezoneWrite,
-    /// `power:execute`
-    PowerExecute,
-    /// `process:read`
-    ProcessRead,
-    /// `process:execute`
-    ProcessExecute,
-    /// `user:read`
-    UserRead,
-    /// `user:write`
-    UserWrite,
-    /// `package:read`
-    PackageRead,
-    /// `package:write`
-    PackageWrite,
-    /// `log:read`
-    LogRead,
-    /// `certificate:read`
-    CertificateRead,
-    /// `certificate:write`
-    CertificateWrite,
-    /// `service:read`
-    ServiceRead,
-    /// `service:write`
-    ServiceWrite,
+/// Declares the permission enum with its wire strings, in canonical order: the variants,
+/// [`Permission::ALL`] and [`Permission::as_str`] come from the one list.
+macro_rules! permissions {
+    ($($variant:ident = $wire:literal,)*) => {
+        /// A `resource:verb` permission. Ordering follows the canonical order of
+        /// [`Permission::ALL`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Permission {
+            $(#[doc = concat!("`", $wire, "`")] $variant,)*
+        }
+
+        impl Permission {
+            /// Every permission, in canonical order (the latest original's numbering).
+            pub const ALL: [Permission; [$($wire),*].len()] = [$(Permission::$variant),*];
+
+            /// The wire form, e.g. `"agent:read"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $wire,)*
+                }
+            }
+        }
+    };
 }
 
-impl Permission {
-    /// Every permission, in canonical order (the latest original's numbering).
-    pub const ALL: [Permission; 36] = [
-        Permission::AgentRead,
-        Permission::AgentWrite,
-        Permission::NodeRead,
-        Permission::NodeWrite,
-        Permission::NetworkRead,
-        Permission::NetworkWrite,
-        Permission::JobRead,
-        Permission::JobWrite,
-        Permission::HealthRead,
-        Permission::AuditRead,
-        Permission::CommandExecute,
-        Permission::FileRead,
-        Permission::FileWrite,
-        Permission::DockerRead,
-        Permission::DockerWrite,
-        Permission::DockerExecute,
-        Permission::CronRead,
-        Permission::CronWrite,
-        Permission::SysctlRead,
-        Permission::SysctlWrite,
-        Permission::NtpRead,
-        Permission::NtpWrite,
-        Permission::TimezoneRead,
-        Permission::TimezoneWrite,
-        Permission::PowerExecute,
-        Permission::ProcessRead,
-        Permission::ProcessExecute,
-        Permission::UserRead,
-        Permission::UserWrite,
-        Permission::PackageRead,
-        Permission::PackageWrite,
-        Permission::LogRead,
-        Permission::CertificateRead,
-        Permission::CertificateWrite,
-        Permission::ServiceRead,
-        Permission::ServiceWrite,
-    ];
-
-    /// The wire form, e.g. `"agent:read"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Permission::AgentRead => "agent:read",
-            Permission::AgentWrite => "agent:write",
-            Permission::NodeRead => "node:read",
-            Permission::NodeWrite => "node:write",
-            Permission::NetworkRead => "network:read",
-            Permission::NetworkWrite => "network:write",
-            Permission::JobRead => "job:read",
-            Permission::JobWrite => "job:write",
-            Permission::HealthRead => "health:read",
-            Permission::AuditRead => "audit:read",
-            Permission::CommandExecute => "command:execute",
-            Permission::FileRead => "file:read",
-            Permission::FileWrite => "file:write",
-            Permission::DockerRead => "docker:read",
-            Permission::DockerWrite => "docker:write",
-            Permission::DockerExecute => "docker:execute",
-            Permission::CronRead => "cron:read",
-            Permission::CronWrite => "cron:write",
-            Permission::SysctlRead => "sysctl:read",
-            Permission::SysctlWrite => "sysctl:write",
-            Permission::NtpRead => "ntp:read",
-            Permission::NtpWrite => "ntp:write",
-            Permission::TimezoneRead => "timezone:read",
-            Permission::TimezoneWrite => "timezone:write",
-            Permission::PowerExecute => "power:execute",
-            Permission::ProcessRead => "process:read",
-            Permission::ProcessExecute => "process:execute",
-            Permission::UserRead => "user:read",
-            Permission::UserWrite => "user:write",
-            Permission::PackageRead => "package:read",
-            Permission::PackageWrite => "package:write",
-            Permission::LogRead => "log:read",
-            Permission::CertificateRead => "certificate:read",
-            Permission::CertificateWrite => "certificate:write",
-            Permission::ServiceRead => "service:read",
-            Permission::ServiceWrite => "service:write",
-        }
-    }
+permissions! {
+    AgentRead = "agent:read",
+    AgentWrite = "agent:write",
+    NodeRead = "node:read",
+    NodeWrite = "node:write",
+    NetworkRead = "network:read",
+    NetworkWrite = "network:write",
+    JobRead = "job:read",
+    JobWrite = "job:write",
+    HealthRead = "health:read",
+    AuditRead = "audit:read",
+    CommandExecute = "command:execute",
+    FileRead = "file:read",
+    FileWrite = "file:write",
+    DockerRead = "docker:read",
+    DockerWrite = "docker:write",
+    DockerExecute = "docker:execute",
+    CronRead = "cron:read",
+    CronWrite = "cron:write",
+    SysctlRead = "sysctl:read",
+    SysctlWrite = "sysctl:write",
+    NtpRead = "ntp:read",
+    NtpWrite = "ntp:write",
+    TimezoneRead = "timezone:read",
+    TimezoneWrite = "timezone:write",
+    PowerExecute = "power:execute",
+    ProcessRead = "process:read",
+    ProcessExecute = "process:execute",
+    UserRead = "user:read",
+    UserWrite = "user:write",
+    PackageRead = "package:read",
+    PackageWrite = "package:write",
+    LogRead = "log:read",
+    CertificateRead = "certificate:read",
+    CertificateWrite = "certificate:write",
+    ServiceRead = "service:read",
+    ServiceWrite = "service:write",
 }
 
 impl fmt::Display for Permission {
@@ -219,66 +123,28 @@ impl<'de> Deserialize<'de> for Permission {
 pub const BUILTIN_ROLES: [&str; 3] = ["admin", "write", "read"];
 
 /// The write role: everything but agent writes, audit and the execute permissions.
-const WRITE_PERMISSIONS: [Permission; 30] = [
-    Permission::AgentRead,
-    Permission::NodeRead,
-    Permission::NodeWrite,
-    Permission::NetworkRead,
-    Permission::NetworkWrite,
-    Permission::JobRead,
-    Permission::JobWrite,
-    Permission::HealthRead,
-    Permission::FileRead,
-    Permission::FileWrite,
-    Permission::DockerRead,
-    Permission::DockerWrite,
-    Permission::CronRead,
-    Permission::CronWrite,
-    Permission::SysctlRead,
-    Permission::SysctlWrite,
-    Permission::NtpRead,
-    Permission::NtpWrite,
-    Permission::TimezoneRead,
-    Permission::TimezoneWrite,
-    Permission::ProcessRead,
-    Permission::UserRead,
-    Permission::UserWrite,
-    Permission::PackageRead,
-    Permission::PackageWrite,
-    Permission::LogRead,
-    Permission::CertificateRead,
-    Permission::CertificateWrite,
-    Permission::ServiceRead,
-    Permission::ServiceWrite,
-];
+static WRITE_PERMISSIONS: LazyLock<Vec<Permission>> = LazyLock::new(|| {
+    Permission::ALL
+        .into_iter()
+        .filter(|p| !matches!(p, Permission::AgentWrite | Permission::AuditRead))
+        .filter(|p| !p.as_str().ends_with(":execute"))
+        .collect()
+});
 
 /// The read role: every `*:read` but `audit:read`.
-const READ_PERMISSIONS: [Permission; 17] = [
-    Permission::AgentRead,
-    Permission::NodeRead,
-    Permission::NetworkRead,
-    Permission::JobRead,
-    Permission::HealthRead,
-    Permission::FileRead,
-    Permission::DockerRead,
-    Permission::CronRead,
-    Permission::SysctlRead,
-    Permission::NtpRead,
-    Permission::TimezoneRead,
-    Permission::ProcessRead,
-    Permission::UserRead,
-    Permission::PackageRead,
-    Permission::LogRead,
-    Permission::CertificateRead,
-    Permission::ServiceRead,
-];
+static READ_PERMISSIONS: LazyLock<Vec<Permission>> = LazyLock::new(|| {
+    Permission::ALL
+        .into_iter()
+        .filter(|p| p.as_str().ends_with(":read") && *p != Permission::AuditRead)
+        .collect()
+});
 
 /// Permissions of a built-in role (`admin`, `write`, `read`), ignoring any configured override.
 pub fn builtin_role_permissions(role: &str) -> Option<&'static [Permission]> {
     match role {
         "admin" => Some(&Permission::ALL),
-        "write" => Some(&WRITE_PERMISSIONS),
-        "read" => Some(&READ_PERMISSIONS),
+        "write" => Some(WRITE_PERMISSIONS.as_slice()),
+        "read" => Some(READ_PERMISSIONS.as_slice()),
         _ => None,
     }
 }

@@ -102,6 +102,21 @@ pub fn paging(
     Ok((limit, number("offset", 0)?))
 }
 
+/// The state and the one path parameter of a `/<resource>/{name}` handler.
+pub struct Named(pub super::state::AppState, pub String);
+
+impl FromRequestParts<super::state::AppState> for Named {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &super::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let PathParam(name) = PathParam::<String>::from_request_parts(parts, state).await?;
+        Ok(Self(state.clone(), name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use axum::Json;
 use crate::agent::drain;
 use crate::agent::facts::Facts;
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::PathParam;
+use crate::controller::extract::Named;
 use crate::controller::state::{AppState, Backend};
 use crate::registry::{list_agents, AgentRegistration, AgentState};
 use crate::wire::agent::{format_uptime, AgentInfo, AgentList, DrainResponse};
@@ -104,10 +104,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, ApiE
 #[utoipa::path(get, path = "/agent/{hostname}", tag = "agent", params(("hostname" = String, Path)),
     responses((status = 200, body = AgentInfo), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:read"])))]
-pub async fn get(
-    State(state): State<AppState>,
-    PathParam(hostname): PathParam<String>,
-) -> Result<Json<AgentInfo>, ApiError> {
+pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiError> {
     let backend = state.backend()?;
     let reg = find(backend, &hostname).await?;
     Ok(Json(info(backend, reg).await?))
@@ -118,10 +115,7 @@ pub async fn get(
     responses((status = 200, body = DrainResponse), (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
-pub async fn drain_agent(
-    State(state): State<AppState>,
-    PathParam(hostname): PathParam<String>,
-) -> Result<Json<DrainResponse>, ApiError> {
+pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
     let backend = state.backend()?;
     find(backend, &hostname).await?;
     let key = drain::key(&hostname);
@@ -156,10 +150,7 @@ fn drain_error(hostname: &str, e: &kv::CreateError) -> ApiError {
     responses((status = 200, body = DrainResponse), (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
-pub async fn undrain_agent(
-    State(state): State<AppState>,
-    PathParam(hostname): PathParam<String>,
-) -> Result<Json<DrainResponse>, ApiError> {
+pub async fn undrain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
     let backend = state.backend()?;
     find(backend, &hostname).await?;
     let key = drain::key(&hostname);

@@ -8,7 +8,7 @@ use axum::Json;
 
 use crate::audit::{self, AuditEntryResponse, ListAuditResponse};
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::{paging, PathParam};
+use crate::controller::extract::{paging, Named};
 use crate::controller::state::AppState;
 
 fn bucket(state: &AppState) -> Result<&async_nats::jetstream::kv::Store, ApiError> {
@@ -37,10 +37,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/audit/{id}", tag = "audit", params(("id" = String, Path)),
     responses((status = 200, body = AuditEntryResponse), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["audit:read"])))]
-pub async fn get(
-    State(state): State<AppState>,
-    PathParam(id): PathParam<String>,
-) -> Result<Json<AuditEntryResponse>, ApiError> {
+pub async fn get(Named(state, id): Named) -> Result<Json<AuditEntryResponse>, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an audit id (UUID)")))?
         .to_string();

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use super::guarded;
 use crate::auth::Permission;
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::PathParam;
+use crate::controller::extract::Named;
 use crate::controller::state::AppState;
 use crate::wire::objects::{Deleted, FileInfo, FileList, StaleFile, StaleList};
 use crate::wire::ops::file::{check_object_name, FileState};
@@ -236,10 +236,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<FileList>, ApiEr
 #[utoipa::path(get, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
     responses((status = 200, body = FileInfo), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["file:read"])))]
-pub async fn get(
-    State(state): State<AppState>,
-    PathParam(name): PathParam<String>,
-) -> Result<Json<FileInfo>, ApiError> {
+pub async fn get(Named(state, name): Named) -> Result<Json<FileInfo>, ApiError> {
     check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
     current(store(&state)?, &name)
         .await?
@@ -251,10 +248,7 @@ pub async fn get(
 #[utoipa::path(delete, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["file:write"])))]
-pub async fn delete(
-    State(state): State<AppState>,
-    PathParam(name): PathParam<String>,
-) -> Result<Json<Deleted>, ApiError> {
+pub async fn delete(Named(state, name): Named) -> Result<Json<Deleted>, ApiError> {
     check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
     let store = store(&state)?;
     if current(store, &name).await?.is_none() {

@@ -9,7 +9,7 @@ use axum::routing;
 use axum::Json;
 
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::{paging, PathParam};
+use crate::controller::extract::{paging, Named, PathParam};
 use crate::controller::state::AppState;
 use crate::job::store;
 use crate::wire::job::{
@@ -61,10 +61,7 @@ fn job_id(raw: &str) -> Result<String, ApiError> {
 #[utoipa::path(get, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
     responses((status = 200, body = JobDetailResponse), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:read"])))]
-pub async fn get(
-    State(state): State<AppState>,
-    PathParam(id): PathParam<String>,
-) -> Result<Json<JobDetailResponse>, ApiError> {
+pub async fn get(Named(state, id): Named) -> Result<Json<JobDetailResponse>, ApiError> {
     let id = job_id(&id)?;
     let backend = state.backend()?;
     store::get(&backend.resources.jobs, &backend.resources.responses, &id)
@@ -78,10 +75,7 @@ pub async fn get(
 #[utoipa::path(delete, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:write"])))]
-pub async fn delete(
-    State(state): State<AppState>,
-    PathParam(id): PathParam<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete(Named(state, id): Named) -> Result<StatusCode, ApiError> {
     let id = job_id(&id)?;
     let backend = state.backend()?;
     let found = store::delete(&backend.resources.jobs, &backend.resources.responses, &id)
