@@ -6,6 +6,7 @@ pub mod command;
 pub mod dns;
 pub mod node;
 pub mod ping;
+pub mod system;
 
 use std::sync::Arc;
 
