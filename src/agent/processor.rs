@@ -11,10 +11,10 @@ use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facts::Facts;
 use super::ops::Handle;
 use crate::job::record::Operation;
 use crate::provider::{ProviderError, Providers};
+use crate::wire::facts::Facts;
 use crate::wire::ops::Op;
 
 /// What an operation may use while it runs.

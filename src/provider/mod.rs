@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod dns;
+pub mod facts;
 pub mod node;
 pub mod ping;
 pub mod system;
@@ -45,6 +46,8 @@ pub struct Providers {
     pub dns: Arc<dyn dns::DnsProvider>,
     pub ping: Arc<dyn ping::Pinger>,
     pub command: Arc<dyn command::CommandRunner>,
+    /// Host facts (`/proc`, interfaces, `PATH`).
+    pub facts: Arc<dyn facts::FactsProvider>,
 }
 
 impl Providers {
@@ -60,6 +63,7 @@ impl Providers {
             dns: dns::linux_dns(),
             ping: Arc::new(ping::LinuxPinger),
             command: Arc::new(command::LinuxCommand),
+            facts: Arc::new(facts::LinuxFacts::default()),
         }
     }
 }

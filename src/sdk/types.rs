@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::agent::facts::Facts;
 pub use crate::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
 pub use crate::conditions::Condition;
 pub use crate::controller::api::agent::{AgentInfo, AgentList, DrainResponse};
@@ -21,6 +20,7 @@ pub use crate::job::store::{
     AgentState, JobDetailResponse, JobHostResponse, JobOperation, ListJobsResponse, OverallStatus,
     TimelineEvent,
 };
+pub use crate::wire::facts::Facts;
 pub use crate::wire::ops::command::{CommandExecRequest, CommandPayload, CommandShellRequest};
 pub use crate::wire::ops::file::{
     DeployPayload, DeployRequest, StatusPayload as FileStatusPayload, StatusRequest,

@@ -5,6 +5,7 @@
 //! Nothing here talks to NATS or the OS; this module only depends on `job` (kinds) and
 //! `auth` (permissions).
 
+pub mod facts;
 pub mod ops;
 
 use serde::de::DeserializeOwned;

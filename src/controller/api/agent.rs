@@ -8,11 +8,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::drain;
-use crate::agent::facts::Facts;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::PathParam;
 use crate::controller::state::{AppState, Backend};
 use crate::registry::{list_agents, AgentRegistration, AgentState, LoadAverage, Memory};
+use crate::wire::facts::Facts;
 
 /// An agent as the registry, its facts and its drain flag describe it: the original's
 /// `AgentInfo`, with the facts as top-level fields.
@@ -242,7 +242,7 @@ pub fn router(state: &AppState) -> axum::Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::facts::{Interface, OsFacts};
+    use crate::wire::facts::{Interface, OsFacts};
     use serde_json::json;
 
     fn agent() -> AgentInfo {
