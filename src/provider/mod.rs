@@ -5,6 +5,7 @@
 pub mod command;
 pub mod dns;
 pub mod facts;
+pub mod file;
 pub mod node;
 pub mod ping;
 pub mod system;
@@ -31,6 +32,11 @@ pub enum ProviderError {
 impl ProviderError {
     /// Classifies an I/O error on `what` (EACCES and EPERM become `PermissionDenied`).
     pub fn from_io(what: &str, e: std::io::Error) -> Self {
+        Self::classify(what, &e)
+    }
+
+    /// [`Self::from_io`] on a borrowed error (one kept as another error's source).
+    pub fn classify(what: &str, e: &std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::PermissionDenied => Self::PermissionDenied(format!("{what}: {e}")),
             std::io::ErrorKind::NotFound => Self::NotFound(format!("{what}: {e}")),
@@ -48,6 +54,8 @@ pub struct Providers {
     pub command: Arc<dyn command::CommandRunner>,
     /// Host facts (`/proc`, interfaces, `PATH`).
     pub facts: Arc<dyn facts::FactsProvider>,
+    /// Deployed files, under the system root.
+    pub files: Arc<dyn file::FileProvider>,
 }
 
 impl Providers {
@@ -64,6 +72,7 @@ impl Providers {
             ping: Arc::new(ping::LinuxPinger),
             command: Arc::new(command::LinuxCommand),
             facts: Arc::new(facts::LinuxFacts::default()),
+            files: Arc::new(file::LinuxFiles::default()),
         }
     }
 }
