@@ -8,6 +8,7 @@ pub mod facts;
 pub mod file;
 pub mod node;
 pub mod ping;
+pub mod process;
 pub mod system;
 
 use std::sync::Arc;
