@@ -1,8 +1,6 @@
 //! The agent's facts: collected through the facts provider, reported to the facts bucket,
 //! and used for `@fact.<key>` substitution in job data.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::wire::facts::Facts;
@@ -110,6 +108,7 @@ pub async fn collect(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn facts() -> Facts {
         Facts {
