@@ -16,7 +16,7 @@ pub async fn component_heartbeat(
     cancel: tokio_util::sync::CancellationToken,
 ) {
     let key = crate::wire::keys::component(&entry.kind, &entry.hostname);
-    let mut sampler = crate::conditions::ProcessSampler::default();
+    let mut sampler = crate::provider::process::ProcessSampler::default();
     let mut tracker = crate::conditions::Tracker::default();
     let mut ticker = tokio::time::interval(interval);
     loop {
@@ -25,7 +25,11 @@ pub async fn component_heartbeat(
             _ = ticker.tick() => {}
         }
         let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
-        entry.process = sampler.sample();
+        // Off the async workers, as every provider read; the sampler comes back with its
+        // previous CPU reading.
+        (entry.process, sampler) = tokio::task::spawn_blocking(move || (sampler.sample(), sampler))
+            .await
+            .unwrap_or_default();
         let raw = crate::conditions::process_conditions(&thresholds, &entry.process);
         entry.conditions = tracker.update(raw, &now);
         entry.registered_at = now;

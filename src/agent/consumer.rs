@@ -232,7 +232,7 @@ async fn run_job(
         &job_id,
         JobEvent::Started,
         me,
-        json!({"pid": std::process::id()}),
+        json!({"pid": crate::provider::process::pid()}),
     )
     .await;
     let started = std::time::Instant::now();

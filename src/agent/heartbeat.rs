@@ -8,11 +8,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::conditions::{
-    host_conditions, process_conditions, Condition, HostSample, ProcessSample, ProcessSampler,
-    Tracker,
+    host_conditions, process_conditions, Condition, HostSample, ProcessSample, Tracker,
 };
 use crate::config::{ConditionsConfig, ProcessConditionsConfig};
 use crate::provider::node::NodeProvider;
+use crate::provider::process::ProcessSampler;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{AgentRegistration, AgentState, LoadAverage, Memory};
@@ -51,10 +51,12 @@ impl Evaluator {
         }
     }
 
-    /// Samples the host (off the async workers) and this process, and evaluates.
+    /// Samples the host and this process (off the async workers), and evaluates.
     async fn evaluate(&mut self) -> (Vec<Condition>, ProcessSample, Vitals) {
         let node = self.node.clone();
-        let (sample, vitals) = tokio::task::spawn_blocking(move || {
+        // The sampler goes with the task and comes back: it keeps the previous CPU reading.
+        let mut sampler = std::mem::take(&mut self.sampler);
+        let (sample, vitals, process, sampler) = tokio::task::spawn_blocking(move || {
             let memory = node.memory().ok();
             let load = node.load().ok();
             let sample = HostSample {
@@ -81,11 +83,12 @@ impl Evaluator {
                     cached: m.cached,
                 }),
             };
-            (sample, vitals)
+            let process = sampler.sample();
+            (sample, vitals, process, sampler)
         })
         .await
         .unwrap_or_default();
-        let process = self.sampler.sample();
+        self.sampler = sampler;
         let mut raw = host_conditions(&self.host, &sample);
         raw.extend(process_conditions(&self.process, &process));
         let now = rfc3339(time::OffsetDateTime::now_utc());

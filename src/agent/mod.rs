@@ -106,13 +106,9 @@ pub async fn run(
     .map_err(AgentError::Consumer)?;
 
     let progress_every = effective_ack_wait(config) / 3;
-    let first_facts = {
-        let node = providers.node.clone();
-        let h = hostname.clone();
-        tokio::task::spawn_blocking(move || facts::Facts::collect(&h, node.as_ref()))
-            .await
-            .unwrap_or_default()
-    };
+    let first_facts = facts::collect(&providers, &hostname)
+        .await
+        .unwrap_or_default();
     let ctx = Arc::new(JobContext {
         exec: ExecContext {
             hostname: hostname.clone(),

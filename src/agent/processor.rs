@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facts::Facts;
 use super::ops::Handle;
 use crate::provider::{ProviderError, Providers};
+use crate::wire::facts::Facts;
 use crate::wire::job::Operation;
 use crate::wire::ops::Op;
 

@@ -13,7 +13,3 @@ pub use crate::wire::job::{JobEvent, JobRecord, JobResponse, JobStatus, StatusEv
 pub use client::{JobClient, JobError, JobOutcome, Submit};
 pub use subject::{OpKind, Subjects};
 pub use target::Target;
-
-/// Former path of [`crate::wire::job`] (kept until the provider-boundary branch lands).
-#[doc(hidden)]
-pub use crate::wire::job as record;

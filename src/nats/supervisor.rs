@@ -90,23 +90,13 @@ impl SupervisorError {
 pub fn find_binary(configured: &str) -> Result<PathBuf, SupervisorError> {
     if !configured.trim().is_empty() {
         let path = PathBuf::from(configured);
-        return if is_executable(&path) {
+        return if crate::provider::system::is_executable(&path) {
             Ok(path)
         } else {
             Err(SupervisorError::ConfiguredNotFound { path })
         };
     }
-    let path = std::env::var_os("PATH").ok_or(SupervisorError::NotFound)?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| is_executable(candidate))
-        .ok_or(SupervisorError::NotFound)
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    crate::provider::system::which("nats-server").ok_or(SupervisorError::NotFound)
 }
 
 /// Runs `binary --version` and returns the version (`2.15.1`); refuses servers older than 2.11.

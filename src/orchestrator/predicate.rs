@@ -153,8 +153,8 @@ pub fn group_by_fact(agents: Vec<AgentInfo>, key: &str) -> BTreeMap<String, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::facts::{Facts, OsFacts};
     use crate::conditions::Condition;
+    use crate::wire::facts::{Facts, OsFacts};
 
     fn agent(host: &str, distro: &str, cpus: usize, mem: u64) -> AgentInfo {
         AgentInfo {

@@ -35,8 +35,7 @@ pub trait DnsProvider: Send + Sync {
 /// The DNS provider for this host: systemd-resolved when it runs and `resolvectl` is on
 /// `PATH`, else `/etc/resolv.conf`.
 pub fn linux_dns() -> Arc<dyn DnsProvider> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let has_resolvectl = std::env::split_paths(&path).any(|d| d.join("resolvectl").is_file());
+    let has_resolvectl = super::system::which("resolvectl").is_some();
     if has_resolvectl && Path::new("/run/systemd/resolve/stub-resolv.conf").exists() {
         Arc::new(Resolved)
     } else {

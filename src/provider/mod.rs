@@ -4,8 +4,12 @@
 
 pub mod command;
 pub mod dns;
+pub mod facts;
+pub mod file;
 pub mod node;
 pub mod ping;
+pub mod process;
+pub mod system;
 
 use std::sync::Arc;
 
@@ -29,6 +33,11 @@ pub enum ProviderError {
 impl ProviderError {
     /// Classifies an I/O error on `what` (EACCES and EPERM become `PermissionDenied`).
     pub fn from_io(what: &str, e: std::io::Error) -> Self {
+        Self::classify(what, &e)
+    }
+
+    /// [`Self::from_io`] on a borrowed error (one kept as another error's source).
+    pub fn classify(what: &str, e: &std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::PermissionDenied => Self::PermissionDenied(format!("{what}: {e}")),
             std::io::ErrorKind::NotFound => Self::NotFound(format!("{what}: {e}")),
@@ -44,6 +53,10 @@ pub struct Providers {
     pub dns: Arc<dyn dns::DnsProvider>,
     pub ping: Arc<dyn ping::Pinger>,
     pub command: Arc<dyn command::CommandRunner>,
+    /// Host facts (`/proc`, interfaces, `PATH`).
+    pub facts: Arc<dyn facts::FactsProvider>,
+    /// Deployed files, under the system root.
+    pub files: Arc<dyn file::FileProvider>,
 }
 
 impl Providers {
@@ -59,6 +72,8 @@ impl Providers {
             dns: dns::linux_dns(),
             ping: Arc::new(ping::LinuxPinger),
             command: Arc::new(command::LinuxCommand),
+            facts: Arc::new(facts::LinuxFacts::default()),
+            files: Arc::new(file::LinuxFiles::default()),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::facts::Facts;
+use crate::wire::facts::Facts;
 use crate::wire::ops::node::{LoadAverage, Memory};
 
 /// An agent as the registry, its facts and its drain flag describe it: the original's
@@ -77,7 +77,7 @@ pub struct DrainResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::facts::{Interface, OsFacts};
+    use crate::wire::facts::{Interface, OsFacts};
     use serde_json::json;
 
     fn agent() -> AgentInfo {

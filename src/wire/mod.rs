@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod facts;
 pub mod health;
 pub mod job;
 pub mod keys;

@@ -1,16 +1,18 @@
-//! `file.deploy.execute` and `file.status.get`: objects written atomically with mode and
-//! ownership, templates rendered with MiniJinja, state kept in the file-state bucket.
+//! `file.deploy.execute` and `file.status.get`: objects fetched from the object store,
+//! templates rendered with MiniJinja, the content checked against the object's SHA-256 and
+//! handed to the file provider (which writes it atomically with mode and ownership); state
+//! kept in the file-state bucket.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{Done, Handle};
 use crate::agent::processor::{ExecContext, OpError};
-use crate::job::record::rfc3339;
 use crate::job::target::sanitize_hostname;
+use crate::provider::file::{FileProvider, Staged};
+use crate::wire::job::rfc3339;
 use crate::wire::ops::file::{
     check_object_name, check_path, parse_mode, DeployPayload, DeployRequest, FileDeploy, FileState,
     FileStatus, StatusPayload, StatusRequest,
@@ -28,26 +30,28 @@ fn state_key(hostname: &str, path: &str) -> String {
     )
 }
 
-/// SHA-256 of a file's content, `None` if it does not exist.
-async fn file_sha(path: &Path) -> Result<Option<String>, String> {
-    let mut f = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
+/// Runs a file-provider call off the async workers: a slow disk or NSS lookup must not
+/// stall the agent's other jobs, heartbeat or acks.
+async fn on_files<T: Send + 'static>(
+    ctx: &ExecContext,
+    f: impl FnOnce(&dyn FileProvider) -> T + Send + 'static,
+) -> Result<T, String> {
+    let files = ctx.providers.files.clone();
+    tokio::task::spawn_blocking(move || f(files.as_ref()))
+        .await
+        .map_err(|e| format!("provider task failed: {e}"))
+}
+
+/// Appends `chunks` to `staged` off the async workers; gives the file back to go on.
+async fn write_staged(mut staged: Staged, chunks: Vec<bytes::Bytes>) -> std::io::Result<Staged> {
+    tokio::task::spawn_blocking(move || {
+        for chunk in &chunks {
+            staged.write(chunk)?;
         }
-        hash.update(&buf[..n]);
-    }
-    Ok(Some(format!("{:x}", hash.finalize())))
+        Ok(staged)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(format!("provider task failed: {e}")))?
 }
 
 fn render(
@@ -76,36 +80,34 @@ fn render(
         .map_err(|e| format!("template error: {e}"))
 }
 
-fn uid_gid(
+/// The uid and gid asked for: numeric ids as given, names looked up on the host.
+async fn uid_gid(
+    ctx: &ExecContext,
     owner: &Option<String>,
     group: &Option<String>,
-) -> Result<(Option<nix::unistd::Uid>, Option<nix::unistd::Gid>), OpError> {
-    use nix::unistd::{Gid, Group, Uid, User};
-    let uid = match owner {
-        None => None,
-        Some(o) => Some(match o.parse::<u32>() {
-            Ok(n) => Uid::from_raw(n),
-            Err(_) => {
-                User::from_name(o)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| OpError::field("owner", format!("unknown owner {o:?}")))?
-                    .uid
-            }
-        }),
+) -> Result<(Option<u32>, Option<u32>), OpError> {
+    let by_name = |v: &Option<String>| v.clone().filter(|v| v.parse::<u32>().is_err());
+    let (owner_name, group_name) = (by_name(owner), by_name(group));
+    let (looked_up_uid, looked_up_gid) = on_files(ctx, move |f| {
+        (
+            owner_name.map(|o| f.user_id(&o)),
+            group_name.map(|g| f.group_id(&g)),
+        )
+    })
+    .await?;
+    let uid = match (owner, looked_up_uid) {
+        (None, _) => None,
+        (Some(o), None) => o.parse::<u32>().ok(),
+        (Some(o), Some(found)) => {
+            Some(found.ok_or_else(|| OpError::field("owner", format!("unknown owner {o:?}")))?)
+        }
     };
-    let gid = match group {
-        None => None,
-        Some(g) => Some(match g.parse::<u32>() {
-            Ok(n) => Gid::from_raw(n),
-            Err(_) => {
-                Group::from_name(g)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| OpError::field("group", format!("unknown group {g:?}")))?
-                    .gid
-            }
-        }),
+    let gid = match (group, looked_up_gid) {
+        (None, _) => None,
+        (Some(g), None) => g.parse::<u32>().ok(),
+        (Some(g), Some(found)) => {
+            Some(found.ok_or_else(|| OpError::field("group", format!("unknown group {g:?}")))?)
+        }
     };
     Ok((uid, gid))
 }
@@ -114,13 +116,13 @@ fn uid_gid(
 /// object, where the object store's push reader can run far ahead of a slow disk.
 const CHUNKS_PER_PULL: usize = 8;
 
-/// Streams an object's chunks into `out`, pulling a few at a time.
+/// Streams an object's chunks into `staged`, pulling a few at a time; gives the file back.
 async fn copy_chunks(
     js: &async_nats::jetstream::Context,
     info: &async_nats::jetstream::object_store::ObjectInfo,
-    out: &mut tokio::fs::File,
+    staged: Staged,
     hash: &mut Sha256,
-) -> Result<(), String> {
+) -> Result<Staged, String> {
     use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
     let fail = |e: &dyn std::fmt::Display| format!("reading object {:?}: {e}", info.name);
     let stream = js
@@ -138,7 +140,7 @@ async fn copy_chunks(
         .await
         .map_err(|e| fail(&e))?;
     let name = consumer.cached_info().name.clone();
-    let copied = pull_chunks(&consumer, info, out, hash)
+    let copied = pull_chunks(&consumer, info, staged, hash)
         .await
         .map_err(|e| fail(&e));
     // Not left to expire: a stream's consumers are capped.
@@ -149,13 +151,13 @@ async fn copy_chunks(
 type PullConsumer =
     async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>;
 
-/// Pulls every chunk of `info` from `consumer` into `out`.
+/// Pulls every chunk of `info` from `consumer` into `staged`, one write per pull.
 async fn pull_chunks(
     consumer: &PullConsumer,
     info: &async_nats::jetstream::object_store::ObjectInfo,
-    out: &mut tokio::fs::File,
+    mut staged: Staged,
     hash: &mut Sha256,
-) -> Result<(), String> {
+) -> Result<Staged, String> {
     use futures::StreamExt;
     let mut received = 0usize;
     while received < info.chunks {
@@ -166,20 +168,22 @@ async fn pull_chunks(
             .messages()
             .await
             .map_err(|e| e.to_string())?;
-        let before = received;
+        let mut chunks = Vec::with_capacity(CHUNKS_PER_PULL);
         while let Some(msg) = batch.next().await {
             let msg = msg.map_err(|e| e.to_string())?;
             hash.update(&msg.payload);
-            out.write_all(&msg.payload)
-                .await
-                .map_err(|e| e.to_string())?;
+            // A reference-counted handle, not a copy of the chunk.
+            chunks.push(msg.payload.clone());
             received += 1;
         }
-        if received == before {
+        if chunks.is_empty() {
             return Err("no chunk arrived within 10s".to_owned());
         }
+        staged = write_staged(staged, chunks)
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(staged)
 }
 
 impl Handle for FileDeploy {
@@ -201,15 +205,16 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         .files
         .as_ref()
         .ok_or("file storage is not configured on this agent")?;
-    let path = Path::new(&data.path);
-    let dir = path.parent().ok_or("path has no directory")?;
-    if !dir.is_dir() {
+    let path = PathBuf::from(&data.path);
+    let dir = path.parent().ok_or("path has no directory")?.to_owned();
+    let checked = dir.clone();
+    if !on_files(ctx, move |f| f.is_dir(&checked)).await? {
         return Err(OpError::field(
             "path",
             format!("directory {} does not exist", dir.display()),
         ));
     }
-    let (uid, gid) = uid_gid(&data.owner, &data.group)?;
+    let (uid, gid) = uid_gid(ctx, &data.owner, &data.group).await?;
     let info = objects
         .info(&data.object_name)
         .await
@@ -219,15 +224,10 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         .get("osapi-sha256")
         .cloned()
         .unwrap_or_default();
-    // Written next to the target so the final rename is atomic.
-    let tmp = tempfile::Builder::new()
-        .prefix(".osapi-deploy-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            crate::provider::ProviderError::from_io(&dir.display().to_string(), e).to_string()
-        })?;
-    let (file, tmp_path) = tmp.into_parts();
-    let mut out = tokio::fs::File::from_std(file);
+    let target = path.clone();
+    let mut staged = on_files(ctx, move |f| f.stage(&target))
+        .await?
+        .map_err(|e| e.to_string())?;
     let mut hash = Sha256::new();
     let io = |e: std::io::Error| format!("writing {}: {e}", data.path);
     if data.content_type == "template" {
@@ -247,12 +247,12 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         let text = String::from_utf8(raw).map_err(|_| "template is not UTF-8".to_string())?;
         let rendered = render(ctx, &text, &data.vars)?;
         hash.update(rendered.as_bytes());
-        out.write_all(rendered.as_bytes()).await.map_err(io)?;
+        staged = write_staged(staged, vec![rendered.into()])
+            .await
+            .map_err(io)?;
     } else {
-        copy_chunks(js, &info, &mut out, &mut hash).await?;
+        staged = copy_chunks(js, &info, staged, &mut hash).await?;
     }
-    out.sync_all().await.map_err(io)?;
-    drop(out);
     let sha = format!("{:x}", hash.finalize());
     if data.content_type != "template" && !object_sha.is_empty() && sha != object_sha {
         return Err(format!(
@@ -262,30 +262,35 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         .into());
     }
 
-    let existing_meta = std::fs::metadata(path).ok();
+    // One trip off the async workers: flush the new content, read what is there now.
+    let current = path.clone();
+    let (staged, synced, existing, on_disk) = on_files(ctx, move |f| {
+        let synced = staged.sync();
+        (staged, synced, f.metadata(&current), f.sha256(&current))
+    })
+    .await?;
+    synced.map_err(io)?;
     let mode = match &data.mode {
         Some(m) => parse_mode(m)?,
-        None => existing_meta
-            .as_ref()
-            .map_or(DEFAULT_MODE, |m| m.permissions().mode() & 0o7777),
+        None => existing.map_or(DEFAULT_MODE, |m| m.mode),
     };
-    let same_content = file_sha(path).await? == Some(sha.clone());
-    let same_mode = existing_meta
-        .as_ref()
-        .is_some_and(|m| m.permissions().mode() & 0o7777 == mode);
-    let same_owner = existing_meta.as_ref().is_some_and(|m| {
-        use std::os::unix::fs::MetadataExt;
-        uid.is_none_or(|u| u.as_raw() == m.uid()) && gid.is_none_or(|g| g.as_raw() == m.gid())
-    });
+    let same_content = on_disk.map_err(|e| e.to_string())? == Some(sha.clone());
+    let same_mode = existing.is_some_and(|m| m.mode == mode);
+    let same_owner =
+        existing.is_some_and(|m| uid.is_none_or(|u| u == m.uid) && gid.is_none_or(|g| g == m.gid));
     let changed = !(same_content && same_mode && same_owner);
-    if changed {
-        std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
-        if uid.is_some() || gid.is_some() {
-            nix::unistd::chown(tmp_path.as_os_str(), uid, gid)
-                .map_err(|e| format!("cannot set owner/group of {}: {e}", data.path))?;
+    let target = path.clone();
+    on_files(ctx, move |f| {
+        if changed {
+            f.install(staged, &target, mode, uid, gid)
+        } else {
+            // Dropping the staged file removes it; done here, since that is a syscall too.
+            drop(staged);
+            Ok(())
         }
-        tmp_path.persist(path).map_err(|e| io(e.error))?;
-    }
+    })
+    .await?
+    .map_err(|e| e.to_string())?;
     let state = FileState {
         object_name: data.object_name.clone(),
         object_sha256: object_sha,
@@ -320,7 +325,10 @@ async fn status(ctx: &ExecContext, data: StatusRequest) -> Result<StatusPayload,
         .await
         .map_err(|e| e.to_string())?
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let on_disk = file_sha(Path::new(&data.path)).await?;
+    let path = PathBuf::from(&data.path);
+    let on_disk = on_files(ctx, move |f| f.sha256(&path))
+        .await?
+        .map_err(|e| e.to_string())?;
     let status = match (&recorded, &on_disk) {
         (None, _) | (_, None) => "missing",
         (Some(r), Some(now)) if &r.sha256 == now => "in-sync",

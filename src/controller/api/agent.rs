@@ -6,12 +6,12 @@ use axum::routing;
 use axum::Json;
 
 use crate::agent::drain;
-use crate::agent::facts::Facts;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::Named;
 use crate::controller::state::{AppState, Backend};
 use crate::registry::{list_agents, AgentRegistration, AgentState};
 use crate::wire::agent::{format_uptime, AgentInfo, AgentList, DrainResponse};
+use crate::wire::facts::Facts;
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> ApiError {
     ApiError::nats(e)

@@ -1,0 +1,55 @@
+//! Host-wide lookups every provider shares: finding a program on `PATH`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The first executable file named `program` in the directories of `PATH`, as a shell
+/// would find it; `None` when `PATH` is unset or holds none.
+pub fn which(program: &str) -> Option<PathBuf> {
+    which_in(program, &std::env::var_os("PATH")?)
+}
+
+/// [`which`] over an explicit search path (tests, a configured `PATH`).
+pub fn which_in(program: &str, search_path: &std::ffi::OsStr) -> Option<PathBuf> {
+    // A name with a slash is a path, not something to search for.
+    if program.is_empty() || program.contains('/') {
+        return None;
+    }
+    std::env::split_paths(search_path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A regular file (after symlinks) with an execute bit set.
+pub fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_executable_on_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        // Not executable in `a`: skipped, as a shell would.
+        std::fs::write(a.join("tool"), "").unwrap();
+        std::fs::write(b.join("tool"), "").unwrap();
+        std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([&a, &b]).unwrap();
+        assert_eq!(which_in("tool", &path), Some(b.join("tool")));
+        assert_eq!(which_in("missing", &path), None);
+        assert_eq!(which_in("b/tool", &path), None);
+        assert_eq!(which_in("", &path), None);
+    }
+
+    #[test]
+    fn finds_sh_on_this_host() {
+        assert!(which("sh").is_some_and(|p| is_executable(&p)));
+    }
+}
