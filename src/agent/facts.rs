@@ -108,18 +108,9 @@ pub async fn collect(
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::collections::BTreeMap;
 
     fn facts() -> Facts {
-        Facts {
-            hostname: "web-01".into(),
-            architecture: "x86_64".into(),
-            kernel_version: "6.1.0".into(),
-            fqdn: "web-01.example".into(),
-            primary_interface: "eth0".into(),
-            custom: BTreeMap::from([("rack".to_string(), "r12".to_string())]),
-            ..Default::default()
-        }
+        Facts::sample()
     }
 
     #[test]

@@ -262,12 +262,11 @@ mod tests {
             Some(format!("{:x}", Sha256::digest(b"port=80\n")))
         );
         // Only the target is left: the staging file was renamed, not copied.
-        assert_eq!(
-            std::fs::read_dir(root.path().join("etc/app"))
-                .unwrap()
-                .count(),
-            1
-        );
+        assert_eq!(entries(&root.path().join("etc/app")), 1);
+    }
+
+    fn entries(dir: &Path) -> usize {
+        std::fs::read_dir(dir).expect("dir").count()
     }
 
     #[test]
@@ -276,12 +275,7 @@ mod tests {
         let mut staged = files.stage(Path::new("/etc/app/x")).unwrap();
         staged.write(b"partial").unwrap();
         drop(staged);
-        assert_eq!(
-            std::fs::read_dir(root.path().join("etc/app"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(entries(&root.path().join("etc/app")), 0);
     }
 
     #[test]

@@ -107,10 +107,9 @@ impl Facts {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn facts() -> Facts {
+impl Facts {
+    /// The facts of a test host (`web-01`, custom fact `rack=r12`).
+    pub(crate) fn sample() -> Self {
         Facts {
             hostname: "web-01".into(),
             architecture: "x86_64".into(),
@@ -120,6 +119,15 @@ mod tests {
             custom: BTreeMap::from([("rack".to_string(), "r12".to_string())]),
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        Facts::sample()
     }
 
     #[test]
