@@ -117,18 +117,7 @@ impl Validate for CommandShellRequest {
     }
 }
 
-impl From<CommandExecRequest> for CommandData {
-    fn from(r: CommandExecRequest) -> Self {
-        Self {
-            command: r.command,
-            args: r.args,
-            cwd: r.cwd,
-            timeout: r.timeout,
-            env: r.env,
-        }
-    }
-}
-
+/// A shell string is run as a command without arguments.
 impl From<CommandShellRequest> for CommandData {
     fn from(r: CommandShellRequest) -> Self {
         Self {
@@ -145,20 +134,9 @@ impl From<CommandShellRequest> for CommandData {
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 pub const MAX_TIMEOUT_SECS: u64 = 300;
 
-/// `command.exec.execute` / `command.shell.execute` request data.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommandData {
-    /// Program (exec) or shell string (shell).
-    pub command: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
-    pub cwd: Option<String>,
-    /// Seconds.
-    pub timeout: Option<u64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
-}
+/// `command.exec.execute` / `command.shell.execute` job data: the exec request's shape (a
+/// shell string is the command, with no arguments).
+pub type CommandData = CommandExecRequest;
 
 /// What a command produced. Output beyond the agent's cap is cut and flagged.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
