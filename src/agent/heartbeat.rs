@@ -60,8 +60,8 @@ impl Evaluator {
             let memory = node.memory().ok();
             let load = node.load().ok();
             let sample = HostSample {
-                memory: memory.map(|m| (m.total, m.available)),
-                load1: load.map(|l| l.one),
+                memory: memory.as_ref().map(|m| (m.total, m.available)),
+                load1: load.as_ref().map(|l| l.one),
                 cpu_count: std::thread::available_parallelism().map_or(0, |n| n.get()),
                 disks: node
                     .disks()
@@ -70,18 +70,8 @@ impl Evaluator {
             };
             let vitals = Vitals {
                 uptime_seconds: node.uptime().ok().map(|d| d.as_secs()),
-                load_average: load.map(|l| LoadAverage {
-                    one: l.one,
-                    five: l.five,
-                    fifteen: l.fifteen,
-                }),
-                memory: memory.map(|m| Memory {
-                    total: m.total,
-                    free: m.free,
-                    used: m.total.saturating_sub(m.available),
-                    available: m.available,
-                    cached: m.cached,
-                }),
+                load_average: load,
+                memory,
             };
             let process = sampler.sample();
             (sample, vitals, process, sampler)

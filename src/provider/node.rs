@@ -8,40 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ProviderError;
 
-/// Distribution and version from `/etc/os-release`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OsInfo {
-    pub distribution: String,
-    pub version: String,
-}
+// The wire shapes are the provider's own answers: no copies field by field, and memory
+// `used` is computed once, here.
+pub use crate::wire::ops::node::{Disk, LoadAverage, Memory, OsInfo};
 
-/// Load averages.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LoadAverage {
-    pub one: f64,
-    pub five: f64,
-    pub fifteen: f64,
-}
-
-/// Memory in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MemoryStats {
-    pub total: u64,
-    pub available: u64,
-    pub free: u64,
-    pub cached: u64,
-}
-
-/// One mounted filesystem, in bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiskUsage {
-    /// Mount point.
+/// The system time zone: IANA name and current offset (`+05:30`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timezone {
     pub name: String,
-    pub device: String,
-    pub fstype: String,
-    pub total: u64,
-    pub used: u64,
-    pub free: u64,
+    pub utc_offset: String,
 }
 
 /// Reads node information.
@@ -52,18 +27,11 @@ pub trait NodeProvider: Send + Sync {
     fn uptime(&self) -> Result<Duration, ProviderError>;
     fn os_info(&self) -> Result<OsInfo, ProviderError>;
     fn load(&self) -> Result<LoadAverage, ProviderError>;
-    fn memory(&self) -> Result<MemoryStats, ProviderError>;
+    fn memory(&self) -> Result<Memory, ProviderError>;
     /// Local, disk-backed filesystems (pseudo and network filesystems left out).
-    fn disks(&self) -> Result<Vec<DiskUsage>, ProviderError>;
+    fn disks(&self) -> Result<Vec<Disk>, ProviderError>;
     /// The system time zone and its UTC offset now.
     fn timezone(&self) -> Result<Timezone, ProviderError>;
-}
-
-/// The system time zone: IANA name and current offset (`+05:30`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timezone {
-    pub name: String,
-    pub utc_offset: String,
 }
 
 /// Reads from `/proc`, `/etc/os-release` and `statvfs`: cheap reads of kernel state, no
@@ -97,11 +65,11 @@ impl NodeProvider for LinuxNode {
         parse_loadavg(&read("/proc/loadavg")?)
     }
 
-    fn memory(&self) -> Result<MemoryStats, ProviderError> {
+    fn memory(&self) -> Result<Memory, ProviderError> {
         parse_meminfo(&read("/proc/meminfo")?)
     }
 
-    fn disks(&self) -> Result<Vec<DiskUsage>, ProviderError> {
+    fn disks(&self) -> Result<Vec<Disk>, ProviderError> {
         let mut disks = Vec::new();
         for m in parse_mounts(&read("/proc/self/mounts")?) {
             // Containers bind-mount single files (/etc/hosts, ...) from the host's disk;
@@ -110,7 +78,7 @@ impl NodeProvider for LinuxNode {
                 continue;
             }
             match statvfs_usage(&m.mount_point) {
-                Ok((total, used, free)) => disks.push(DiskUsage {
+                Ok((total, used, free)) => disks.push(Disk {
                     name: m.mount_point,
                     device: m.device,
                     fstype: m.fstype,
@@ -222,7 +190,7 @@ fn parse_loadavg(text: &str) -> Result<LoadAverage, ProviderError> {
 }
 
 /// `MemTotal`, `MemAvailable`, `MemFree` and `Cached` of `/proc/meminfo`, in bytes.
-fn parse_meminfo(text: &str) -> Result<MemoryStats, ProviderError> {
+fn parse_meminfo(text: &str) -> Result<Memory, ProviderError> {
     let kib = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
@@ -231,11 +199,13 @@ fn parse_meminfo(text: &str) -> Result<MemoryStats, ProviderError> {
     };
     let total = kib("MemTotal").ok_or_else(|| bad("MemTotal in /proc/meminfo"))?;
     let free = kib("MemFree").ok_or_else(|| bad("MemFree in /proc/meminfo"))?;
-    Ok(MemoryStats {
+    // Kernels before 3.14 lack MemAvailable; free memory is the conservative answer.
+    let available = kib("MemAvailable").unwrap_or(free);
+    Ok(Memory {
         total,
-        // Kernels before 3.14 lack MemAvailable; free memory is the conservative answer.
-        available: kib("MemAvailable").unwrap_or(free),
         free,
+        used: total.saturating_sub(available),
+        available,
         cached: kib("Cached").unwrap_or(0),
     })
 }
@@ -449,9 +419,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             m,
-            MemoryStats {
+            Memory {
                 total: 1_024_000,
                 available: 614_400,
+                used: 409_600,
                 free: 204_800,
                 cached: 102_400
             }

@@ -197,11 +197,11 @@ impl NodeProvider for FakeNode {
         LinuxNode.load()
     }
 
-    fn memory(&self) -> Result<node::MemoryStats, ProviderError> {
+    fn memory(&self) -> Result<node::Memory, ProviderError> {
         LinuxNode.memory()
     }
 
-    fn disks(&self) -> Result<Vec<node::DiskUsage>, ProviderError> {
+    fn disks(&self) -> Result<Vec<node::Disk>, ProviderError> {
         LinuxNode.disks()
     }
 

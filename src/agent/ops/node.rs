@@ -2,6 +2,8 @@
 
 use super::{Done, Handle};
 use crate::agent::processor::{blocking, ExecContext, OpError};
+use crate::provider::node::NodeProvider;
+use crate::provider::ProviderError;
 use crate::wire::ops::node::{
     Disk, DiskPayload, HostnamePayload, LoadAverage, LoadPayload, Memory, MemoryPayload,
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
@@ -12,75 +14,42 @@ use crate::wire::ops::{go_duration, human_uptime, NoInput};
 
 impl Handle for NodeHostnameGet {
     async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<HostnamePayload>, OpError> {
-        let node = ctx.providers.node.clone();
-        let hostname = blocking(move || node.hostname())
-            .await
-            .map_err(|e| format!("failed to get hostname: {e}"))?;
+        let hostname = read(ctx, "hostname", |n| n.hostname()).await?;
         let labels = (!ctx.labels.is_empty()).then(|| ctx.labels.clone());
         Ok(Done::read(HostnamePayload { hostname, labels }))
     }
 }
 
-async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, String> {
+/// One node read off the async threads; a failure says what could not be read.
+async fn read<T: Send + 'static>(
+    ctx: &ExecContext,
+    what: &'static str,
+    read: impl FnOnce(&dyn NodeProvider) -> Result<T, ProviderError> + Send + 'static,
+) -> Result<T, String> {
     let node = ctx.providers.node.clone();
-    let l = blocking(move || node.load())
+    blocking(move || read(node.as_ref()))
         .await
-        .map_err(|e| format!("failed to get load averages: {e}"))?;
-    Ok(LoadAverage {
-        one: l.one,
-        five: l.five,
-        fifteen: l.fifteen,
-    })
+        .map_err(|e| format!("failed to get {what}: {e}"))
+}
+
+async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, String> {
+    read(ctx, "load averages", |n| n.load()).await
 }
 
 async fn read_memory(ctx: &ExecContext) -> Result<Memory, String> {
-    let node = ctx.providers.node.clone();
-    let m = blocking(move || node.memory())
-        .await
-        .map_err(|e| format!("failed to get memory: {e}"))?;
-    Ok(Memory {
-        total: m.total,
-        free: m.free,
-        used: m.total.saturating_sub(m.available),
-        available: m.available,
-        cached: m.cached,
-    })
+    read(ctx, "memory", |n| n.memory()).await
 }
 
 async fn read_disks(ctx: &ExecContext) -> Result<Vec<Disk>, String> {
-    let node = ctx.providers.node.clone();
-    let disks = blocking(move || node.disks())
-        .await
-        .map_err(|e| format!("failed to get disks: {e}"))?;
-    Ok(disks
-        .into_iter()
-        .map(|d| Disk {
-            name: d.name,
-            total: d.total,
-            used: d.used,
-            free: d.free,
-            device: d.device,
-            fstype: d.fstype,
-        })
-        .collect())
+    read(ctx, "disks", |n| n.disks()).await
 }
 
 async fn read_os(ctx: &ExecContext) -> Result<OsInfo, String> {
-    let node = ctx.providers.node.clone();
-    let os = blocking(move || node.os_info())
-        .await
-        .map_err(|e| format!("failed to get OS info: {e}"))?;
-    Ok(OsInfo {
-        distribution: os.distribution,
-        version: os.version,
-    })
+    read(ctx, "OS info", |n| n.os_info()).await
 }
 
 async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, String> {
-    let node = ctx.providers.node.clone();
-    blocking(move || node.uptime())
-        .await
-        .map_err(|e| format!("failed to get uptime: {e}"))
+    read(ctx, "uptime", |n| n.uptime()).await
 }
 
 /// A node read whose payload is one field filled by one provider read.
@@ -102,10 +71,7 @@ node_read_handler!(NodeOsGet, read_os, OsPayload { os_info });
 
 impl Handle for NodeTimezoneGet {
     async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<TimezonePayload>, OpError> {
-        let node = ctx.providers.node.clone();
-        let tz = blocking(move || node.timezone())
-            .await
-            .map_err(|e| format!("failed to get the time zone: {e}"))?;
+        let tz = read(ctx, "the time zone", |n| n.timezone()).await?;
         Ok(Done::read(TimezonePayload {
             timezone: tz.name,
             utc_offset: tz.utc_offset,
