@@ -11,7 +11,7 @@ use crate::controller::{self, ControllerError};
 use crate::nats::supervisor::{self, SupervisorError, SupervisorHandle};
 use crate::nats::{connect, NatsError, Resources};
 use crate::provider::Providers;
-use crate::registry::{component_heartbeat, ComponentRegistration, SubComponent};
+use crate::registry::{component_heartbeat, SubComponent};
 
 /// A long-running command failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,16 +103,9 @@ fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &Cancellatio
     } else {
         SubComponent::disabled()
     };
-    let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
-    let entry = ComponentRegistration {
-        kind: "nats".into(),
-        hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "nats".into()),
-        started_at: now.clone(),
-        registered_at: now,
-        version: crate::VERSION.into(),
-        process: Default::default(),
-        conditions: Vec::new(),
-        sub_components: [
+    let entry = crate::registry::component_entry(
+        "nats",
+        [
             ("nats.heartbeat".to_owned(), SubComponent::ok("")),
             (
                 "nats.server".to_owned(),
@@ -121,7 +114,7 @@ fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &Cancellatio
             ("nats.metrics".to_owned(), metrics),
         ]
         .into(),
-    };
+    );
     tokio::spawn(component_heartbeat(
         resources.registry.clone(),
         entry,

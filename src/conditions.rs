@@ -102,11 +102,7 @@ pub fn process_conditions(
             "process RSS {} bytes exceeds threshold {} bytes",
             p.rss_bytes, cfg.memory_pressure_bytes
         );
-        out.push((
-            "ProcessMemoryPressure",
-            on,
-            if on { reason } else { String::new() },
-        ));
+        out.push(raw("ProcessMemoryPressure", on, reason));
     }
     if cfg.high_cpu_percent > 0.0 {
         let on = p.cpu_percent > cfg.high_cpu_percent;
@@ -114,13 +110,14 @@ pub fn process_conditions(
             "process CPU {:.1}% exceeds threshold {:.1}%",
             p.cpu_percent, cfg.high_cpu_percent
         );
-        out.push((
-            "ProcessHighCPU",
-            on,
-            if on { reason } else { String::new() },
-        ));
+        out.push(raw("ProcessHighCPU", on, reason));
     }
     out
+}
+
+/// A raw condition: its reason only when it holds.
+fn raw(name: &'static str, on: bool, reason: String) -> (&'static str, bool, String) {
+    (name, on, if on { reason } else { String::new() })
 }
 
 /// Keeps transition times across evaluations.

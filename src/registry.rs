@@ -1,10 +1,31 @@
 //! The component registry: heartbeat entries in the registry bucket.
 
+use std::collections::BTreeMap;
+
 use async_nats::jetstream::kv;
 
 pub use crate::wire::registry::{
     AgentRegistration, AgentState, ComponentRegistration, LoadAverage, Memory, SubComponent,
 };
+
+/// A component's first registry entry (`kind`: `controller` or `nats`), stamped now, on
+/// this host.
+pub fn component_entry(
+    kind: &str,
+    sub_components: BTreeMap<String, SubComponent>,
+) -> ComponentRegistration {
+    let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
+    ComponentRegistration {
+        kind: kind.to_owned(),
+        hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| kind.to_owned()),
+        started_at: now.clone(),
+        registered_at: now,
+        version: crate::VERSION.into(),
+        process: Default::default(),
+        conditions: Vec::new(),
+        sub_components,
+    }
+}
 
 /// Writes a component's heartbeat every `interval` with fresh process conditions, until
 /// `cancel`; then removes it (a clean shutdown is not an outage).

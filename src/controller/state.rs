@@ -16,8 +16,7 @@ use crate::job::{JobClient, Target};
 use crate::nats::connect::{check_server_version, is_connected};
 use crate::nats::{connect, Resources};
 use crate::registry::{
-    component_heartbeat, list_agents, AgentRegistration, AgentState, ComponentRegistration,
-    SubComponent,
+    component_heartbeat, list_agents, AgentRegistration, AgentState, SubComponent,
 };
 
 /// How long a registry listing is reused for target validation.
@@ -236,17 +235,7 @@ impl AppState {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let now = crate::wire::job::rfc3339(time::OffsetDateTime::now_utc());
-        let entry = ComponentRegistration {
-            kind: "controller".into(),
-            hostname: crate::provider::node::os_hostname().unwrap_or_else(|_| "controller".into()),
-            started_at: now.clone(),
-            registered_at: now,
-            version: crate::VERSION.into(),
-            process: Default::default(),
-            conditions: Vec::new(),
-            sub_components: subs,
-        };
+        let entry = crate::registry::component_entry("controller", subs);
         self.tasks.spawn(component_heartbeat(
             resources.registry.clone(),
             entry,
