@@ -1,7 +1,6 @@
 //! The command-line interface: one clap tree for servers, client and tokens.
 
 pub mod client;
-pub mod output;
 pub mod render;
 pub mod token;
 

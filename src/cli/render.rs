@@ -1,9 +1,14 @@
-//! Per-host answers of catalogue operations as tables, from their typed items: a renamed
-//! wire field is a compile error here, not a `-` in the output.
+//! Human output from typed answers: per-host answers of catalogue operations as tables
+//! ([`Render`], [`Cells`]), whole answers of the other endpoints ([`Show`], implemented
+//! next to each resource's commands), and the shared cell helpers. A renamed wire field
+//! is a compile error here, not a `-` in the output.
 
 use std::collections::BTreeMap;
 
-use super::output::table;
+use comfy_table::presets::NOTHING;
+use comfy_table::{ContentArrangement, Table};
+use serde_json::Value;
+
 use crate::wire::ops::command::CommandPayload;
 use crate::wire::ops::file::{DeployPayload, StatusPayload as FileStatusPayload};
 use crate::wire::ops::network::{DnsPayload, DnsUpdateResult, PingPayload};
@@ -83,6 +88,38 @@ pub fn results_table<T: Render>(answer: &Collection<T>) -> (String, bool) {
     (table(&headers, rows), any_error)
 }
 
+/// A whole API answer (a listing, a detail, a status) as the CLI prints it.
+pub trait Show {
+    /// The text printed for it (`println!` adds the final newline).
+    fn show(&self) -> String;
+}
+
+/// Widest a cell may be before it is cut with `…`.
+const MAX_CELL: usize = 60;
+
+/// A borderless table with upper-case headers.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers.iter().map(|h| h.to_uppercase()));
+    for row in rows {
+        t.add_row(row.into_iter().map(|c| cell(&c)));
+    }
+    t.to_string()
+}
+
+/// One line, cut to [`MAX_CELL`] characters.
+fn cell(s: &str) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > MAX_CELL {
+        let cut: String = flat.chars().take(MAX_CELL - 1).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
 /// 1024-based size.
 pub fn bytes(n: u64) -> String {
     const UNITS: [(&str, f64); 3] = [("GB", 1073741824.0), ("MB", 1048576.0), ("KB", 1024.0)];
@@ -106,7 +143,8 @@ pub fn labels(labels: Option<&BTreeMap<String, String>>) -> String {
     }
 }
 
-fn list(items: &[String]) -> String {
+/// `a, b`, or `None`.
+pub fn list(items: &[String]) -> String {
     if items.is_empty() {
         "None".into()
     } else {
@@ -114,8 +152,64 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn or_dash<T: ToString>(v: Option<T>) -> String {
+/// The value, or `-`.
+pub fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// The text, or `-` when empty (fields the API leaves out when empty).
+pub fn dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Zero as `-` (fields the API leaves out when zero).
+pub fn dash_zero<T: ToString + Default + PartialEq>(n: T) -> String {
+    if n == T::default() {
+        "-".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// A float as JSON writes it (`0.0`, `1.5`).
+pub fn num(v: f64) -> String {
+    serde_json::Number::from_f64(v).map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+/// A JSON value in one cell: a string as it is, `-` for none, else compact JSON.
+pub fn json_text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Pretty JSON of a value, with map keys ordered as a decoded API body has them.
+pub fn pretty<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default()
+}
+
+/// Every line indented by four spaces.
+pub fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Time since an RFC 3339 timestamp, as `3d 4h` / `12h 30m` / `45m` / `30s`, or `-`.
+pub fn age_since(rfc3339: &str) -> String {
+    crate::wire::health::seconds_since(rfc3339)
+        .map(crate::wire::health::format_age)
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "-".into())
 }
 
 impl Render for HostnameResponse {
@@ -310,6 +404,30 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KB");
         assert_eq!(bytes(3 * 1073741824u64), "3.0 GB");
         assert_eq!(bytes(12), "12 B");
+    }
+
+    #[test]
+    fn table_has_headers_and_rows() {
+        let out = table(
+            &["hostname", "labels"],
+            vec![vec!["a".into(), "g:x".into()]],
+        );
+        assert!(out.contains("HOSTNAME"));
+        assert!(out.contains("g:x"));
+    }
+
+    #[test]
+    fn long_cells_are_cut() {
+        assert!(cell(&"x".repeat(100)).ends_with('…'));
+        assert_eq!(cell("a\nb"), "a b");
+    }
+
+    #[test]
+    fn floats_print_as_json_does() {
+        assert_eq!(num(0.0), "0.0");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(json_text(Some(&Value::String("x".into()))), "x");
+        assert_eq!(json_text(None), "-");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! HTTP client for the osapi REST API.
 //!
 //! Two layers on one [`Client`]:
-//! - raw calls (`get_raw`, `send`, [`Client::run_raw`], ...) returning a [`RawResponse`] with any
-//!   status, used by the CLI;
+//! - raw calls (`get_raw`, `send`, [`Client::run_raw`], [`Client::fetch_raw`], ...)
+//!   returning a [`RawResponse`] with any status, used by the CLI for `-j`;
 //! - typed calls (`get_hostname`, `exec`, `file_upload_bytes`, ...) returning the
 //!   controller's own wire types (re-exported from [`types`]), where any non-2xx answer is
 //!   an [`SdkError`].
@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod endpoint;
 mod typed;
 pub mod types;
 

@@ -1,5 +1,6 @@
 //! Typed calls: [`Client::run`] for any catalogue operation, named aliases for the common
-//! ones, and the non-job endpoints, all returning the wire types.
+//! ones, and the non-job endpoints (declared in [`super::endpoint`]), all returning the wire
+//! types.
 //! Any non-2xx answer is an [`SdkError`] (a 502 for a failed unicast job included).
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::types::*;
-use super::{check, encode_segment, sha256_hex, Client, RawResponse, SdkError};
+use super::{check, encode_segment, endpoint, sha256_hex, Client, RawResponse, SdkError};
 use crate::wire::ops::command::{CommandExec, CommandShell};
 use crate::wire::ops::file::{FileDeploy, FileStatus};
 use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
@@ -62,26 +63,21 @@ impl Client {
         check(self.send_json(method, path, body).await?)?.json()
     }
 
-    /// `GET path`, decoded.
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, SdkError> {
-        self.call::<T, ()>(Method::GET, path, None).await
-    }
-
     // ---- health -------------------------------------------------------------------
 
     /// `GET /health`: the controller process is up.
     pub async fn health_liveness(&self) -> Result<HealthResponse, SdkError> {
-        self.get_json("/health").await
+        self.fetch(&endpoint::health_liveness()).await
     }
 
     /// `GET /health/ready`: NATS connected and the job bucket answers (503 is an error).
     pub async fn health_ready(&self) -> Result<HealthResponse, SdkError> {
-        self.get_json("/health/ready").await
+        self.fetch(&endpoint::health_ready()).await
     }
 
     /// `GET /health/status`: components, agents, jobs and streams (503 is an error).
     pub async fn health_status(&self) -> Result<StatusResponse, SdkError> {
-        self.get_json("/health/status").await
+        self.fetch(&endpoint::health_status()).await
     }
 
     // ---- catalogue operations -------------------------------------------------------
@@ -306,56 +302,51 @@ impl Client {
 
     /// `GET /file/{name}`: an object's metadata.
     pub async fn file_get(&self, name: &str) -> Result<FileInfo, SdkError> {
-        self.get_json(&format!("/file/{}", encode_segment(name)))
-            .await
+        self.fetch(&endpoint::file_get(name)).await
     }
 
     /// `GET /file`: every stored object.
     pub async fn file_list(&self) -> Result<FileList, SdkError> {
-        self.get_json("/file").await
+        self.fetch(&endpoint::file_list()).await
     }
 
     /// `DELETE /file/{name}`: removes an object (deployed copies stay).
     pub async fn file_delete(&self, name: &str) -> Result<Deleted, SdkError> {
-        let path = format!("/file/{}", encode_segment(name));
-        self.call::<_, ()>(Method::DELETE, &path, None).await
+        self.fetch(&endpoint::file_delete(name)).await
     }
 
     /// `GET /file/stale`: deployed files whose object changed since.
     pub async fn file_stale(&self) -> Result<StaleList, SdkError> {
-        self.get_json("/file/stale").await
+        self.fetch(&endpoint::file_stale()).await
     }
 
     // ---- agents -------------------------------------------------------------------
 
     /// `GET /agent`: every registered agent.
     pub async fn agent_list(&self) -> Result<AgentList, SdkError> {
-        self.get_json("/agent").await
+        self.fetch(&endpoint::agent_list()).await
     }
 
     /// `GET /agent/{hostname}`.
     pub async fn agent_get(&self, hostname: &str) -> Result<AgentInfo, SdkError> {
-        self.get_json(&format!("/agent/{}", encode_segment(hostname)))
-            .await
+        self.fetch(&endpoint::agent_get(hostname)).await
     }
 
     /// `POST /agent/{hostname}/drain`: no new jobs for this agent.
     pub async fn agent_drain(&self, hostname: &str) -> Result<DrainResponse, SdkError> {
-        let path = format!("/agent/{}/drain", encode_segment(hostname));
-        self.call::<_, ()>(Method::POST, &path, None).await
+        self.fetch(&endpoint::agent_drain(hostname)).await
     }
 
     /// `POST /agent/{hostname}/undrain`: the agent takes jobs again.
     pub async fn agent_undrain(&self, hostname: &str) -> Result<DrainResponse, SdkError> {
-        let path = format!("/agent/{}/undrain", encode_segment(hostname));
-        self.call::<_, ()>(Method::POST, &path, None).await
+        self.fetch(&endpoint::agent_undrain(hostname)).await
     }
 
     // ---- jobs ---------------------------------------------------------------------
 
     /// `GET /job/{id}`: operation, result, per-host responses and states, timeline.
     pub async fn job_get(&self, id: &str) -> Result<JobDetailResponse, SdkError> {
-        self.get_json(&format!("/job/{}", encode_segment(id))).await
+        self.fetch(&endpoint::job_get(id)).await
     }
 
     /// `GET /job`: newest first; `status` one of `submitted`, `processing`, `completed`,
@@ -366,17 +357,12 @@ impl Client {
         limit: usize,
         offset: usize,
     ) -> Result<ListJobsResponse, SdkError> {
-        let mut path = format!("/job?limit={limit}&offset={offset}");
-        if let Some(s) = status {
-            path.push_str(&format!("&status={}", encode_segment(s)));
-        }
-        self.get_json(&path).await
+        self.fetch(&endpoint::job_list(status, limit, offset)).await
     }
 
     /// `DELETE /job/{id}`: removes a job, its events and responses.
     pub async fn job_delete(&self, id: &str) -> Result<(), SdkError> {
-        let path = format!("/job/{}", encode_segment(id));
-        check(self.send_json::<()>(Method::DELETE, &path, None).await?)?;
+        check(self.fetch_raw(&endpoint::job_delete(id)).await?)?;
         Ok(())
     }
 
@@ -387,11 +373,7 @@ impl Client {
         id: &str,
         target: Option<&str>,
     ) -> Result<CreateJobResponse, SdkError> {
-        let path = format!("/job/{}/retry", encode_segment(id));
-        let body = RetryJobRequest {
-            target_hostname: target.map(str::to_owned),
-        };
-        self.call(Method::POST, &path, Some(&body)).await
+        self.fetch(&endpoint::job_retry(id, target)).await
     }
 
     // ---- audit --------------------------------------------------------------------
@@ -402,18 +384,16 @@ impl Client {
         limit: usize,
         offset: usize,
     ) -> Result<ListAuditResponse, SdkError> {
-        self.get_json(&format!("/audit?limit={limit}&offset={offset}"))
-            .await
+        self.fetch(&endpoint::audit_list(limit, offset)).await
     }
 
     /// `GET /audit/{id}`: one entry.
     pub async fn audit_get(&self, id: &str) -> Result<AuditEntryResponse, SdkError> {
-        self.get_json(&format!("/audit/{}", encode_segment(id)))
-            .await
+        self.fetch(&endpoint::audit_get(id)).await
     }
 
     /// `GET /audit/export`: every entry, newest first.
     pub async fn audit_export(&self) -> Result<ListAuditResponse, SdkError> {
-        self.get_json("/audit/export").await
+        self.fetch(&endpoint::audit_export()).await
     }
 }
