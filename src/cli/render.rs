@@ -109,6 +109,11 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     t.to_string()
 }
 
+/// One table row per item.
+pub fn rows_of<T>(items: &[T], row: impl Fn(&T) -> Vec<String>) -> Vec<Vec<String>> {
+    items.iter().map(row).collect()
+}
+
 /// One line, cut to [`MAX_CELL`] characters.
 fn cell(s: &str) -> String {
     let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::print;
-use crate::cli::render::{age_since, bytes, dash, dash_zero, labels, num, or_dash, table, Show};
+use crate::cli::render::{
+    age_since, bytes, dash, dash_zero, labels, num, or_dash, rows_of, table, Show,
+};
 use crate::sdk::endpoint;
 use crate::sdk::{AgentInfo, AgentList, Client, DrainResponse, Facts};
 
@@ -87,21 +89,17 @@ impl Show for AgentList {
         if self.agents.is_empty() {
             return "\n  No active agents found.".into();
         }
-        let rows = self
-            .agents
-            .iter()
-            .map(|a| {
-                vec![
-                    a.hostname.clone(),
-                    a.state_text().to_owned(),
-                    a.active_conditions(),
-                    labels(Some(&a.labels)),
-                    age_since(&a.started_at),
-                    or_dash(a.load_average.as_ref().map(|l| num(l.one))),
-                    a.os_text(),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.agents, |a| {
+            vec![
+                a.hostname.clone(),
+                a.state_text().to_owned(),
+                a.active_conditions(),
+                labels(Some(&a.labels)),
+                age_since(&a.started_at),
+                or_dash(a.load_average.as_ref().map(|l| num(l.one))),
+                a.os_text(),
+            ]
+        });
         let headers = [
             "hostname",
             "status",
@@ -185,18 +183,14 @@ impl AgentInfo {
         if self.conditions.is_empty() {
             return String::new();
         }
-        let rows = self
-            .conditions
-            .iter()
-            .map(|c| {
-                vec![
-                    c.kind.clone(),
-                    c.status.to_string(),
-                    dash(&c.reason),
-                    age_since(&c.last_transition_time),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.conditions, |c| {
+            vec![
+                c.kind.clone(),
+                c.status.to_string(),
+                dash(&c.reason),
+                age_since(&c.last_transition_time),
+            ]
+        });
         let table = table(&["type", "status", "reason", "since"], rows);
         format!("\n  Conditions:\n{table}")
     }
@@ -206,19 +200,15 @@ fn routes(f: &Facts) -> String {
     if f.routes.is_empty() {
         return String::new();
     }
-    let rows = f
-        .routes
-        .iter()
-        .map(|r| {
-            vec![
-                r.destination.clone(),
-                r.gateway.clone(),
-                r.interface.clone(),
-                dash(&r.mask),
-                dash_zero(r.metric),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&f.routes, |r| {
+        vec![
+            r.destination.clone(),
+            r.gateway.clone(),
+            r.interface.clone(),
+            dash(&r.mask),
+            dash_zero(r.metric),
+        ]
+    });
     let headers = ["destination", "gateway", "interface", "mask", "metric"];
     format!("\n  Routes:\n{}\n", table(&headers, rows))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{api_error, print};
-use crate::cli::render::{list, table, Show};
+use crate::cli::render::{list, rows_of, table, Show};
 use crate::sdk::endpoint;
 use crate::sdk::{AuditEntry, AuditEntryResponse, Client, ListAuditResponse};
 
@@ -78,21 +78,17 @@ async fn export(client: &Client, output: &Path, kind: &str) -> anyhow::Result<Ex
 /// `GET /audit` as a table.
 impl Show for ListAuditResponse {
     fn show(&self) -> String {
-        let rows = self
-            .items
-            .iter()
-            .map(|e| {
-                vec![
-                    e.id.clone(),
-                    e.timestamp.clone(),
-                    e.user.clone(),
-                    e.method.clone(),
-                    e.path.clone(),
-                    e.response_code.to_string(),
-                    format!("{}ms", e.duration_ms),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.items, |e| {
+            vec![
+                e.id.clone(),
+                e.timestamp.clone(),
+                e.user.clone(),
+                e.method.clone(),
+                e.path.clone(),
+                e.response_code.to_string(),
+                format!("{}ms", e.duration_ms),
+            ]
+        });
         let headers = [
             "id",
             "timestamp",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{print, print_as};
-use crate::cli::render::{bytes, pretty, table, Show};
+use crate::cli::render::{bytes, pretty, rows_of, table, Show};
 use crate::sdk::{self, endpoint, Client, Deleted, FileInfo, FileList, StaleList};
 
 #[derive(Debug, Subcommand)]
@@ -110,18 +110,14 @@ impl Show for Deleted {
 /// `GET /file` as a table.
 impl Show for FileList {
     fn show(&self) -> String {
-        let rows = self
-            .files
-            .iter()
-            .map(|f| {
-                vec![
-                    f.name.clone(),
-                    f.content_type.clone(),
-                    bytes(f.size),
-                    f.sha256.clone(),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.files, |f| {
+            vec![
+                f.name.clone(),
+                f.content_type.clone(),
+                bytes(f.size),
+                f.sha256.clone(),
+            ]
+        });
         format!(
             "\n  Files ({}):\n\n{}",
             self.total,
@@ -133,18 +129,14 @@ impl Show for FileList {
 /// `GET /file/stale` as a table.
 impl Show for StaleList {
     fn show(&self) -> String {
-        let rows = self
-            .stale
-            .iter()
-            .map(|f| {
-                vec![
-                    f.hostname.clone(),
-                    f.path.clone(),
-                    f.object_name.clone(),
-                    f.current_object_sha256.clone(),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.stale, |f| {
+            vec![
+                f.hostname.clone(),
+                f.path.clone(),
+                f.object_name.clone(),
+                f.current_object_sha256.clone(),
+            ]
+        });
         format!(
             "\n  Stale ({}):\n\n{}",
             self.total,

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::check;
-use crate::cli::render::{bytes, dash, list, or_dash, table, Show};
+use crate::cli::render::{bytes, dash, list, or_dash, rows_of, table, Show};
 use crate::config::Config;
 use crate::sdk::endpoint::{self, Endpoint};
 use crate::sdk::{Client, ComponentHealth, HealthResponse, RawResponse, RegistryEntry};
@@ -267,18 +267,14 @@ fn nats_blocks(body: &StatusResponse) -> String {
 
 fn consumers(c: &ConsumerCounts) -> String {
     let mut out = format!("  Consumers: {} total\n", c.total);
-    let rows: Vec<Vec<String>> = c
-        .consumers
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                c.pending.to_string(),
-                c.ack_pending.to_string(),
-                c.redelivered.to_string(),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&c.consumers, |c| {
+        vec![
+            c.name.clone(),
+            c.pending.to_string(),
+            c.ack_pending.to_string(),
+            c.redelivered.to_string(),
+        ]
+    });
     if !rows.is_empty() {
         out.push('\n');
         out.push_str(&table(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{check, print, print_raw};
-use crate::cli::render::{indent, json_text, or_dash, pretty, table, Show};
+use crate::cli::render::{indent, json_text, or_dash, pretty, rows_of, table, Show};
 use crate::sdk::endpoint;
 use crate::sdk::{Client, CreateJobResponse, JobDetailResponse, JobStatus, ListJobsResponse};
 
@@ -99,19 +99,15 @@ impl Show for ListJobsResponse {
             count("failed"),
             count("partial_failure"),
         );
-        let rows = self
-            .items
-            .iter()
-            .map(|j| {
-                vec![
-                    j.id.clone(),
-                    j.status.as_str().to_owned(),
-                    j.created.clone(),
-                    j.target.clone(),
-                    j.operation.kind.clone(),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&self.items, |j| {
+            vec![
+                j.id.clone(),
+                j.status.as_str().to_owned(),
+                j.created.clone(),
+                j.target.clone(),
+                j.operation.kind.clone(),
+            ]
+        });
         out.push_str(&table(
             &["job id", "status", "created", "target", "operation"],
             rows,
