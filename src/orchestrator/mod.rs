@@ -56,6 +56,16 @@ pub struct Orchestrator<C = crate::sdk::Client> {
     observer: Arc<dyn Observer>,
 }
 
+/// One builder method per named guard in [`guard`], calling it by the same name.
+macro_rules! guard_shorthands {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(self) -> Self {
+            self.guard(guard::$name())
+        }
+    )*};
+}
+
 impl<C: Send + Sync + 'static> Orchestrator<C> {
     /// An orchestrator over `client`, printing its report to stdout.
     pub fn with_client(client: C) -> Self {
@@ -236,44 +246,23 @@ impl<C: Send + Sync + 'static> Step<'_, C> {
         self.edit(|t| t.timeout = Some(limit))
     }
 
-    /// Runs only if some dependency reported a change.
-    pub fn only_if_changed(self) -> Self {
-        self.guard(guard::only_if_changed())
-    }
-
-    /// Runs only if some dependency failed (a cleanup or recovery step).
-    pub fn only_if_failed(self) -> Self {
-        self.guard(guard::only_if_failed())
-    }
-
-    /// Runs only if every dependency changed.
-    pub fn only_if_all_changed(self) -> Self {
-        self.guard(guard::only_if_all_changed())
-    }
-
-    /// Runs only if some host of some dependency failed.
-    pub fn only_if_any_host_failed(self) -> Self {
-        self.guard(guard::only_if_any_host_failed())
-    }
-
-    /// Runs only if every host of every dependency failed.
-    pub fn only_if_all_hosts_failed(self) -> Self {
-        self.guard(guard::only_if_all_hosts_failed())
-    }
-
-    /// Runs only if some host of some dependency was skipped.
-    pub fn only_if_any_host_skipped(self) -> Self {
-        self.guard(guard::only_if_any_host_skipped())
-    }
-
-    /// Runs only if some host of some dependency changed.
-    pub fn only_if_any_host_changed(self) -> Self {
-        self.guard(guard::only_if_any_host_changed())
-    }
-
-    /// Runs only if every host of every dependency changed.
-    pub fn only_if_all_hosts_changed(self) -> Self {
-        self.guard(guard::only_if_all_hosts_changed())
+    guard_shorthands! {
+        /// Runs only if some dependency reported a change.
+        only_if_changed;
+        /// Runs only if some dependency failed (a cleanup or recovery step).
+        only_if_failed;
+        /// Runs only if every dependency changed.
+        only_if_all_changed;
+        /// Runs only if some host of some dependency failed.
+        only_if_any_host_failed;
+        /// Runs only if every host of every dependency failed.
+        only_if_all_hosts_failed;
+        /// Runs only if some host of some dependency was skipped.
+        only_if_any_host_skipped;
+        /// Runs only if some host of some dependency changed.
+        only_if_any_host_changed;
+        /// Runs only if every host of every dependency changed.
+        only_if_all_hosts_changed;
     }
 
     /// Runs only if `pred` holds for the results so far.

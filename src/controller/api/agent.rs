@@ -116,12 +116,8 @@ pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiEr
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
 pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
-    let backend = state.backend()?;
-    find(backend, &hostname).await?;
-    let key = drain::key(&hostname);
-    backend
-        .resources
-        .state
+    let (flags, key) = drain_flag(&state, &hostname).await?;
+    flags
         .create(&key, "1".into())
         .await
         .map_err(|e| drain_error(&hostname, &e))?;
@@ -130,6 +126,17 @@ pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResp
         status: "Draining".into(),
         message: "no new jobs; in-flight jobs finish, then the agent shows Drained".into(),
     }))
+}
+
+/// The state bucket and the key of a registered agent's drain flag (404 for an unknown
+/// agent).
+async fn drain_flag<'a>(
+    state: &'a AppState,
+    hostname: &str,
+) -> Result<(&'a kv::Store, String), ApiError> {
+    let backend = state.backend()?;
+    find(backend, hostname).await?;
+    Ok((&backend.resources.state, drain::key(hostname)))
 }
 
 /// What a failed create of the drain flag means to the client. Only an existing flag is
@@ -151,27 +158,14 @@ fn drain_error(hostname: &str, e: &kv::CreateError) -> ApiError {
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
 pub async fn undrain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
-    let backend = state.backend()?;
-    find(backend, &hostname).await?;
-    let key = drain::key(&hostname);
-    let flagged = backend
-        .resources
-        .state
-        .get(&key)
-        .await
-        .map_err(unavailable)?
-        .is_some();
+    let (flags, key) = drain_flag(&state, &hostname).await?;
+    let flagged = flags.get(&key).await.map_err(unavailable)?.is_some();
     if !flagged {
         return Err(ApiError::Conflict(format!(
             "agent {hostname:?} is not draining"
         )));
     }
-    backend
-        .resources
-        .state
-        .delete(&key)
-        .await
-        .map_err(unavailable)?;
+    flags.delete(&key).await.map_err(unavailable)?;
     Ok(Json(DrainResponse {
         hostname,
         status: "Ready".into(),
