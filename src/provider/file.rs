@@ -68,6 +68,14 @@ impl Staged {
     }
 }
 
+/// The mode and ownership a deployed file gets (`None`: leave the owner or group as is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub mode: u32,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
 /// Reads and writes deployed files. Every call blocks: run it off the async workers.
 pub trait FileProvider: Send + Sync {
     /// Whether `dir` exists and is a directory.
@@ -82,15 +90,8 @@ pub trait FileProvider: Send + Sync {
     fn metadata(&self, path: &Path) -> Option<FileMeta>;
     /// SHA-256 (hex) of `path`'s content, `None` when it does not exist.
     fn sha256(&self, path: &Path) -> Result<Option<String>, FileError>;
-    /// Gives `staged` `mode` and the owner and group asked for, then renames it to `path`.
-    fn install(
-        &self,
-        staged: Staged,
-        path: &Path,
-        mode: u32,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> Result<(), FileError>;
+    /// Gives `staged` the mode and the owner and group asked for, then renames it to `path`.
+    fn install(&self, staged: Staged, path: &Path, want: Wanted) -> Result<(), FileError>;
 }
 
 /// Files of the Linux host whose filesystem is under `root` (`/` in production). Under
@@ -198,14 +199,8 @@ impl FileProvider for LinuxFiles {
         Ok(Some(format!("{:x}", hash.finalize())))
     }
 
-    fn install(
-        &self,
-        staged: Staged,
-        path: &Path,
-        mode: u32,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> Result<(), FileError> {
+    fn install(&self, staged: Staged, path: &Path, want: Wanted) -> Result<(), FileError> {
+        let Wanted { mode, uid, gid } = want;
         let write_error = |source| FileError::Write {
             path: path.to_owned(),
             source,
@@ -253,7 +248,17 @@ mod tests {
         let mut staged = files.stage(target).unwrap();
         staged.write(b"port=80\n").unwrap();
         staged.sync().unwrap();
-        files.install(staged, target, 0o640, None, None).unwrap();
+        files
+            .install(
+                staged,
+                target,
+                Wanted {
+                    mode: 0o640,
+                    uid: None,
+                    gid: None,
+                },
+            )
+            .unwrap();
         let real = root.path().join("etc/app/app.conf");
         assert_eq!(std::fs::read(&real).unwrap(), b"port=80\n");
         assert_eq!(files.metadata(target).map(|m| m.mode), Some(0o640));

@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use super::{Done, Handle};
 use crate::agent::processor::{ExecContext, OpError};
 use crate::job::target::sanitize_hostname;
-use crate::provider::file::{FileProvider, Staged};
+use crate::provider::file::{FileProvider, Staged, Wanted};
 use crate::wire::job::rfc3339;
 use crate::wire::ops::file::{
     check_object_name, check_path, parse_mode, DeployPayload, DeployRequest, FileDeploy, FileState,
@@ -282,7 +282,7 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
     let target = path.clone();
     on_files(ctx, move |f| {
         if changed {
-            f.install(staged, &target, mode, uid, gid)
+            f.install(staged, &target, Wanted { mode, uid, gid })
         } else {
             // Dropping the staged file removes it; done here, since that is a syscall too.
             drop(staged);
