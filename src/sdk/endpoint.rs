@@ -69,69 +69,48 @@ fn seg(s: &str) -> String {
     encode_segment(s)
 }
 
-/// `GET /health`.
-pub fn health_liveness() -> Endpoint<HealthResponse> {
-    Endpoint::get("/health".into())
+/// Bodiless endpoints: `name(segment, ..) -> Answer = METHOD "path"`, each `{}` in the path
+/// filled with the next argument, encoded as a path segment.
+macro_rules! endpoints {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident),*) -> $answer:ty = $method:ident $path:literal;)*) => {$(
+        $(#[$doc])*
+        pub fn $name($($arg: &str),*) -> Endpoint<$answer> {
+            Endpoint::new(Method::$method, format!($path $(, seg($arg))*), None)
+        }
+    )*};
 }
 
-/// `GET /health/ready`.
-pub fn health_ready() -> Endpoint<HealthResponse> {
-    Endpoint::get("/health/ready".into())
-}
-
-/// `GET /health/status`.
-pub fn health_status() -> Endpoint<StatusResponse> {
-    Endpoint::get("/health/status".into())
-}
-
-/// `GET /file/{name}`.
-pub fn file_get(name: &str) -> Endpoint<FileInfo> {
-    Endpoint::get(format!("/file/{}", seg(name)))
-}
-
-/// `GET /file`.
-pub fn file_list() -> Endpoint<FileList> {
-    Endpoint::get("/file".into())
-}
-
-/// `DELETE /file/{name}`.
-pub fn file_delete(name: &str) -> Endpoint<Deleted> {
-    Endpoint::new(Method::DELETE, format!("/file/{}", seg(name)), None)
-}
-
-/// `GET /file/stale`.
-pub fn file_stale() -> Endpoint<StaleList> {
-    Endpoint::get("/file/stale".into())
-}
-
-/// `GET /agent`.
-pub fn agent_list() -> Endpoint<AgentList> {
-    Endpoint::get("/agent".into())
-}
-
-/// `GET /agent/{hostname}`.
-pub fn agent_get(hostname: &str) -> Endpoint<AgentInfo> {
-    Endpoint::get(format!("/agent/{}", seg(hostname)))
-}
-
-/// `POST /agent/{hostname}/drain`.
-pub fn agent_drain(hostname: &str) -> Endpoint<DrainResponse> {
-    Endpoint::new(
-        Method::POST,
-        format!("/agent/{}/drain", seg(hostname)),
-        None,
-    )
-}
-
-/// `POST /agent/{hostname}/undrain`.
-pub fn agent_undrain(hostname: &str) -> Endpoint<DrainResponse> {
-    let path = format!("/agent/{}/undrain", seg(hostname));
-    Endpoint::new(Method::POST, path, None)
-}
-
-/// `GET /job/{id}`.
-pub fn job_get(id: &str) -> Endpoint<JobDetailResponse> {
-    Endpoint::get(format!("/job/{}", seg(id)))
+endpoints! {
+    /// `GET /health`.
+    health_liveness() -> HealthResponse = GET "/health";
+    /// `GET /health/ready`.
+    health_ready() -> HealthResponse = GET "/health/ready";
+    /// `GET /health/status`.
+    health_status() -> StatusResponse = GET "/health/status";
+    /// `GET /file/{name}`.
+    file_get(name) -> FileInfo = GET "/file/{}";
+    /// `GET /file`.
+    file_list() -> FileList = GET "/file";
+    /// `DELETE /file/{name}`.
+    file_delete(name) -> Deleted = DELETE "/file/{}";
+    /// `GET /file/stale`.
+    file_stale() -> StaleList = GET "/file/stale";
+    /// `GET /agent`.
+    agent_list() -> AgentList = GET "/agent";
+    /// `GET /agent/{hostname}`.
+    agent_get(hostname) -> AgentInfo = GET "/agent/{}";
+    /// `POST /agent/{hostname}/drain`.
+    agent_drain(hostname) -> DrainResponse = POST "/agent/{}/drain";
+    /// `POST /agent/{hostname}/undrain`.
+    agent_undrain(hostname) -> DrainResponse = POST "/agent/{}/undrain";
+    /// `GET /job/{id}`.
+    job_get(id) -> JobDetailResponse = GET "/job/{}";
+    /// `DELETE /job/{id}` (204, no body).
+    job_delete(id) -> IgnoredAny = DELETE "/job/{}";
+    /// `GET /audit/{id}`.
+    audit_get(id) -> AuditEntryResponse = GET "/audit/{}";
+    /// `GET /audit/export`.
+    audit_export() -> ListAuditResponse = GET "/audit/export";
 }
 
 /// `GET /job?limit=&offset=[&status=]`.
@@ -141,11 +120,6 @@ pub fn job_list(status: Option<&str>, limit: usize, offset: usize) -> Endpoint<L
         path.push_str(&format!("&status={}", seg(s)));
     }
     Endpoint::get(path)
-}
-
-/// `DELETE /job/{id}` (204, no body).
-pub fn job_delete(id: &str) -> Endpoint<IgnoredAny> {
-    Endpoint::new(Method::DELETE, format!("/job/{}", seg(id)), None)
 }
 
 /// `POST /job/{id}/retry`, on `target` (the server's default `_any` when `None`).
@@ -161,14 +135,4 @@ pub fn job_retry(id: &str, target: Option<&str>) -> Endpoint<CreateJobResponse> 
 /// `GET /audit?limit=&offset=`.
 pub fn audit_list(limit: usize, offset: usize) -> Endpoint<ListAuditResponse> {
     Endpoint::get(format!("/audit?limit={limit}&offset={offset}"))
-}
-
-/// `GET /audit/{id}`.
-pub fn audit_get(id: &str) -> Endpoint<AuditEntryResponse> {
-    Endpoint::get(format!("/audit/{}", seg(id)))
-}
-
-/// `GET /audit/export`.
-pub fn audit_export() -> Endpoint<ListAuditResponse> {
-    Endpoint::get("/audit/export".into())
 }

@@ -20,6 +20,33 @@ use crate::wire::ops::node::{
 };
 use crate::wire::ops::{Method as OpMethod, NoInput, Op};
 
+/// Typed calls that send one [`endpoint`] declaration of the same name and arguments.
+macro_rules! fetch_aliases {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {$(
+        $(#[$doc])*
+        pub async fn $name(&self, $($arg: $ty),*) -> Result<$answer, SdkError> {
+            self.fetch(&endpoint::$name($($arg),*)).await
+        }
+    )*};
+}
+
+/// Named [`Client::run`] calls of one catalogue operation on `target`: with a request of
+/// the type in brackets, else with no input.
+macro_rules! run_aliases {
+    ($($(#[$doc:meta])* $name:ident$(($req:ty))? = $op:ident -> $item:ty;)*) => {$(
+        $(#[$doc])*
+        pub async fn $name(
+            &self,
+            target: &str,
+            $(request: &$req,)?
+        ) -> Result<Collection<$item>, SdkError> {
+            self.run::<$op>(target, run_aliases!(@request $($req, request)?)).await
+        }
+    )*};
+    (@request) => { &NoInput {} };
+    (@request $req:ty, $request:ident) => { $request };
+}
+
 /// Method, path (target and path parameters filled in, encoded) and body of a call of `O`.
 pub fn op_call<O: Op>(
     target: &str,
@@ -65,19 +92,13 @@ impl Client {
 
     // ---- health -------------------------------------------------------------------
 
-    /// `GET /health`: the controller process is up.
-    pub async fn health_liveness(&self) -> Result<HealthResponse, SdkError> {
-        self.fetch(&endpoint::health_liveness()).await
-    }
-
-    /// `GET /health/ready`: NATS connected and the job bucket answers (503 is an error).
-    pub async fn health_ready(&self) -> Result<HealthResponse, SdkError> {
-        self.fetch(&endpoint::health_ready()).await
-    }
-
-    /// `GET /health/status`: components, agents, jobs and streams (503 is an error).
-    pub async fn health_status(&self) -> Result<StatusResponse, SdkError> {
-        self.fetch(&endpoint::health_status()).await
+    fetch_aliases! {
+        /// `GET /health`: the controller process is up.
+        health_liveness() -> HealthResponse;
+        /// `GET /health/ready`: NATS connected and the job bucket answers (503 is an error).
+        health_ready() -> HealthResponse;
+        /// `GET /health/status`: components, agents, jobs and streams (503 is an error).
+        health_status() -> StatusResponse;
     }
 
     // ---- catalogue operations -------------------------------------------------------
@@ -109,60 +130,34 @@ impl Client {
         self.send(method, &path, body.as_ref()).await
     }
 
-    /// `GET /node/{target}/hostname`.
-    pub async fn get_hostname(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostnameResponse>, SdkError> {
-        self.run::<NodeHostnameGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}`: uptime, load, memory, disks and OS at once.
-    pub async fn get_node_status(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<NodeStatusPayload>>, SdkError> {
-        self.run::<NodeStatusGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}/uptime`.
-    pub async fn get_uptime(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<UptimePayload>>, SdkError> {
-        self.run::<NodeUptimeGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}/disk`.
-    pub async fn get_disk(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<DiskPayload>>, SdkError> {
-        self.run::<NodeDiskGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}/memory`.
-    pub async fn get_memory(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<MemoryPayload>>, SdkError> {
-        self.run::<NodeMemoryGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}/load`.
-    pub async fn get_load(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<LoadPayload>>, SdkError> {
-        self.run::<NodeLoadGet>(target, &NoInput {}).await
-    }
-
-    /// `GET /node/{target}/os`.
-    pub async fn get_os(
-        &self,
-        target: &str,
-    ) -> Result<Collection<HostResult<OsPayload>>, SdkError> {
-        self.run::<NodeOsGet>(target, &NoInput {}).await
+    run_aliases! {
+        /// `GET /node/{target}/hostname`.
+        get_hostname = NodeHostnameGet -> HostnameResponse;
+        /// `GET /node/{target}`: uptime, load, memory, disks and OS at once.
+        get_node_status = NodeStatusGet -> HostResult<NodeStatusPayload>;
+        /// `GET /node/{target}/uptime`.
+        get_uptime = NodeUptimeGet -> HostResult<UptimePayload>;
+        /// `GET /node/{target}/disk`.
+        get_disk = NodeDiskGet -> HostResult<DiskPayload>;
+        /// `GET /node/{target}/memory`.
+        get_memory = NodeMemoryGet -> HostResult<MemoryPayload>;
+        /// `GET /node/{target}/load`.
+        get_load = NodeLoadGet -> HostResult<LoadPayload>;
+        /// `GET /node/{target}/os`.
+        get_os = NodeOsGet -> HostResult<OsPayload>;
+        /// `PUT /node/{target}/network/dns`.
+        update_dns(DnsUpdateRequest) = NetworkDnsUpdate -> DnsUpdateResult;
+        /// `POST /node/{target}/network/ping`.
+        ping(PingRequest) = NetworkPingDo -> HostResult<PingPayload>;
+        /// `POST /node/{target}/command/exec`: a program with arguments, no shell. A non-zero
+        /// exit is not an `Err`; see [`HostEntry::error`].
+        exec(CommandExecRequest) = CommandExec -> HostResult<CommandPayload>;
+        /// `POST /node/{target}/command/shell`: a `/bin/sh -c` string.
+        shell(CommandShellRequest) = CommandShell -> HostResult<CommandPayload>;
+        /// `POST /node/{target}/file/deploy`: writes a stored object to a path.
+        file_deploy(DeployRequest) = FileDeploy -> HostResult<DeployPayload>;
+        /// `POST /node/{target}/file/status`: `in-sync`, `drifted` or `missing`.
+        file_status(StatusRequest) = FileStatus -> HostResult<FileStatusPayload>;
     }
 
     /// `GET /node/{target}/network/dns/{interface}`.
@@ -175,61 +170,6 @@ impl Client {
             interface_name: interface.to_owned(),
         };
         self.run::<NetworkDnsGet>(target, &request).await
-    }
-
-    /// `PUT /node/{target}/network/dns`.
-    pub async fn update_dns(
-        &self,
-        target: &str,
-        request: &DnsUpdateRequest,
-    ) -> Result<Collection<DnsUpdateResult>, SdkError> {
-        self.run::<NetworkDnsUpdate>(target, request).await
-    }
-
-    /// `POST /node/{target}/network/ping`.
-    pub async fn ping(
-        &self,
-        target: &str,
-        request: &PingRequest,
-    ) -> Result<Collection<HostResult<PingPayload>>, SdkError> {
-        self.run::<NetworkPingDo>(target, request).await
-    }
-
-    /// `POST /node/{target}/command/exec`: a program with arguments, no shell. A non-zero
-    /// exit is not an `Err`; see [`HostEntry::error`].
-    pub async fn exec(
-        &self,
-        target: &str,
-        request: &CommandExecRequest,
-    ) -> Result<Collection<HostResult<CommandPayload>>, SdkError> {
-        self.run::<CommandExec>(target, request).await
-    }
-
-    /// `POST /node/{target}/command/shell`: a `/bin/sh -c` string.
-    pub async fn shell(
-        &self,
-        target: &str,
-        request: &CommandShellRequest,
-    ) -> Result<Collection<HostResult<CommandPayload>>, SdkError> {
-        self.run::<CommandShell>(target, request).await
-    }
-
-    /// `POST /node/{target}/file/deploy`: writes a stored object to a path.
-    pub async fn file_deploy(
-        &self,
-        target: &str,
-        request: &DeployRequest,
-    ) -> Result<Collection<HostResult<DeployPayload>>, SdkError> {
-        self.run::<FileDeploy>(target, request).await
-    }
-
-    /// `POST /node/{target}/file/status`: `in-sync`, `drifted` or `missing`.
-    pub async fn file_status(
-        &self,
-        target: &str,
-        request: &StatusRequest,
-    ) -> Result<Collection<HostResult<FileStatusPayload>>, SdkError> {
-        self.run::<FileStatus>(target, request).await
     }
 
     // ---- object store -------------------------------------------------------------
@@ -300,64 +240,41 @@ impl Client {
         }
     }
 
-    /// `GET /file/{name}`: an object's metadata.
-    pub async fn file_get(&self, name: &str) -> Result<FileInfo, SdkError> {
-        self.fetch(&endpoint::file_get(name)).await
-    }
-
-    /// `GET /file`: every stored object.
-    pub async fn file_list(&self) -> Result<FileList, SdkError> {
-        self.fetch(&endpoint::file_list()).await
-    }
-
-    /// `DELETE /file/{name}`: removes an object (deployed copies stay).
-    pub async fn file_delete(&self, name: &str) -> Result<Deleted, SdkError> {
-        self.fetch(&endpoint::file_delete(name)).await
-    }
-
-    /// `GET /file/stale`: deployed files whose object changed since.
-    pub async fn file_stale(&self) -> Result<StaleList, SdkError> {
-        self.fetch(&endpoint::file_stale()).await
+    fetch_aliases! {
+        /// `GET /file/{name}`: an object's metadata.
+        file_get(name: &str) -> FileInfo;
+        /// `GET /file`: every stored object.
+        file_list() -> FileList;
+        /// `DELETE /file/{name}`: removes an object (deployed copies stay).
+        file_delete(name: &str) -> Deleted;
+        /// `GET /file/stale`: deployed files whose object changed since.
+        file_stale() -> StaleList;
     }
 
     // ---- agents -------------------------------------------------------------------
 
-    /// `GET /agent`: every registered agent.
-    pub async fn agent_list(&self) -> Result<AgentList, SdkError> {
-        self.fetch(&endpoint::agent_list()).await
-    }
-
-    /// `GET /agent/{hostname}`.
-    pub async fn agent_get(&self, hostname: &str) -> Result<AgentInfo, SdkError> {
-        self.fetch(&endpoint::agent_get(hostname)).await
-    }
-
-    /// `POST /agent/{hostname}/drain`: no new jobs for this agent.
-    pub async fn agent_drain(&self, hostname: &str) -> Result<DrainResponse, SdkError> {
-        self.fetch(&endpoint::agent_drain(hostname)).await
-    }
-
-    /// `POST /agent/{hostname}/undrain`: the agent takes jobs again.
-    pub async fn agent_undrain(&self, hostname: &str) -> Result<DrainResponse, SdkError> {
-        self.fetch(&endpoint::agent_undrain(hostname)).await
+    fetch_aliases! {
+        /// `GET /agent`: every registered agent.
+        agent_list() -> AgentList;
+        /// `GET /agent/{hostname}`.
+        agent_get(hostname: &str) -> AgentInfo;
+        /// `POST /agent/{hostname}/drain`: no new jobs for this agent.
+        agent_drain(hostname: &str) -> DrainResponse;
+        /// `POST /agent/{hostname}/undrain`: the agent takes jobs again.
+        agent_undrain(hostname: &str) -> DrainResponse;
     }
 
     // ---- jobs ---------------------------------------------------------------------
 
-    /// `GET /job/{id}`: operation, result, per-host responses and states, timeline.
-    pub async fn job_get(&self, id: &str) -> Result<JobDetailResponse, SdkError> {
-        self.fetch(&endpoint::job_get(id)).await
-    }
-
-    /// `GET /job`: newest first; `status` one of `submitted`, `processing`, `completed`,
-    /// `failed`, `partial_failure`; `limit` 1 to 100.
-    pub async fn job_list(
-        &self,
-        status: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<ListJobsResponse, SdkError> {
-        self.fetch(&endpoint::job_list(status, limit, offset)).await
+    fetch_aliases! {
+        /// `GET /job/{id}`: operation, result, per-host responses and states, timeline.
+        job_get(id: &str) -> JobDetailResponse;
+        /// `GET /job`: newest first; `status` one of `submitted`, `processing`, `completed`,
+        /// `failed`, `partial_failure`; `limit` 1 to 100.
+        job_list(status: Option<&str>, limit: usize, offset: usize) -> ListJobsResponse;
+        /// `POST /job/{id}/retry`: runs the job's operation again as a new, linked job on
+        /// `target` (default `_any`); does not wait for it.
+        job_retry(id: &str, target: Option<&str>) -> CreateJobResponse;
     }
 
     /// `DELETE /job/{id}`: removes a job, its events and responses.
@@ -366,34 +283,14 @@ impl Client {
         Ok(())
     }
 
-    /// `POST /job/{id}/retry`: runs the job's operation again as a new, linked job on
-    /// `target` (default `_any`); does not wait for it.
-    pub async fn job_retry(
-        &self,
-        id: &str,
-        target: Option<&str>,
-    ) -> Result<CreateJobResponse, SdkError> {
-        self.fetch(&endpoint::job_retry(id, target)).await
-    }
-
     // ---- audit --------------------------------------------------------------------
 
-    /// `GET /audit`: entries, newest first; `limit` 1 to 100.
-    pub async fn audit_list(
-        &self,
-        limit: usize,
-        offset: usize,
-    ) -> Result<ListAuditResponse, SdkError> {
-        self.fetch(&endpoint::audit_list(limit, offset)).await
-    }
-
-    /// `GET /audit/{id}`: one entry.
-    pub async fn audit_get(&self, id: &str) -> Result<AuditEntryResponse, SdkError> {
-        self.fetch(&endpoint::audit_get(id)).await
-    }
-
-    /// `GET /audit/export`: every entry, newest first.
-    pub async fn audit_export(&self) -> Result<ListAuditResponse, SdkError> {
-        self.fetch(&endpoint::audit_export()).await
+    fetch_aliases! {
+        /// `GET /audit`: entries, newest first; `limit` 1 to 100.
+        audit_list(limit: usize, offset: usize) -> ListAuditResponse;
+        /// `GET /audit/{id}`: one entry.
+        audit_get(id: &str) -> AuditEntryResponse;
+        /// `GET /audit/export`: every entry, newest first.
+        audit_export() -> ListAuditResponse;
     }
 }
