@@ -95,24 +95,29 @@ pub fn process_conditions(
     cfg: &ProcessConditionsConfig,
     p: &ProcessSample,
 ) -> Vec<(&'static str, bool, String)> {
-    let mut out = Vec::new();
-    if cfg.memory_pressure_bytes > 0 {
-        let on = p.rss_bytes > cfg.memory_pressure_bytes;
-        let reason = format!(
-            "process RSS {} bytes exceeds threshold {} bytes",
-            p.rss_bytes, cfg.memory_pressure_bytes
-        );
-        out.push(raw("ProcessMemoryPressure", on, reason));
-    }
-    if cfg.high_cpu_percent > 0.0 {
-        let on = p.cpu_percent > cfg.high_cpu_percent;
-        let reason = format!(
-            "process CPU {:.1}% exceeds threshold {:.1}%",
-            p.cpu_percent, cfg.high_cpu_percent
-        );
-        out.push(raw("ProcessHighCPU", on, reason));
-    }
-    out
+    let rss = (p.rss_bytes, cfg.memory_pressure_bytes);
+    let cpu = (p.cpu_percent, cfg.high_cpu_percent);
+    [
+        above("ProcessMemoryPressure", rss, |(v, l)| {
+            format!("process RSS {v} bytes exceeds threshold {l} bytes")
+        }),
+        above("ProcessHighCPU", cpu, |(v, l)| {
+            format!("process CPU {v:.1}% exceeds threshold {l:.1}%")
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A condition that holds while `value` exceeds `limit`; none at all for a zero limit,
+/// which is how a threshold is switched off.
+fn above<T: PartialOrd + Default + Copy>(
+    name: &'static str,
+    (value, limit): (T, T),
+    reason: impl FnOnce((T, T)) -> String,
+) -> Option<(&'static str, bool, String)> {
+    (limit > T::default()).then(|| raw(name, value > limit, reason((value, limit))))
 }
 
 /// A raw condition: its reason only when it holds.

@@ -71,16 +71,8 @@ pub struct RegistryError(#[from] crate::nats::kv_scan::ScanError);
 /// Every registered (live) agent.
 pub async fn list_agents(registry: &kv::Store) -> Result<Vec<AgentRegistration>, RegistryError> {
     let entries = crate::nats::kv_scan::scan(registry, crate::wire::keys::AGENTS_ALL, true).await?;
-    let mut agents: Vec<AgentRegistration> = entries
-        .into_iter()
-        .filter_map(|(key, value)| match serde_json::from_slice(&value) {
-            Ok(agent) => Some(agent),
-            Err(e) => {
-                tracing::warn!(%key, error = %e, "skipping unreadable registry entry");
-                None
-            }
-        })
-        .collect();
+    let mut agents: Vec<AgentRegistration> =
+        crate::nats::kv_scan::decode_each(entries, "registry entry");
     agents.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     Ok(agents)
 }

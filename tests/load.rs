@@ -223,10 +223,12 @@ async fn answers_the_subscription_missed_are_read_from_the_bucket() {
     let started = std::time::Instant::now();
     let outcome = jobs
         .run(osapi::job::Submit {
-            op: "node.hostname.get",
-            kind: osapi::job::OpKind::Query,
-            data: serde_json::json!({}),
-            target: &target,
+            job: osapi::job::NewJob {
+                op: "node.hostname.get",
+                kind: osapi::job::OpKind::Query,
+                data: serde_json::json!({}),
+                target: &target,
+            },
             expected: &expected,
             wait: Duration::from_secs(10),
         })

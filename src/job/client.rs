@@ -35,13 +35,19 @@ pub struct JobOutcome {
     pub missing: Vec<String>,
 }
 
-/// One job to run.
+/// What a new job is: the operation, its data and where it goes.
 #[derive(Debug, Clone)]
-pub struct Submit<'a> {
+pub struct NewJob<'a> {
     pub op: &'a str,
     pub kind: OpKind,
     pub data: Value,
     pub target: &'a Target,
+}
+
+/// One job to run and wait for.
+#[derive(Debug, Clone)]
+pub struct Submit<'a> {
+    pub job: NewJob<'a>,
     /// Hosts a broadcast waits for.
     pub expected: &'a [String],
     /// How long to wait for answers.
@@ -91,13 +97,16 @@ impl JobClient {
     /// Stores a new job record for `op` on `target`.
     async fn create(
         &self,
-        op: &str,
-        kind: OpKind,
-        data: Value,
-        target: &Target,
+        job: NewJob<'_>,
         retry_of: Option<String>,
         start_by: Option<Duration>,
     ) -> Result<JobRecord, JobError> {
+        let NewJob {
+            op,
+            kind,
+            data,
+            target,
+        } = job;
         if !is_connected(&self.client) {
             return Err(JobError::Unavailable("not connected".into()));
         }
@@ -147,21 +156,15 @@ impl JobClient {
     /// Creates and publishes a job without waiting for it (retry). Returns its record.
     pub async fn submit(
         &self,
-        op: &str,
-        kind: OpKind,
-        data: Value,
-        target: &Target,
+        job: NewJob<'_>,
         retry_of: Option<String>,
     ) -> Result<JobRecord, JobError> {
+        let target = job.target.to_string();
         // Nobody waits for a retried job: it may start whenever an agent takes it.
-        let record = self.create(op, kind, data, target, retry_of, None).await?;
-        self.event(
-            &record.id,
-            JobEvent::Submitted,
-            "_api",
-            serde_json::json!({"target": target.to_string()}),
-        )
-        .await;
+        let record = self.create(job, retry_of, None).await?;
+        let data = serde_json::json!({ "target": target });
+        self.event(&record.id, JobEvent::Submitted, "_api", data)
+            .await;
         if let Err(e) = self.publish(&record).await {
             self.fail_unpublished(&record.id, &e).await;
             return Err(e);
@@ -189,16 +192,12 @@ impl JobClient {
     /// forever; a late answer still overrides it.
     pub async fn run(&self, job: Submit<'_>) -> Result<JobOutcome, JobError> {
         let Submit {
-            op,
-            kind,
-            data,
-            target,
+            job,
             expected,
             wait,
         } = job;
-        let record = self
-            .create(op, kind, data, target, None, Some(wait))
-            .await?;
+        let target = job.target;
+        let record = self.create(job, None, Some(wait)).await?;
         let job_id = record.id.clone();
         // Registered before publishing so that no answer can slip past.
         let mut waiter = self.hub.wait_for(&job_id);

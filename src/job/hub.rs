@@ -179,16 +179,7 @@ impl Waiter {
     pub async fn reread(&self) -> Result<Vec<JobResponse>, kv_scan::ScanError> {
         let filter = JobResponse::watch_filter(&self.job_id);
         let entries = kv_scan::latest_by_index(&self.hub.responses, &filter).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|(key, value)| match serde_json::from_slice(&value) {
-                Ok(answer) => Some(answer),
-                Err(e) => {
-                    tracing::warn!(%key, error = %e, "unreadable job response");
-                    None
-                }
-            })
-            .collect())
+        Ok(kv_scan::decode_each(entries, "job response"))
     }
 }
 

@@ -10,6 +10,6 @@ pub mod subject;
 pub mod target;
 
 pub use crate::wire::job::{JobEvent, JobRecord, JobResponse, JobStatus, StatusEvent};
-pub use client::{JobClient, JobError, JobOutcome, Submit};
+pub use client::{JobClient, JobError, JobOutcome, NewJob, Submit};
 pub use subject::{OpKind, Subjects};
 pub use target::Target;

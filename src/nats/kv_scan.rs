@@ -195,6 +195,24 @@ fn apply(
     }
 }
 
+/// The entries that decode as `T`; each one that does not is logged (with `what` it was
+/// meant to be) and skipped, so one bad record cannot hide the rest.
+pub fn decode_each<T: serde::de::DeserializeOwned>(
+    entries: impl IntoIterator<Item = (String, Bytes)>,
+    what: &str,
+) -> Vec<T> {
+    entries
+        .into_iter()
+        .filter_map(|(key, value)| match serde_json::from_slice(&value) {
+            Ok(decoded) => Some(decoded),
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "skipping unreadable {what}");
+                None
+            }
+        })
+        .collect()
+}
+
 /// True for a KV delete or purge, and for the marker a bucket with limit markers leaves
 /// when an entry expires: none of them carries a value.
 pub fn is_removal(headers: Option<&HeaderMap>) -> bool {

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::ProviderError;
+use crate::wire::ops::command::CommandPayload;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -39,17 +39,11 @@ pub struct CommandSpec {
     pub max_output: usize,
 }
 
-/// What it did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What it did: the wire result (output capped at `max_output`, which it records) and
+/// whether the timeout struck, which the agent turns into an error instead of a result.
+#[derive(Debug, Clone)]
 pub struct CommandOutput {
-    /// Lossy UTF-8, at most `max_output` bytes.
-    pub stdout: String,
-    pub stderr: String,
-    /// The exit code, 128 + the signal number when a signal ended it, -1 when unknown.
-    pub exit_code: i32,
-    pub duration_ms: u64,
-    pub stdout_truncated: bool,
-    pub stderr_truncated: bool,
+    pub result: CommandPayload,
     /// The timeout struck and the process group was killed.
     pub timed_out: bool,
 }
@@ -259,12 +253,15 @@ async fn run(spec: CommandSpec) -> Result<CommandOutput, ProviderError> {
     let (stdout, stdout_truncated) = out.into_string();
     let (stderr, stderr_truncated) = err.into_string();
     Ok(CommandOutput {
-        stdout,
-        stderr,
-        exit_code,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        stdout_truncated,
-        stderr_truncated,
+        result: CommandPayload {
+            stdout,
+            stderr,
+            exit_code,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            stdout_truncated,
+            stderr_truncated,
+            output_limit: spec.max_output as u64,
+        },
         timed_out,
     })
 }
@@ -305,6 +302,23 @@ mod tests {
         }
     }
 
+    /// Runs `program` with a 1 KiB cap; the run itself must not fail.
+    async fn run_ok(program: Program, timeout_ms: u64) -> CommandOutput {
+        LinuxCommand.run(spec(program, timeout_ms)).await.unwrap()
+    }
+
+    /// [`run_ok`], with how long it took.
+    async fn run_timed(program: Program, timeout_ms: u64) -> (CommandOutput, Duration) {
+        let started = Instant::now();
+        let out = run_ok(program, timeout_ms).await;
+        (out, started.elapsed())
+    }
+
+    /// The pid a test script printed first (`echo $!`).
+    fn printed_pid(out: &CommandOutput) -> i32 {
+        out.result.stdout.trim().parse().unwrap()
+    }
+
     /// Gone, or a zombie waiting for init to reap it: either way no longer running.
     fn is_gone(pid: i32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -330,31 +344,26 @@ mod tests {
 
     #[tokio::test]
     async fn arguments_arrive_verbatim() {
-        let out = LinuxCommand
-            .run(spec(
-                exec("printf", &["%s\n", "a b", "c\"d", "e'f", "$HOME", "*", ""]),
-                5000,
-            ))
-            .await
-            .unwrap();
-        assert_eq!(out.stdout, "a b\nc\"d\ne'f\n$HOME\n*\n\n");
-        assert_eq!(out.exit_code, 0);
-        assert!(!out.timed_out && !out.stdout_truncated);
+        let out = run_ok(
+            exec("printf", &["%s\n", "a b", "c\"d", "e'f", "$HOME", "*", ""]),
+            5000,
+        )
+        .await;
+        assert_eq!(out.result.stdout, "a b\nc\"d\ne'f\n$HOME\n*\n\n");
+        assert_eq!(out.result.exit_code, 0);
+        assert!(!out.timed_out && !out.result.stdout_truncated);
     }
 
     #[tokio::test]
     async fn exit_codes_signals_stderr_env_and_cwd() {
-        let out = LinuxCommand
-            .run(spec(shell("echo e >&2; exit 7"), 5000))
-            .await
-            .unwrap();
-        assert_eq!((out.exit_code, out.stderr.as_str()), (7, "e\n"));
+        let out = run_ok(shell("echo e >&2; exit 7"), 5000).await;
+        assert_eq!(
+            (out.result.exit_code, out.result.stderr.as_str()),
+            (7, "e\n")
+        );
 
-        let out = LinuxCommand
-            .run(spec(shell("kill -TERM $$"), 5000))
-            .await
-            .unwrap();
-        assert_eq!(out.exit_code, 128 + 15);
+        let out = run_ok(shell("kill -TERM $$"), 5000).await;
+        assert_eq!(out.result.exit_code, 128 + 15);
 
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(shell("printf '%s %s' \"$OSAPI_T\" \"$(pwd)\""), 5000);
@@ -362,23 +371,24 @@ mod tests {
         s.cwd = Some(dir.path().to_path_buf());
         let out = LinuxCommand.run(s).await.unwrap();
         let cwd = dir.path().canonicalize().unwrap();
-        assert_eq!(out.stdout, format!("x y {}", cwd.display()));
+        assert_eq!(out.result.stdout, format!("x y {}", cwd.display()));
     }
 
     #[tokio::test]
     async fn output_is_capped_not_buffered_whole() {
         let started = Instant::now();
-        let out = LinuxCommand
-            .run(spec(
-                shell("head -c 10000000 /dev/zero; head -c 3000000 /dev/zero >&2; exit 3"),
-                30_000,
-            ))
-            .await
-            .unwrap();
-        assert_eq!((out.stdout.len(), out.stderr.len()), (1024, 1024));
-        assert!(out.stdout_truncated && out.stderr_truncated);
+        let out = run_ok(
+            shell("head -c 10000000 /dev/zero; head -c 3000000 /dev/zero >&2; exit 3"),
+            30_000,
+        )
+        .await;
+        assert_eq!(
+            (out.result.stdout.len(), out.result.stderr.len()),
+            (1024, 1024)
+        );
+        assert!(out.result.stdout_truncated && out.result.stderr_truncated);
         // The command ran to its end: the pipes were drained, not left to block it.
-        assert_eq!(out.exit_code, 3);
+        assert_eq!(out.result.exit_code, 3);
         assert!(!out.timed_out);
         assert!(started.elapsed() < Duration::from_secs(30));
     }
@@ -389,7 +399,10 @@ mod tests {
         s.timeout = Duration::MAX;
         s.max_output = 0;
         let out = LinuxCommand.run(s).await.unwrap();
-        assert_eq!((out.stdout.as_str(), out.stdout_truncated), ("", true));
+        assert_eq!(
+            (out.result.stdout.as_str(), out.result.stdout_truncated),
+            ("", true)
+        );
         assert!(!out.timed_out);
     }
 
@@ -403,30 +416,21 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_kills_children_and_grandchildren() {
-        let started = Instant::now();
-        let out = LinuxCommand
-            .run(spec(shell("sleep 30 & echo $!; sleep 30; wait"), 1000))
-            .await
-            .unwrap();
-        assert!(out.timed_out, "{out:?}");
-        assert_eq!(out.exit_code, 128 + 9);
-        assert!(started.elapsed() < Duration::from_secs(5), "{out:?}");
+        let (out, took) = run_timed(shell("sleep 30 & echo $!; sleep 30; wait"), 1000).await;
+        assert!(out.timed_out && took < Duration::from_secs(5), "{out:?}");
+        assert_eq!(out.result.exit_code, 128 + 9);
         // Output written before the timeout is kept.
-        let pid: i32 = out.stdout.trim().parse().unwrap();
+        let pid = printed_pid(&out);
         assert!(gone_soon(pid).await, "grandchild {pid} still running");
     }
 
     #[tokio::test]
     async fn leftover_background_processes_do_not_hold_the_result() {
         // The shell exits at once; its background child keeps stdout open.
-        let started = Instant::now();
-        let out = LinuxCommand
-            .run(spec(shell("sleep 30 & echo $!"), 20_000))
-            .await
-            .unwrap();
-        assert!(!out.timed_out && out.exit_code == 0, "{out:?}");
-        assert!(started.elapsed() < Duration::from_secs(10), "{out:?}");
-        let pid: i32 = out.stdout.trim().parse().unwrap();
+        let (out, took) = run_timed(shell("sleep 30 & echo $!"), 20_000).await;
+        assert!(!out.timed_out && out.result.exit_code == 0, "{out:?}");
+        assert!(took < Duration::from_secs(10), "{out:?}");
+        let pid = printed_pid(&out);
         assert!(gone_soon(pid).await, "background child {pid} still running");
     }
 
@@ -434,14 +438,9 @@ mod tests {
     async fn escaped_descendant_holding_pipes_is_bounded() {
         // setsid leaves the group, so the kill cannot reach it; the wait for its pipes
         // must still end. It is killed here by pid afterwards.
-        let started = Instant::now();
-        let out = LinuxCommand
-            .run(spec(shell("setsid sleep 30 & echo $!; sleep 30"), 500))
-            .await
-            .unwrap();
-        assert!(out.timed_out);
-        assert!(started.elapsed() < Duration::from_secs(5), "{out:?}");
-        if let Ok(pid) = out.stdout.trim().parse::<i32>() {
+        let (out, took) = run_timed(shell("setsid sleep 30 & echo $!; sleep 30"), 500).await;
+        assert!(out.timed_out && took < Duration::from_secs(5), "{out:?}");
+        if let Ok(pid) = out.result.stdout.trim().parse::<i32>() {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }

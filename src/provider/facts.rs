@@ -2,9 +2,9 @@
 //! `PATH`: what the agent reports and resolves `@fact.*` against.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use super::node::NodeProvider;
+use super::system::SystemRoot;
 use crate::wire::facts::{Facts, Interface, OsFacts, Route};
 
 /// Collects the host's facts.
@@ -18,20 +18,15 @@ pub trait FactsProvider: Send + Sync {
 /// Facts of the Linux host whose files live under `root` (`/` in production).
 /// Interfaces come from `getifaddrs` and the package manager from `PATH`, which are the
 /// running system's whatever the root.
+#[derive(Default)]
 pub struct LinuxFacts {
-    pub root: PathBuf,
-}
-
-impl Default for LinuxFacts {
-    fn default() -> Self {
-        Self { root: "/".into() }
-    }
+    pub root: SystemRoot,
 }
 
 impl LinuxFacts {
     /// A file under the root, empty when unreadable.
     fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.root.join(path)).unwrap_or_default()
+        self.root.read_or_empty(path)
     }
 
     fn exists(&self, path: &str) -> bool {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::system::SystemRoot;
 use super::ProviderError;
 
 /// A file operation failed; the message names the path as the caller gave it.
@@ -97,29 +98,15 @@ pub trait FileProvider: Send + Sync {
 /// Files of the Linux host whose filesystem is under `root` (`/` in production). Under
 /// `/`, names are resolved through NSS (so LDAP or sssd users work); under another root,
 /// from its `etc/passwd` and `etc/group`.
+#[derive(Default)]
 pub struct LinuxFiles {
-    pub root: PathBuf,
-}
-
-impl Default for LinuxFiles {
-    fn default() -> Self {
-        Self { root: "/".into() }
-    }
+    pub root: SystemRoot,
 }
 
 impl LinuxFiles {
-    /// `path` (absolute on the host) under the root.
-    fn under(&self, path: &Path) -> PathBuf {
-        self.root.join(path.strip_prefix("/").unwrap_or(path))
-    }
-
-    fn is_host_root(&self) -> bool {
-        self.root == Path::new("/")
-    }
-
     /// The id of `name` in the root's `etc/passwd` or `etc/group`.
     fn id_in(&self, db: &str, name: &str) -> Option<u32> {
-        let text = std::fs::read_to_string(self.root.join("etc").join(db)).ok()?;
+        let text = std::fs::read_to_string(self.root.join(format!("etc/{db}"))).ok()?;
         id_from_db(&text, name)
     }
 }
@@ -135,11 +122,11 @@ fn id_from_db(text: &str, name: &str) -> Option<u32> {
 
 impl FileProvider for LinuxFiles {
     fn is_dir(&self, dir: &Path) -> bool {
-        self.under(dir).is_dir()
+        self.root.join(dir).is_dir()
     }
 
     fn user_id(&self, name: &str) -> Option<u32> {
-        if !self.is_host_root() {
+        if !self.root.is_host() {
             return self.id_in("passwd", name);
         }
         // A lookup error (NSS unreachable) reads as unknown: the caller names the owner.
@@ -148,7 +135,7 @@ impl FileProvider for LinuxFiles {
     }
 
     fn group_id(&self, name: &str) -> Option<u32> {
-        if !self.is_host_root() {
+        if !self.root.is_host() {
             return self.id_in("group", name);
         }
         let group = nix::unistd::Group::from_name(name).ok().flatten()?;
@@ -159,7 +146,7 @@ impl FileProvider for LinuxFiles {
         let dir = target.parent().unwrap_or(Path::new("/"));
         let tmp = tempfile::Builder::new()
             .prefix(".osapi-deploy-")
-            .tempfile_in(self.under(dir))
+            .tempfile_in(self.root.join(dir))
             .map_err(|source| FileError::Stage {
                 dir: dir.to_owned(),
                 source,
@@ -169,7 +156,7 @@ impl FileProvider for LinuxFiles {
     }
 
     fn metadata(&self, path: &Path) -> Option<FileMeta> {
-        let m = std::fs::metadata(self.under(path)).ok()?;
+        let m = std::fs::metadata(self.root.join(path)).ok()?;
         Some(FileMeta {
             mode: m.permissions().mode() & 0o7777,
             uid: m.uid(),
@@ -182,7 +169,7 @@ impl FileProvider for LinuxFiles {
             path: path.to_owned(),
             source,
         };
-        let mut f = match std::fs::File::open(self.under(path)) {
+        let mut f = match std::fs::File::open(self.root.join(path)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(read_error(e)),
@@ -220,7 +207,7 @@ impl FileProvider for LinuxFiles {
                 source,
             })?;
         }
-        tmp.persist(self.under(path))
+        tmp.persist(self.root.join(path))
             .map_err(|e| write_error(e.error))
     }
 }

@@ -152,12 +152,15 @@ impl Pinger for LinuxPinger {
 mod tests {
     use super::*;
 
+    /// Pings `addr` `count` times with a 2 s wait.
+    async fn try_ping(addr: &str, count: u32) -> Result<PingStats, ProviderError> {
+        let addr: IpAddr = addr.parse().unwrap();
+        LinuxPinger.ping(addr, count, Duration::from_secs(2)).await
+    }
+
     #[tokio::test]
     async fn loopback_v4_answers() {
-        let s = LinuxPinger
-            .ping("127.0.0.1".parse().unwrap(), 3, Duration::from_secs(2))
-            .await
-            .unwrap();
+        let s = try_ping("127.0.0.1", 3).await.unwrap();
         assert_eq!((s.packets_sent, s.packets_received), (3, 3));
         assert_eq!(s.packet_loss, 0.0);
         assert!(s.min_rtt <= s.avg_rtt && s.avg_rtt <= s.max_rtt, "{s:?}");
@@ -170,31 +173,20 @@ mod tests {
             eprintln!("no IPv6 loopback on this host: skipped");
             return;
         }
-        let s = LinuxPinger
-            .ping("::1".parse().unwrap(), 2, Duration::from_secs(2))
-            .await
-            .unwrap();
+        let s = try_ping("::1", 2).await.unwrap();
         assert_eq!((s.packets_sent, s.packets_received), (2, 2));
     }
 
     #[tokio::test]
     async fn concurrent_pings_do_not_steal_replies() {
-        let addr: IpAddr = "127.0.0.1".parse().unwrap();
-        let p = LinuxPinger;
-        let (a, b) = tokio::join!(
-            p.ping(addr, 2, Duration::from_secs(2)),
-            p.ping(addr, 2, Duration::from_secs(2))
-        );
+        let (a, b) = tokio::join!(try_ping("127.0.0.1", 2), try_ping("127.0.0.1", 2));
         assert_eq!(a.unwrap().packets_received, 2);
         assert_eq!(b.unwrap().packets_received, 2);
     }
 
     #[tokio::test]
     async fn zero_count_is_invalid() {
-        let e = LinuxPinger
-            .ping("127.0.0.1".parse().unwrap(), 0, Duration::from_secs(1))
-            .await
-            .unwrap_err();
+        let e = try_ping("127.0.0.1", 0).await.unwrap_err();
         assert!(matches!(e, ProviderError::InvalidInput(_)), "{e}");
     }
 

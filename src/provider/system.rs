@@ -1,7 +1,43 @@
-//! Host-wide lookups every provider shares: finding a program on `PATH`.
+//! What every provider shares: the system root files live under, and finding a program on
+//! `PATH`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// The directory the host's filesystem is read and written under: `/` in production, a
+/// temp dir in tests, so that no test touches the machine it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemRoot(PathBuf);
+
+impl Default for SystemRoot {
+    fn default() -> Self {
+        Self("/".into())
+    }
+}
+
+impl From<&Path> for SystemRoot {
+    fn from(dir: &Path) -> Self {
+        Self(dir.to_path_buf())
+    }
+}
+
+impl SystemRoot {
+    /// `path`, absolute or relative on the host, under the root.
+    pub fn join(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        self.0.join(path.strip_prefix("/").unwrap_or(path))
+    }
+
+    /// Whether this is the running system's own `/` (NSS lookups, live tools apply).
+    pub fn is_host(&self) -> bool {
+        self.0 == Path::new("/")
+    }
+
+    /// A file under the root, empty when unreadable (for facts that may be absent).
+    pub fn read_or_empty(&self, path: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(self.join(path)).unwrap_or_default()
+    }
+}
 
 /// The first executable file named `program` in the directories of `PATH`, as a shell
 /// would find it; `None` when `PATH` is unset or holds none.
@@ -46,6 +82,15 @@ mod tests {
         assert_eq!(which_in("missing", &path), None);
         assert_eq!(which_in("b/tool", &path), None);
         assert_eq!(which_in("", &path), None);
+    }
+
+    #[test]
+    fn paths_resolve_under_the_root() {
+        let root = SystemRoot::from(Path::new("/tmp/r"));
+        assert_eq!(root.join("/etc/hostname"), Path::new("/tmp/r/etc/hostname"));
+        assert_eq!(root.join("etc/hostname"), Path::new("/tmp/r/etc/hostname"));
+        assert!(!root.is_host() && SystemRoot::default().is_host());
+        assert_eq!(root.read_or_empty("no/such/file"), "");
     }
 
     #[test]

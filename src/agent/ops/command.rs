@@ -60,15 +60,7 @@ async fn exec(
         )
         .into());
     }
-    let mut p = CommandPayload {
-        stdout: out.stdout,
-        stderr: out.stderr,
-        exit_code: out.exit_code,
-        duration_ms: out.duration_ms,
-        stdout_truncated: out.stdout_truncated,
-        stderr_truncated: out.stderr_truncated,
-        output_limit: ctx.max_output as u64,
-    };
+    let mut p = out.result;
     fit_in_message(&mut p, MAX_ENCODED);
     Ok(Done {
         payload: p,

@@ -181,12 +181,14 @@ pub fn router(state: &AppState) -> axum::Router<AppState> {
     let write = axum::Router::new()
         .route("/agent/{hostname}/drain", routing::post(drain_agent))
         .route("/agent/{hostname}/undrain", routing::post(undrain_agent));
-    let p = crate::auth::Permission::AgentRead;
-    super::guarded(read, state, p).merge(super::guarded(
-        write,
+    use crate::auth::Permission;
+    super::by_permission(
         state,
-        crate::auth::Permission::AgentWrite,
-    ))
+        [
+            (Permission::AgentRead, read),
+            (Permission::AgentWrite, write),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use axum::{routing, Json, Router};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::guarded;
 use crate::auth::Permission;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::Named;
@@ -329,5 +328,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             routing::post(upload).layer(axum::extract::DefaultBodyLimit::max(max_upload)),
         )
         .route("/file/{name}", routing::delete(self::delete));
-    guarded(read, state, Permission::FileRead).merge(guarded(write, state, Permission::FileWrite))
+    super::by_permission(
+        state,
+        [(Permission::FileRead, read), (Permission::FileWrite, write)],
+    )
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{paging, Named, PathParam};
 use crate::controller::state::AppState;
-use crate::job::store;
+use crate::job::{store, NewJob};
 use crate::wire::job::{
     CreateJobResponse, JobDetailResponse, JobEvent, JobRecord, ListJobsResponse, OverallStatus,
     RetryJobRequest,
@@ -137,10 +137,12 @@ pub async fn retry(
     let record = backend
         .jobs
         .submit(
-            &original.operation.kind,
-            original.kind,
-            original.operation.data.clone(),
-            &target,
+            NewJob {
+                op: &original.operation.kind,
+                kind: original.kind,
+                data: original.operation.data.clone(),
+                target: &target,
+            },
             Some(id.clone()),
         )
         .await?;
@@ -169,10 +171,9 @@ pub fn router(state: &AppState) -> axum::Router<AppState> {
     let write = axum::Router::new()
         .route("/job/{id}", routing::delete(self::delete))
         .route("/job/{id}/retry", routing::post(retry));
-    let p = crate::auth::Permission::JobRead;
-    super::guarded(read, state, p).merge(super::guarded(
-        write,
+    use crate::auth::Permission;
+    super::by_permission(
         state,
-        crate::auth::Permission::JobWrite,
-    ))
+        [(Permission::JobRead, read), (Permission::JobWrite, write)],
+    )
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::job::{JobOutcome, JobStatus, Submit};
+use crate::job::{JobOutcome, JobStatus, NewJob, Submit};
 use crate::wire::ops::OpName;
 pub use crate::wire::{Collection, HostItem, HostResult};
 
@@ -31,6 +31,18 @@ pub fn guarded(
         (state.clone(), permission),
         crate::controller::auth::require,
     ))
+}
+
+/// Route groups, each behind the permission it needs, merged into one router.
+pub fn by_permission<const N: usize>(
+    state: &AppState,
+    groups: [(crate::auth::Permission, axum::Router<AppState>); N],
+) -> axum::Router<AppState> {
+    groups
+        .into_iter()
+        .fold(axum::Router::new(), |all, (permission, routes)| {
+            all.merge(guarded(routes, state, permission))
+        })
 }
 
 impl<T: HostItem> Collection<T> {
@@ -95,10 +107,12 @@ pub async fn run_on_target<T: HostItem>(
     let outcome = backend
         .jobs
         .run(Submit {
-            op: op.name,
-            kind: op.kind,
-            data,
-            target: &target,
+            job: NewJob {
+                op: op.name,
+                kind: op.kind,
+                data,
+                target: &target,
+            },
             expected: &expected,
             wait,
         })

@@ -236,37 +236,33 @@ mod tests {
             .collect()
     }
 
+    /// What one heartbeat of `key` with `conds` makes the tracker say.
+    fn put(t: &mut Tracker, key: &str, conds: &[(&str, bool)]) -> Vec<ConditionEvent> {
+        t.put(key, &beat(conds), Instant::now())
+    }
+
     #[test]
     fn fires_and_resolves_once() {
         let mut t = Tracker::default();
-        let now = Instant::now();
-        assert!(t
-            .put("agents.web-01", &beat(&[("DiskPressure", false)]), now)
-            .is_empty());
-        let e = t.put("agents.web-01", &beat(&[("DiskPressure", true)]), now);
+        let host = "agents.web-01";
+        assert!(put(&mut t, host, &[("DiskPressure", false)]).is_empty());
+        let e = put(&mut t, host, &[("DiskPressure", true)]);
         assert_eq!(kinds(&e), [(EventKind::Fired, "DiskPressure")]);
         assert_eq!(e[0].component, "agent");
-        assert!(t
-            .put("agents.web-01", &beat(&[("DiskPressure", true)]), now)
-            .is_empty());
-        let e = t.put("agents.web-01", &beat(&[("DiskPressure", false)]), now);
+        assert!(put(&mut t, host, &[("DiskPressure", true)]).is_empty());
+        let e = put(&mut t, host, &[("DiskPressure", false)]);
         assert_eq!(kinds(&e), [(EventKind::Resolved, "DiskPressure")]);
     }
 
     #[test]
     fn unreachable_once_then_resolved_on_return() {
         let mut t = Tracker::default();
-        let now = Instant::now();
-        t.put("agents.a", &beat(&[]), now);
-        assert_eq!(
-            kinds(&t.gone("agents.a", true)),
-            [(EventKind::Unreachable, UNREACHABLE)]
-        );
+        put(&mut t, "agents.a", &[]);
+        let e = t.gone("agents.a", true);
+        assert_eq!(kinds(&e), [(EventKind::Unreachable, UNREACHABLE)]);
         assert!(t.gone("agents.a", true).is_empty());
-        assert_eq!(
-            kinds(&t.put("agents.a", &beat(&[]), now)),
-            [(EventKind::Resolved, UNREACHABLE)]
-        );
+        let e = put(&mut t, "agents.a", &[]);
+        assert_eq!(kinds(&e), [(EventKind::Resolved, UNREACHABLE)]);
         // A clean shutdown is not an outage; a stale expiry of an unknown key is ignored.
         assert!(t.gone("agents.a", false).is_empty());
         assert!(t.gone("agents.zzz", true).is_empty());
@@ -275,10 +271,9 @@ mod tests {
     #[test]
     fn condition_resolves_when_a_restarted_component_lacks_it() {
         let mut t = Tracker::default();
-        let now = Instant::now();
-        t.put("agents.a", &beat(&[("DiskPressure", true)]), now);
+        put(&mut t, "agents.a", &[("DiskPressure", true)]);
         assert!(t.gone("agents.a", false).is_empty());
-        let e = t.put("agents.a", &beat(&[("DiskPressure", false)]), now);
+        let e = put(&mut t, "agents.a", &[("DiskPressure", false)]);
         assert_eq!(kinds(&e), [(EventKind::Resolved, "DiskPressure")]);
     }
 
