@@ -76,3 +76,41 @@ pub async fn list_agents(registry: &kv::Store) -> Result<Vec<AgentRegistration>,
     agents.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     Ok(agents)
 }
+
+/// Appends `event`, which happened `at`, to an agent's timeline. Best effort: the change
+/// it records has already happened, so a failed write is logged, not reported.
+pub async fn record_timeline(
+    state: &kv::Store,
+    hostname: &str,
+    (event, message): (&str, &str),
+    at: time::OffsetDateTime,
+) {
+    let entry = crate::wire::job::TimelineEvent {
+        timestamp: crate::wire::job::rfc3339(at),
+        event: event.to_owned(),
+        hostname: hostname.to_owned(),
+        message: message.to_owned(),
+        error: None,
+    };
+    let key = crate::wire::keys::timeline(hostname, event, at.unix_timestamp_nanos());
+    let Ok(body) = serde_json::to_vec(&entry) else {
+        return;
+    };
+    if let Err(e) = state.put(&key, body.into()).await {
+        tracing::warn!(%hostname, event, error = %e, "cannot record a timeline event");
+    }
+}
+
+/// An agent's timeline, oldest first.
+pub async fn timeline(
+    state: &kv::Store,
+    hostname: &str,
+) -> Result<Vec<crate::wire::job::TimelineEvent>, RegistryError> {
+    let filter = crate::wire::keys::timeline_of(hostname);
+    let entries = crate::nats::kv_scan::scan(state, &filter, true).await?;
+    let mut events: Vec<crate::wire::job::TimelineEvent> =
+        crate::nats::kv_scan::decode_each(entries, "timeline event");
+    // RFC 3339 with a fixed UTC offset and nanoseconds sorts as text.
+    events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    Ok(events)
+}

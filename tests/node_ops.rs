@@ -632,3 +632,111 @@ async fn timezone_matches_the_machine_and_needs_timezone_read() {
     assert_eq!(status, 403);
     stack.shutdown().await;
 }
+
+/// Every per-host item says how its host fared: `ok`, `failed` (with `error`), or
+/// `skipped` where the operation does not apply (DNS in a container is its runtime's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_item_carries_its_host_status() {
+    let nats = Nats::start();
+    let dns = tempfile::tempdir().expect("tempdir");
+    let mut stack = linux_stack(&nats, dns.path()).await;
+    let container = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(container.path().join("etc")).expect("etc");
+    std::fs::write(container.path().join(".dockerenv"), "").expect("marker");
+    std::fs::write(
+        container.path().join("etc/resolv.conf"),
+        "nameserver 192.0.2.1\n",
+    )
+    .expect("resolv.conf");
+    let mut providers = linux_providers(dns.path());
+    providers.dns = osapi::provider::dns::for_root(&container.path().into());
+    stack.add_agent("box", &[("role", "test")], providers);
+    stack.wait_agents(&["local", "box"]).await;
+    let admin = token(&["admin"], &[]);
+    let status_of = |body: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                let s = r["status"].as_str().unwrap_or("<none>").to_owned();
+                (r["hostname"].as_str().unwrap_or("").to_owned(), s)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+
+    let (code, body) = stack.get("/api/node/_all/uptime", Some(&admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let statuses: Vec<String> = status_of(&body).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, ["ok", "ok"], "{body}");
+
+    let update = json!({"interface_name": "eth0", "servers": ["192.0.2.7"]});
+    let put = reqwest::Method::PUT;
+    let (code, body) = stack
+        .send(
+            put.clone(),
+            "/api/node/role:test/network/dns",
+            &admin,
+            update.clone(),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(
+        status_of(&body),
+        [
+            ("box".into(), "skipped".into()),
+            ("local".into(), "ok".into())
+        ],
+        "{body}"
+    );
+    let skipped = body["results"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["hostname"] == "box"))
+        .expect("box item");
+    assert!(
+        skipped["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("container"),
+        "{skipped}"
+    );
+    assert_eq!(skipped["changed"], false, "{skipped}");
+    let kept = std::fs::read_to_string(container.path().join("etc/resolv.conf")).expect("read");
+    assert_eq!(
+        kept, "nameserver 192.0.2.1\n",
+        "a skipped host is left alone"
+    );
+
+    // A unicast skip is an answer, not an error.
+    let (code, body) = stack
+        .send(put, "/api/node/box/network/dns", &admin, update)
+        .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(first(&body)["status"], "skipped", "{body}");
+    let job_id = body["job_id"].as_str().expect("job id").to_owned();
+    let (code, job) = stack.get(&format!("/api/job/{job_id}"), Some(&admin)).await;
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["status"], "completed", "a skip is not a failure: {job}");
+
+    // A host whose run failed says so, with its error.
+    let exec = json!({"command": "/nonexistent/osapi-test-tool"});
+    let (code, body) = stack
+        .send(
+            reqwest::Method::POST,
+            "/api/node/_all/command/exec",
+            &admin,
+            exec,
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    for item in body["results"].as_array().expect("results") {
+        assert_eq!(item["status"], "failed", "{item}");
+        assert!(
+            item["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{item}"
+        );
+    }
+    stack.shutdown().await;
+}

@@ -343,7 +343,7 @@ async fn openapi_document_and_cors_follow_config() {
     let (status, doc) = stack.get("/openapi.json", None).await;
     assert_eq!(status, 200);
     assert!(
-        doc["paths"]["/node/{hostname}/hostname"]["get"].is_object(),
+        doc["paths"]["/api/node/{hostname}/hostname"]["get"].is_object(),
         "{doc}"
     );
     assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());

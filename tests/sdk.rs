@@ -54,6 +54,16 @@ fn only<T: serde::Serialize + Clone>(c: &Collection<HostResult<T>>, host: &str) 
     item.data.clone().expect("payload")
 }
 
+/// The file state of a unicast file-status answer (its item has no host `status`: the
+/// file state takes that name).
+fn only_file(c: &Collection<FileStatusItem>, host: &str) -> FileStatusPayload {
+    assert_eq!(c.results.len(), 1, "one host expected");
+    let item = c.first().expect("one result");
+    assert_eq!(item.hostname, host);
+    assert_eq!(item.error, None, "{host} failed");
+    item.file.clone().expect("payload")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_node_network_and_commands() {
     let nats = Nats::start();
@@ -147,7 +157,7 @@ async fn health_node_network_and_commands() {
     assert_eq!(
         (
             item.hostname(),
-            item.status.as_str(),
+            item.status().as_str(),
             item.changed(),
             item.error()
         ),
@@ -374,7 +384,7 @@ async fn files_upload_check_deploy_and_status() {
     assert!(!repeat.first().expect("one").changed());
 
     let request = StatusRequest { path: path.clone() };
-    let st = only(
+    let st = only_file(
         &client.file_status("a1", &request).await.expect("status"),
         "a1",
     );
@@ -383,7 +393,7 @@ async fn files_upload_check_deploy_and_status() {
         ("in-sync", Some(sha.as_str()))
     );
     std::fs::write(&path, "edited by hand\n").expect("edit");
-    let st = only(
+    let st = only_file(
         &client.file_status("a1", &request).await.expect("status"),
         "a1",
     );

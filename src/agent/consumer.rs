@@ -248,10 +248,11 @@ async fn run_job(
         .job_duration
         .with_label_values(&[op])
         .observe(started.elapsed().as_secs_f64());
-    let outcome = if result.is_ok() {
-        JobEvent::Completed
-    } else {
-        JobEvent::Failed
+    // A skipped host finished without error and changed nothing: its event is
+    // `completed`; its response says `skipped`.
+    let outcome = match &result {
+        Err(e) if !e.skipped => JobEvent::Failed,
+        _ => JobEvent::Completed,
     };
     ctx.metrics
         .jobs
@@ -264,6 +265,7 @@ async fn run_job(
     let data = match status {
         JobStatus::Completed => json!({"duration_ms": duration_ms}),
         JobStatus::Failed => json!({"duration_ms": duration_ms, "error": response.error}),
+        JobStatus::Skipped => json!({"duration_ms": duration_ms, "skipped": response.error}),
     };
     event(res, &job_id, outcome, me, data).await;
     if let Err(e) = put_response(res, &response).await {
@@ -318,7 +320,11 @@ fn build_response(
     let (status, data, error, field) = match result {
         Ok(data) => (JobStatus::Completed, Some(data), None, None),
         Err(e) => (
-            JobStatus::Failed,
+            if e.skipped {
+                JobStatus::Skipped
+            } else {
+                JobStatus::Failed
+            },
             None,
             Some(e.message),
             e.field.map(str::to_owned),

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Pullers;
 use crate::nats::Resources;
-use crate::registry::AgentState;
+use crate::registry::{record_timeline, AgentState};
 
 /// State bucket key of an agent's drain flag.
 pub fn key(hostname: &str) -> String {
@@ -45,11 +45,13 @@ pub async fn run(
                         stop.cancel();
                         for h in handles { let _ = h.await; }
                         set(state, AgentState::Draining);
+                        note(resources, hostname, "draining", "No new jobs; in-flight jobs finish").await;
                     }
                     (false, None) => {
                         tracing::info!("undrained: taking jobs again");
                         running = Some(pullers.start());
                         set(state, AgentState::Ready);
+                        note(resources, hostname, "ready", "Resumed accepting jobs").await;
                     }
                     (_, r) => running = r,
                 }
@@ -58,6 +60,7 @@ pub async fn run(
                 if *state.borrow() == AgentState::Draining && pullers.in_flight() == 0 {
                     tracing::info!("drained: in-flight jobs done");
                     set(state, AgentState::Drained);
+                    note(resources, hostname, "drained", "All in-flight jobs done").await;
                 }
             }
         }
@@ -68,6 +71,12 @@ pub async fn run(
             let _ = h.await;
         }
     }
+}
+
+/// Records a drain state change in the agent's timeline.
+async fn note(resources: &Resources, hostname: &str, event: &str, message: &str) {
+    let now = time::OffsetDateTime::now_utc();
+    record_timeline(&resources.state, hostname, (event, message), now).await;
 }
 
 fn set(state: &watch::Sender<AgentState>, to: AgentState) {

@@ -154,6 +154,7 @@ pub async fn run(
         uptime_seconds: None,
         load_average: None,
         memory: None,
+        machine_id: crate::provider::system::SystemRoot::default().machine_id(),
     };
     let evaluator = heartbeat::Evaluator::new(
         ctx.exec.providers.node.clone(),

@@ -42,14 +42,37 @@ pub struct OpError {
     /// The request field this host rejected (an owner it has no account for): the
     /// controller answers a unicast with 400 naming it.
     pub field: Option<&'static str>,
+    /// Not a failure: the operation does not apply on this host (the answer is
+    /// `skipped`, with the message as its reason).
+    pub skipped: bool,
 }
 
 impl OpError {
     /// A failure caused by one field of the request.
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
             field: Some(field),
+            ..Self::from(message.into())
+        }
+    }
+
+    /// The operation does not apply here, for `reason`.
+    pub fn skipped(reason: impl Into<String>) -> Self {
+        Self {
+            skipped: true,
+            ..Self::from(reason.into())
+        }
+    }
+
+    /// The same error, its message prefixed with what was being done (a skip's reason is
+    /// kept as it is: it is not a failure to do anything).
+    pub fn context(self, doing: &str) -> Self {
+        if self.skipped {
+            return self;
+        }
+        Self {
+            message: format!("{doing}: {}", self.message),
+            ..self
         }
     }
 }
@@ -59,6 +82,16 @@ impl From<String> for OpError {
         Self {
             message,
             field: None,
+            skipped: false,
+        }
+    }
+}
+
+impl From<ProviderError> for OpError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Unsupported(reason) => Self::skipped(reason),
+            other => other.to_string().into(),
         }
     }
 }
@@ -119,10 +152,10 @@ fn parse<T: DeserializeOwned>(data: Value) -> Result<T, String> {
 /// busy /proc) must not stall the agent's other jobs, heartbeat or acks.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, OpError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("provider task failed: {e}")),
+        Ok(result) => result.map_err(OpError::from),
+        Err(e) => Err(format!("provider task failed: {e}").into()),
     }
 }
 

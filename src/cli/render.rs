@@ -10,13 +10,13 @@ use comfy_table::{ContentArrangement, Table};
 use serde_json::Value;
 
 use crate::wire::ops::command::CommandPayload;
-use crate::wire::ops::file::{DeployPayload, StatusPayload as FileStatusPayload};
-use crate::wire::ops::network::{DnsPayload, DnsUpdateResult, PingPayload};
+use crate::wire::ops::file::{DeployPayload, FileStatusItem, StatusPayload as FileStatusPayload};
+use crate::wire::ops::network::{DnsPayload, DnsUpdatePayload, PingPayload};
 use crate::wire::ops::node::{
     DiskPayload, HostnameResponse, LoadPayload, MemoryPayload, OsPayload, StatusPayload,
     TimezonePayload, UptimePayload,
 };
-use crate::wire::{Collection, HostItem, HostResult};
+use crate::wire::{Collection, HostItem, HostResult, HostStatus};
 
 /// A per-host item as table rows under its own columns (printed after HOSTNAME and, when
 /// any host failed, STATUS and ERROR).
@@ -49,8 +49,8 @@ impl<P: Cells + crate::wire::Payload + serde::Serialize + serde::de::Deserialize
     }
 }
 
-/// HOSTNAME, then STATUS and ERROR when any host failed, then the item's columns. Returns
-/// the table and whether any host failed.
+/// HOSTNAME, then STATUS and ERROR when any host failed or skipped, then the item's
+/// columns. Returns the table and whether any host failed (a skip is not a failure).
 pub fn results_table<T: Render>(answer: &Collection<T>) -> (String, bool) {
     let any_error = answer.results.iter().any(|r| r.error().is_some());
     let mut headers = vec!["hostname"];
@@ -59,16 +59,22 @@ pub fn results_table<T: Render>(answer: &Collection<T>) -> (String, bool) {
     }
     headers.extend(T::columns());
     let mut rows = Vec::new();
+    let mut failed = false;
     for item in &answer.results {
+        let error = item.error();
+        // A payload's own failure (a non-zero exit) shows as failed too.
+        let status = match item.status() {
+            HostStatus::Ok if error.is_some() => HostStatus::Failed,
+            other => other,
+        };
+        failed |= status == HostStatus::Failed;
         let prefix = |error: Option<String>| {
             let mut row = vec![item.hostname().to_owned()];
             if any_error {
-                let status = if error.is_some() { "failed" } else { "ok" };
-                row.extend([status.to_owned(), error.unwrap_or_default()]);
+                row.extend([status.to_string(), error.unwrap_or_default()]);
             }
             row
         };
-        let error = item.error();
         let own = if error.is_some() {
             Vec::new()
         } else {
@@ -85,7 +91,7 @@ pub fn results_table<T: Render>(answer: &Collection<T>) -> (String, bool) {
             rows.push(row);
         }
     }
-    (table(&headers, rows), any_error)
+    (table(&headers, rows), failed)
 }
 
 /// A whole API answer (a listing, a detail, a status) as the CLI prints it.
@@ -227,13 +233,10 @@ impl Render for HostnameResponse {
     }
 }
 
-impl Render for DnsUpdateResult {
-    fn columns() -> &'static [&'static str] {
-        &["status", "changed"]
-    }
-
-    fn rows(&self) -> Vec<Vec<String>> {
-        vec![vec![self.status.clone(), or_dash(self.changed)]]
+impl Cells for DnsUpdatePayload {
+    const COLUMNS: &'static [&'static str] = &["changed"];
+    fn rows(&self, changed: bool) -> Vec<Vec<String>> {
+        vec![vec![changed.to_string()]]
     }
 }
 
@@ -339,6 +342,16 @@ impl Cells for DeployPayload {
     }
 }
 
+impl Render for FileStatusItem {
+    fn columns() -> &'static [&'static str] {
+        FileStatusPayload::COLUMNS
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        self.file.as_ref().map_or_else(Vec::new, |f| f.rows(false))
+    }
+}
+
 impl Cells for FileStatusPayload {
     const COLUMNS: &'static [&'static str] = &["path", "status", "sha256"];
     fn rows(&self, _: bool) -> Vec<Vec<String>> {
@@ -369,6 +382,7 @@ mod tests {
     fn uptime(host: &str, up: Option<&str>, error: Option<&str>) -> HostResult<UptimePayload> {
         HostResult {
             hostname: host.into(),
+            status: None,
             data: up.map(|u| UptimePayload {
                 uptime: u.into(),
                 uptime_seconds: 5.0,
@@ -449,6 +463,7 @@ mod tests {
             job_id: "j".into(),
             results: vec![HostResult {
                 hostname: "a".into(),
+                status: None,
                 data: Some(DiskPayload {
                     disks: vec![d("/"), d("/boot")],
                 }),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,7 +37,12 @@ pub async fn require(
     let started = Instant::now();
     let (req, body) = capture_body(req).await;
     let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
+    // The path as the client sent it: routes mounted under `/api` see theirs stripped.
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().path(), |u| u.0.path())
+        .to_owned();
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

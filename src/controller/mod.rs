@@ -78,7 +78,11 @@ pub fn build_state(
     Ok(state)
 }
 
-/// The whole API.
+/// Where the latest original serves every endpoint; the seed-era root paths stay too.
+pub const API_PREFIX: &str = "/api";
+
+/// The whole API, at `/api/...` (canonical, as documented) and at the seed era's root
+/// paths: the same routes, handlers, guards and audit, mounted twice.
 pub fn router(state: AppState) -> Result<Router, ControllerError> {
     use api::{agent, audit, file, health, job};
     let (operations, operations_doc) = api::ops::router(&state).finish();
@@ -92,15 +96,18 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
             )
         }),
     );
-    let metrics = state.metrics.clone();
-    let mut app = Router::new()
+    let endpoints = Router::new()
         .merge(openapi)
         .merge(operations)
         .merge(health::router(&state))
         .merge(job::router(&state))
         .merge(agent::router(&state))
         .merge(audit::router(&state))
-        .merge(file::router(&state))
+        .merge(file::router(&state));
+    let metrics = state.metrics.clone();
+    let mut app = Router::new()
+        .nest(API_PREFIX, endpoints.clone())
+        .merge(endpoints)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(metrics, track_http));

@@ -1,4 +1,5 @@
-//! The OpenAPI document, served at `/openapi.json`.
+//! The OpenAPI document, served at `/api/openapi.json` (and `/openapi.json`). It lists
+//! the canonical `/api/...` paths.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -57,5 +58,15 @@ pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
     let mut doc = ApiDoc::openapi();
     doc.merge(operations);
     doc.info.version = crate::VERSION.to_owned();
+    under_api_prefix(doc)
+}
+
+/// The routes are declared at their seed-era paths; the document names the canonical ones.
+fn under_api_prefix(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (format!("{}{path}", super::API_PREFIX), item))
+        .collect();
     doc
 }

@@ -100,7 +100,7 @@ impl JobClient {
         job: NewJob<'_>,
         retry_of: Option<String>,
         start_by: Option<Duration>,
-    ) -> Result<JobRecord, JobError> {
+    ) -> Result<(JobRecord, u64), JobError> {
         let NewJob {
             op,
             kind,
@@ -126,12 +126,13 @@ impl JobClient {
             start_by: start_by.map(|wait| rfc3339(time::OffsetDateTime::now_utc() + wait)),
         };
         let body = serde_json::to_vec(&record).map_err(unavailable)?;
-        self.resources
+        let revision = self
+            .resources
             .jobs
             .put(JobRecord::key(&id), body.into())
             .await
             .map_err(unavailable)?;
-        Ok(record)
+        Ok((record, revision))
     }
 
     /// Publishes the notification of a stored job and waits for the stream's ack. The
@@ -153,15 +154,16 @@ impl JobClient {
         result.map(|_| ())
     }
 
-    /// Creates and publishes a job without waiting for it (retry). Returns its record.
+    /// Creates and publishes a job without waiting for it (retry). Returns its record and
+    /// the KV revision it was stored at.
     pub async fn submit(
         &self,
         job: NewJob<'_>,
         retry_of: Option<String>,
-    ) -> Result<JobRecord, JobError> {
+    ) -> Result<(JobRecord, u64), JobError> {
         let target = job.target.to_string();
         // Nobody waits for a retried job: it may start whenever an agent takes it.
-        let record = self.create(job, retry_of, None).await?;
+        let (record, revision) = self.create(job, retry_of, None).await?;
         let data = serde_json::json!({ "target": target });
         self.event(&record.id, JobEvent::Submitted, "_api", data)
             .await;
@@ -169,7 +171,7 @@ impl JobClient {
             self.fail_unpublished(&record.id, &e).await;
             return Err(e);
         }
-        Ok(record)
+        Ok((record, revision))
     }
 
     /// Records why a stored job was never published, so that it does not stay `submitted`.
@@ -197,7 +199,7 @@ impl JobClient {
             wait,
         } = job;
         let target = job.target;
-        let record = self.create(job, None, Some(wait)).await?;
+        let (record, _) = self.create(job, None, Some(wait)).await?;
         let job_id = record.id.clone();
         // Registered before publishing so that no answer can slip past.
         let mut waiter = self.hub.wait_for(&job_id);

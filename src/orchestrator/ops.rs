@@ -206,6 +206,7 @@ impl Orchestrator<Client> {
             interface_name: interface.to_owned(),
             servers: list(servers),
             search_domains: list(search_domains),
+            ..Default::default()
         };
         self.run_op::<NetworkDnsUpdate>("update-dns", target, request)
     }

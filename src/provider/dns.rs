@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+use super::system::SystemRoot;
 use super::ProviderError;
 
 /// An interface's (or the host's) resolver settings.
@@ -33,15 +34,48 @@ pub trait DnsProvider: Send + Sync {
 }
 
 /// The DNS provider for this host: systemd-resolved when it runs and `resolvectl` is on
-/// `PATH`, else `/etc/resolv.conf`.
+/// `PATH`, else `/etc/resolv.conf`; read-only in a container.
 pub fn linux_dns() -> Arc<dyn DnsProvider> {
+    let root = SystemRoot::default();
     let has_resolvectl = super::system::which("resolvectl").is_some();
-    if has_resolvectl && Path::new("/run/systemd/resolve/stub-resolv.conf").exists() {
+    if has_resolvectl && root.join("run/systemd/resolve/stub-resolv.conf").exists() {
         Arc::new(Resolved)
     } else {
-        Arc::new(ResolvConf {
-            path: "/etc/resolv.conf".into(),
-        })
+        for_root(&root)
+    }
+}
+
+/// The resolv.conf of the system under `root`; read-only when that system is a
+/// container, whose runtime writes (and rewrites) the file.
+pub fn for_root(root: &SystemRoot) -> Arc<dyn DnsProvider> {
+    let file = ResolvConf {
+        path: root.join("etc/resolv.conf"),
+    };
+    if root.in_container() {
+        Arc::new(ContainerDns(file))
+    } else {
+        Arc::new(file)
+    }
+}
+
+/// DNS in a container: readable, but set by the container runtime (`--dns`), so an
+/// update is skipped, as the original does, rather than written where it would be lost.
+pub struct ContainerDns<P>(pub P);
+
+impl<P: DnsProvider> DnsProvider for ContainerDns<P> {
+    fn get(&self, interface: &str) -> Result<DnsConfig, ProviderError> {
+        self.0.get(interface)
+    }
+
+    fn update(
+        &self,
+        _interface: &str,
+        _servers: Option<&[String]>,
+        _search_domains: Option<&[String]>,
+    ) -> Result<bool, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "DNS in a container is set by its runtime (docker run --dns); change it there".into(),
+        ))
     }
 }
 

@@ -41,7 +41,6 @@ impl FactsProvider for LinuxFacts {
             version: o.version,
         });
         let route_table = self.read("proc/net/route");
-        let marker = self.exists(".dockerenv") || self.exists("run/.containerenv");
         Facts {
             hostname: hostname.to_owned(),
             architecture: std::env::consts::ARCH.to_owned(),
@@ -59,8 +58,7 @@ impl FactsProvider for LinuxFacts {
             interfaces: interfaces(),
             routes: routes(&route_table),
             primary_interface: primary_interface(&route_table).unwrap_or_default(),
-            containerized: marker
-                || containerized(&self.read("proc/1/cgroup"), &self.read("proc/1/environ")),
+            containerized: self.root.in_container(),
             custom: BTreeMap::new(),
             collected_at: crate::wire::job::rfc3339(time::OffsetDateTime::now_utc()),
         }
@@ -74,16 +72,6 @@ fn package_manager() -> String {
         .find(|pm| super::system::which(pm).is_some())
         .unwrap_or("unknown")
         .to_owned()
-}
-
-/// Inside a container as PID 1's cgroup or environment says (marker files aside).
-fn containerized(pid1_cgroup: &str, pid1_environ: &str) -> bool {
-    ["docker", "kubepods", "containerd", "lxc", "libpod"]
-        .iter()
-        .any(|m| pid1_cgroup.contains(m))
-        || pid1_environ
-            .split('\0')
-            .any(|v| v.starts_with("container="))
 }
 
 /// Interfaces that are up, with their addresses and MAC (loopback left out).
@@ -175,12 +163,6 @@ fn primary_interface(routes: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn container_detection_from_pid1() {
-        assert!(containerized("0::/kubepods/burstable/pod1", ""));
-        assert!(containerized("", "PATH=/bin\0container=podman\0"));
-    }
 
     #[test]
     fn default_route_interface() {

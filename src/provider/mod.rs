@@ -25,6 +25,10 @@ pub enum ProviderError {
     /// The request itself is unusable (a malformed address, an empty program name).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The operation does not apply on this host (a container, a missing subsystem): the
+    /// host answers `skipped` with this reason instead of failing.
+    #[error("not supported on this host: {0}")]
+    Unsupported(String),
     /// Anything else; the message says what failed.
     #[error("{0}")]
     Failed(String),

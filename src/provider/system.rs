@@ -33,10 +33,43 @@ impl SystemRoot {
         self.0 == Path::new("/")
     }
 
+    /// Whether the system under the root is a container: a runtime's marker file, or PID
+    /// 1's cgroup or environment naming one.
+    pub fn in_container(&self) -> bool {
+        let marker = [".dockerenv", "run/.containerenv"]
+            .iter()
+            .any(|m| self.join(m).exists());
+        marker
+            || containerized(
+                &self.read_or_empty("proc/1/cgroup"),
+                &self.read_or_empty("proc/1/environ"),
+            )
+    }
+
+    /// The system's machine id (`/etc/machine-id`, or D-Bus's copy), empty when it has
+    /// none.
+    pub fn machine_id(&self) -> String {
+        ["etc/machine-id", "var/lib/dbus/machine-id"]
+            .iter()
+            .map(|p| self.read_or_empty(p).trim().to_owned())
+            .find(|id| !id.is_empty())
+            .unwrap_or_default()
+    }
+
     /// A file under the root, empty when unreadable (for facts that may be absent).
     pub fn read_or_empty(&self, path: impl AsRef<Path>) -> String {
         std::fs::read_to_string(self.join(path)).unwrap_or_default()
     }
+}
+
+/// Inside a container as PID 1's cgroup or environment says.
+fn containerized(pid1_cgroup: &str, pid1_environ: &str) -> bool {
+    ["docker", "kubepods", "containerd", "lxc", "libpod"]
+        .iter()
+        .any(|m| pid1_cgroup.contains(m))
+        || pid1_environ
+            .split('\0')
+            .any(|v| v.starts_with("container="))
 }
 
 /// The first executable file named `program` in the directories of `PATH`, as a shell
@@ -91,6 +124,19 @@ mod tests {
         assert_eq!(root.join("etc/hostname"), Path::new("/tmp/r/etc/hostname"));
         assert!(!root.is_host() && SystemRoot::default().is_host());
         assert_eq!(root.read_or_empty("no/such/file"), "");
+        assert_eq!(root.machine_id(), "");
+    }
+
+    #[test]
+    fn container_detection() {
+        assert!(containerized("0::/kubepods/burstable/pod1", ""));
+        assert!(containerized("", "PATH=/bin\0container=podman\0"));
+        assert!(!containerized("0::/init.scope", "PATH=/bin\0"));
+        let dir = tempfile::tempdir().unwrap();
+        let root = SystemRoot::from(dir.path());
+        assert!(!root.in_container());
+        std::fs::write(dir.path().join(".dockerenv"), "").unwrap();
+        assert!(root.in_container());
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl Client {
         /// `POST /node/{target}/file/deploy`: writes a stored object to a path.
         file_deploy(DeployRequest) = FileDeploy -> HostResult<DeployPayload>;
         /// `POST /node/{target}/file/status`: `in-sync`, `drifted` or `missing`.
-        file_status(StatusRequest) = FileStatus -> HostResult<FileStatusPayload>;
+        file_status(StatusRequest) = FileStatus -> FileStatusItem;
     }
 
     /// `GET /node/{target}/network/dns/{interface}`.

@@ -19,7 +19,7 @@ pub use crate::wire::job::{
 pub use crate::wire::objects::{Deleted, FileInfo, FileList, StaleFile, StaleList};
 pub use crate::wire::ops::command::{CommandExecRequest, CommandPayload, CommandShellRequest};
 pub use crate::wire::ops::file::{
-    DeployPayload, DeployRequest, StatusPayload as FileStatusPayload, StatusRequest,
+    DeployPayload, DeployRequest, FileStatusItem, StatusPayload as FileStatusPayload, StatusRequest,
 };
 pub use crate::wire::ops::network::{
     DnsPayload, DnsUpdateRequest, DnsUpdateResult, PingPayload, PingRequest,

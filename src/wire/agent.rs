@@ -35,6 +35,15 @@ pub struct AgentInfo {
     /// Conditions evaluated on the last heartbeat.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<crate::conditions::Condition>,
+    /// The host's `/etc/machine-id` (the latest original's agent identity).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine_id: String,
+    /// The agent's identity-key fingerprint: empty, as osapi has no agent PKI yet.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Drain, undrain and state changes, oldest first (single-agent answers only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<crate::wire::job::TimelineEvent>,
     /// OS, architecture, kernel, CPUs, interfaces, routes, container... as top-level
     /// fields (`os_info`, `architecture`, ...); `None` until the agent first reported them.
     #[serde(flatten)]

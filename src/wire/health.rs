@@ -43,8 +43,8 @@ pub struct RegistryEntry {
     /// Always `Ready`: an entry in the registry is alive.
     #[serde(default)]
     pub status: String,
-    /// Active condition types.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Active condition types; always listed (the original's clients read it).
+    #[serde(default)]
     pub conditions: Vec<String>,
     /// Time since the component started: `3d 4h`, `12h 30m`, `45m`, `30s`.
     #[serde(default, skip_serializing_if = "String::is_empty")]

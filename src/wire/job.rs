@@ -71,6 +71,18 @@ impl JobRecord {
 pub enum JobStatus {
     Completed,
     Failed,
+    /// The operation does not apply on that host; nothing was done.
+    Skipped,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
 }
 
 /// One host's answer, in the response bucket at `<id>.<host>`.
@@ -312,10 +324,11 @@ pub struct AgentState {
     pub duration: Option<String>,
 }
 
-/// One lifecycle event of a job.
+/// One lifecycle event of a job, or a drain/state event of an agent (`drain`, `undrain`,
+/// `draining`, `drained`, `ready`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEvent {
-    /// RFC 3339, seconds.
+    /// RFC 3339: seconds for jobs, nanoseconds for agents.
     pub timestamp: String,
     pub event: String,
     pub hostname: String,
@@ -392,7 +405,7 @@ pub struct CreateJobResponse {
     pub job_id: String,
     /// Always `created`.
     pub status: String,
-    /// KV revision of the new job record (not reported by osapi).
+    /// KV revision of the new job record.
     pub revision: Option<u64>,
     /// When the new job was created (RFC 3339).
     pub timestamp: Option<String>,

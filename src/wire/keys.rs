@@ -9,6 +9,7 @@
 //! | registry                  | `agents.<host>`, `controller.<host>`, `nats.<host>` | heartbeat |
 //! | facts                     | `facts.<host>`                           | an agent's facts     |
 //! | state                     | `drain.<host>`                           | drain flag           |
+//! | state                     | `timeline.<host>.<event>.<unix_nanos>`   | timeline event (append-only) |
 //! | file state                | `<host>.<sha256 of the path, hex>`       | a deployed file      |
 //! | audit                     | `<entry id, UUID v7>`                    | audit entry          |
 //!
@@ -86,6 +87,16 @@ pub fn facts(host: &str) -> String {
 /// An agent's drain flag, in the state bucket.
 pub fn drain(host: &str) -> String {
     format!("drain.{}", sanitize_hostname(host))
+}
+
+/// One event of an agent's timeline, in the state bucket.
+pub fn timeline(host: &str, event: &str, unix_nano: i128) -> String {
+    format!("timeline.{}.{event}.{unix_nano}", sanitize_hostname(host))
+}
+
+/// Filter over every timeline event of one agent.
+pub fn timeline_of(host: &str) -> String {
+    format!("timeline.{}.>", sanitize_hostname(host))
 }
 
 /// A file deployed to `path` on `host`. The path is hashed: it may hold any byte, and

@@ -35,13 +35,54 @@ impl<T> Collection<T> {
     }
 }
 
+/// How one host fared, on every per-host item (the latest original's `status`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    /// The host ran the operation (its payload may still report a failure of its own,
+    /// as a command's non-zero exit).
+    #[default]
+    Ok,
+    /// The host failed it, or did not answer in time; `error` says which.
+    Failed,
+    /// The operation does not apply on this host (a container, a missing subsystem);
+    /// `error` says why. Nothing was changed.
+    Skipped,
+}
+
+impl HostStatus {
+    /// The status an item reported, or for one from a server that reports none (the seed
+    /// era) what its error implies.
+    pub fn of(reported: Option<HostStatus>, has_error: bool) -> Self {
+        reported.unwrap_or(if has_error { Self::Failed } else { Self::Ok })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Per-host item of a domain, built from an agent's result or its error, and read by
 /// clients (the SDK, the orchestrator's guards, the CLI).
 pub trait HostItem: Sized + Serialize {
     /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
     fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
-    /// A host that failed or did not answer.
-    fn from_error(hostname: &str, error: String) -> Self;
+    /// A host that failed, did not answer, or skipped the operation (`status` says which).
+    fn from_error(hostname: &str, status: HostStatus, error: String) -> Self;
+    /// How this host fared.
+    fn status(&self) -> HostStatus;
     /// The agent that answered.
     fn hostname(&self) -> &str;
     /// Whether this host was modified (false when absent).
@@ -72,6 +113,9 @@ impl Payload for Value {}
 pub struct HostResult<T> {
     /// The agent that answered.
     pub hostname: String,
+    /// `ok`, `failed` or `skipped`; always sent by osapi, absent from seed-era servers
+    /// (see [`HostItem::status`]).
+    pub status: Option<HostStatus>,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
     /// Whether the host was modified (false for reads).
@@ -85,23 +129,30 @@ impl<T: DeserializeOwned + Serialize + Payload> HostItem for HostResult<T> {
         let data = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
         Ok(Self {
             hostname: hostname.to_owned(),
+            status: Some(HostStatus::Ok),
             data: Some(data),
             changed: Some(changed.unwrap_or(false)),
             error: None,
         })
     }
 
-    fn from_error(hostname: &str, error: String) -> Self {
+    fn from_error(hostname: &str, status: HostStatus, error: String) -> Self {
         Self {
             hostname: hostname.to_owned(),
+            status: Some(status),
             data: None,
-            changed: None,
+            // A skipped host did nothing; a failed one may have done part of it.
+            changed: (status == HostStatus::Skipped).then_some(false),
             error: Some(error),
         }
     }
 
     fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    fn status(&self) -> HostStatus {
+        HostStatus::of(self.status, self.error.is_some())
     }
 
     fn changed(&self) -> bool {
@@ -121,12 +172,17 @@ impl<T: DeserializeOwned + Serialize + Payload> HostItem for HostResult<T> {
     }
 }
 
-/// The accessors of an item with its own `hostname`, `changed: Option<bool>` and `error`.
+/// The accessors of an item with its own `hostname`, `status`, `changed: Option<bool>`
+/// and `error`.
 #[macro_export]
 macro_rules! flat_item_accessors {
     () => {
         fn hostname(&self) -> &str {
             &self.hostname
+        }
+
+        fn status(&self) -> $crate::wire::HostStatus {
+            $crate::wire::HostStatus::of(self.status, self.error.is_some())
         }
 
         fn changed(&self) -> bool {

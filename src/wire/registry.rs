@@ -42,6 +42,9 @@ pub struct AgentRegistration {
     pub load_average: Option<LoadAverage>,
     /// Host memory at the last heartbeat.
     pub memory: Option<Memory>,
+    /// The host's machine id (`/etc/machine-id`), empty where it has none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine_id: String,
 }
 
 /// Health of one part of a component (`agent.heartbeat`, `controller.api`, ...).

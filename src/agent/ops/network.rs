@@ -15,7 +15,7 @@ impl Handle for NetworkDnsGet {
         let dns = ctx.providers.dns.clone();
         let cfg = blocking(move || dns.get(&data.interface))
             .await
-            .map_err(|e| format!("failed to get DNS config: {e}"))?;
+            .map_err(|e| e.context("failed to get DNS config"))?;
         Ok(Done::read(DnsPayload {
             servers: cfg.servers,
             search_domains: cfg.search_domains,
@@ -37,7 +37,7 @@ impl Handle for NetworkDnsUpdate {
             )
         })
         .await
-        .map_err(|e| format!("failed to update DNS config: {e}"))?;
+        .map_err(|e| e.context("failed to update DNS config"))?;
         Ok(Done {
             payload: DnsUpdatePayload {},
             changed,

@@ -25,30 +25,30 @@ async fn read<T: Send + 'static>(
     ctx: &ExecContext,
     what: &'static str,
     read: impl FnOnce(&dyn NodeProvider) -> Result<T, ProviderError> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, OpError> {
     let node = ctx.providers.node.clone();
     blocking(move || read(node.as_ref()))
         .await
-        .map_err(|e| format!("failed to get {what}: {e}"))
+        .map_err(|e| e.context(&format!("failed to get {what}")))
 }
 
-async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, String> {
+async fn read_load(ctx: &ExecContext) -> Result<LoadAverage, OpError> {
     read(ctx, "load averages", |n| n.load()).await
 }
 
-async fn read_memory(ctx: &ExecContext) -> Result<Memory, String> {
+async fn read_memory(ctx: &ExecContext) -> Result<Memory, OpError> {
     read(ctx, "memory", |n| n.memory()).await
 }
 
-async fn read_disks(ctx: &ExecContext) -> Result<Vec<Disk>, String> {
+async fn read_disks(ctx: &ExecContext) -> Result<Vec<Disk>, OpError> {
     read(ctx, "disks", |n| n.disks()).await
 }
 
-async fn read_os(ctx: &ExecContext) -> Result<OsInfo, String> {
+async fn read_os(ctx: &ExecContext) -> Result<OsInfo, OpError> {
     read(ctx, "OS info", |n| n.os_info()).await
 }
 
-async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, String> {
+async fn read_uptime(ctx: &ExecContext) -> Result<std::time::Duration, OpError> {
     read(ctx, "uptime", |n| n.uptime()).await
 }
 
@@ -101,7 +101,7 @@ impl Handle for NodeStatusGet {
             read_os(ctx)
         );
         let keep =
-            |part: &str, e: &String| tracing::warn!(part, error = %e, "node status part failed");
+            |part: &str, e: &OpError| tracing::warn!(part, error = %e, "node status part failed");
         Ok(Done::read(StatusPayload {
             uptime: up.as_ref().ok().map(|d| human_uptime(*d)),
             uptime_seconds: up.as_ref().ok().map(|d| d.as_secs_f64()),

@@ -75,10 +75,7 @@ async fn delete(client: &Client, job_id: &str, json: bool) -> anyhow::Result<Exi
 }
 
 fn host_status(s: JobStatus) -> &'static str {
-    match s {
-        JobStatus::Completed => "completed",
-        JobStatus::Failed => "failed",
-    }
+    s.as_str()
 }
 
 /// `GET /job`: totals and a table.

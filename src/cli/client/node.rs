@@ -295,6 +295,7 @@ async fn network(
                 interface_name,
                 servers,
                 search_domains,
+                ..Default::default()
             };
             show::<NetworkDnsUpdate>(client, target, &request, json).await
         }

@@ -9,7 +9,7 @@ use crate::agent::drain;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::Named;
 use crate::controller::state::{AppState, Backend};
-use crate::registry::{list_agents, AgentRegistration, AgentState};
+use crate::registry::{list_agents, record_timeline, timeline, AgentRegistration, AgentState};
 use crate::wire::agent::{format_uptime, AgentInfo, AgentList, DrainResponse};
 use crate::wire::facts::Facts;
 
@@ -48,6 +48,9 @@ async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, Ap
         memory: reg.memory,
         agent_version: reg.agent_version,
         conditions: reg.conditions,
+        machine_id: reg.machine_id,
+        fingerprint: String::new(),
+        timeline: Vec::new(),
         facts,
     })
 }
@@ -107,7 +110,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, ApiE
 pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiError> {
     let backend = state.backend()?;
     let reg = find(backend, &hostname).await?;
-    Ok(Json(info(backend, reg).await?))
+    let mut agent = info(backend, reg).await?;
+    agent.timeline = timeline(&backend.resources.state, &hostname)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(agent))
 }
 
 /// Stop giving the agent new jobs; it finishes what it has, then shows `Drained`.
@@ -117,10 +124,14 @@ pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiEr
     security(("BearerAuth" = ["agent:write"])))]
 pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
     let (flags, key) = drain_flag(&state, &hostname).await?;
+    // Stamped before the flag is set: the agent's own events follow it in the timeline.
+    let asked = time::OffsetDateTime::now_utc();
     flags
         .create(&key, "1".into())
         .await
         .map_err(|e| drain_error(&hostname, &e))?;
+    let event = ("drain", "Drain initiated via API");
+    record_timeline(flags, &hostname, event, asked).await;
     Ok(Json(DrainResponse {
         hostname,
         status: "Draining".into(),
@@ -165,7 +176,10 @@ pub async fn undrain_agent(Named(state, hostname): Named) -> Result<Json<DrainRe
             "agent {hostname:?} is not draining"
         )));
     }
+    let asked = time::OffsetDateTime::now_utc();
     flags.delete(&key).await.map_err(unavailable)?;
+    let event = ("undrain", "Undrain initiated via API");
+    record_timeline(flags, &hostname, event, asked).await;
     Ok(Json(DrainResponse {
         hostname,
         status: "Ready".into(),

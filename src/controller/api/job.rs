@@ -134,7 +134,7 @@ pub async fn retry(
             }
             other => other,
         })?;
-    let record = backend
+    let (record, revision) = backend
         .jobs
         .submit(
             NewJob {
@@ -156,7 +156,7 @@ pub async fn retry(
         Json(CreateJobResponse {
             job_id: record.id,
             status: "created".into(),
-            revision: None,
+            revision: Some(revision),
             timestamp: Some(record.created),
             retry_of: Some(id),
         }),

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::job::{JobOutcome, JobStatus, NewJob, Submit};
 use crate::wire::ops::OpName;
-pub use crate::wire::{Collection, HostItem, HostResult};
+pub use crate::wire::{Collection, HostItem, HostResult, HostStatus};
 
 /// `routes` behind `permission`: 401 without a valid token, 403 without the permission,
 /// and every authenticated call audited.
@@ -53,11 +53,18 @@ impl<T: HostItem> Collection<T> {
         for r in outcome.responses {
             let item = match (r.status, r.data) {
                 (JobStatus::Completed, Some(data)) => T::from_data(&r.hostname, data, r.changed)
-                    .unwrap_or_else(|e| T::from_error(&r.hostname, e)),
-                (JobStatus::Completed, None) => T::from_error(&r.hostname, "empty result".into()),
+                    .unwrap_or_else(|e| T::from_error(&r.hostname, HostStatus::Failed, e)),
+                (JobStatus::Completed, None) => {
+                    T::from_error(&r.hostname, HostStatus::Failed, "empty result".into())
+                }
+                (JobStatus::Skipped, _) => {
+                    let reason = r.error.unwrap_or_else(|| "not supported here".into());
+                    T::from_error(&r.hostname, HostStatus::Skipped, reason)
+                }
                 (JobStatus::Failed, _) => {
                     failed = true;
-                    T::from_error(&r.hostname, r.error.unwrap_or_else(|| "failed".into()))
+                    let error = r.error.unwrap_or_else(|| "failed".into());
+                    T::from_error(&r.hostname, HostStatus::Failed, error)
                 }
             };
             results.push(item);
@@ -65,7 +72,7 @@ impl<T: HostItem> Collection<T> {
         for host in outcome.missing {
             failed = true;
             let msg = format!("no response within {timeout_secs}s");
-            results.push(T::from_error(&host, msg));
+            results.push(T::from_error(&host, HostStatus::Failed, msg));
         }
         (
             Self {
@@ -132,11 +139,9 @@ pub async fn run_on_target<T: HostItem>(
         }
     };
     for r in &outcome.responses {
-        let status = match r.status {
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-        };
-        m.jobs_finished.with_label_values(&[op.name, status]).inc();
+        m.jobs_finished
+            .with_label_values(&[op.name, r.status.as_str()])
+            .inc();
     }
     if !outcome.missing.is_empty() {
         m.jobs_finished
@@ -186,8 +191,11 @@ mod tests {
         fn from_data(hostname: &str, _data: Value, _changed: Option<bool>) -> Result<Self, String> {
             Ok(Item(hostname.into(), None))
         }
-        fn from_error(hostname: &str, error: String) -> Self {
+        fn from_error(hostname: &str, _: HostStatus, error: String) -> Self {
             Item(hostname.into(), Some(error))
+        }
+        fn status(&self) -> HostStatus {
+            HostStatus::Ok
         }
         fn hostname(&self) -> &str {
             &self.0

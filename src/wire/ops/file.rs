@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::AnswerShape;
-use crate::wire::{FieldError, HostResult, Payload, Validate};
+use serde_json::Value;
+
+use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
 
 op!(
     /// `POST /node/{hostname}/file/deploy`.
@@ -29,7 +31,7 @@ op!(
     /// `POST /node/{hostname}/file/status`.
     FileStatus, "file.status.get", Query, Post, "/node/{hostname}/file/status", FileRead, "file",
     "`in-sync`, `drifted` or `missing` for a deployed path.",
-    StatusRequest => StatusRequest => StatusPayload => HostResult<StatusPayload>;
+    StatusRequest => StatusRequest => StatusPayload => FileStatusItem;
     const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
 );
 
@@ -122,6 +124,66 @@ pub struct StatusPayload {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+}
+
+/// One host's file status. Its `status` is the file's state (`in-sync`, `drifted`,
+/// `missing`), as in the seed era, so this item carries no per-host status field: a host
+/// that failed has `error` set and no state.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileStatusItem {
+    pub hostname: String,
+    #[serde(flatten)]
+    pub file: Option<StatusPayload>,
+    pub changed: Option<bool>,
+    pub error: Option<String>,
+}
+
+impl HostItem for FileStatusItem {
+    fn from_data(hostname: &str, data: Value, _changed: Option<bool>) -> Result<Self, String> {
+        let file = serde_json::from_value(data).map_err(|e| format!("bad agent result: {e}"))?;
+        Ok(Self {
+            hostname: hostname.to_owned(),
+            file: Some(file),
+            changed: Some(false),
+            error: None,
+        })
+    }
+
+    fn from_error(hostname: &str, _status: HostStatus, error: String) -> Self {
+        Self {
+            hostname: hostname.to_owned(),
+            file: None,
+            changed: None,
+            error: Some(error),
+        }
+    }
+
+    fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    fn status(&self) -> HostStatus {
+        if self.error.is_some() {
+            HostStatus::Failed
+        } else {
+            HostStatus::Ok
+        }
+    }
+
+    fn changed(&self) -> bool {
+        false
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.clone()
+    }
+
+    fn drop_payload_if_failed(&mut self) {
+        if self.error.is_some() {
+            self.file = None;
+        }
+    }
 }
 
 /// What the agent records per deployed file in the file-state bucket.

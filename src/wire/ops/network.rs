@@ -4,10 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::job::target::validate_hostname;
-use crate::wire::{is_fact_ref, FieldError, HostItem, HostResult, Payload, Validate};
+use crate::wire::{is_fact_ref, FieldError, HostResult, Payload, Validate};
 
 op!(
     /// `GET /node/{hostname}/network/dns/{interfaceName}`.
@@ -88,6 +87,10 @@ pub struct DnsUpdateRequest {
     pub servers: Option<Vec<String>>,
     /// Search domains; absent keeps the current ones.
     pub search_domains: Option<Vec<String>>,
+    /// Sent by the latest original's clients: whether these settings replace the ones DHCP
+    /// hands out. They always do here (resolved's per-link settings and a written
+    /// resolv.conf both take precedence), so the flag is accepted and carried along.
+    pub override_dhcp: Option<bool>,
 }
 
 impl Validate for DnsUpdateRequest {
@@ -128,6 +131,7 @@ pub struct DnsUpdateData {
     pub interface: String,
     pub servers: Option<Vec<String>>,
     pub search_domains: Option<Vec<String>>,
+    pub override_dhcp: Option<bool>,
 }
 
 impl From<DnsUpdateRequest> for DnsUpdateData {
@@ -136,6 +140,7 @@ impl From<DnsUpdateRequest> for DnsUpdateData {
             interface: r.interface_name,
             servers: r.servers,
             search_domains: r.search_domains,
+            override_dhcp: r.override_dhcp,
         }
     }
 }
@@ -151,38 +156,8 @@ pub struct DnsPayload {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DnsUpdatePayload {}
 
-/// Per-host outcome of a DNS update.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DnsUpdateResult {
-    pub hostname: String,
-    /// `ok` or `failed`.
-    pub status: String,
-    pub changed: Option<bool>,
-    pub error: Option<String>,
-}
-
-impl HostItem for DnsUpdateResult {
-    fn from_data(hostname: &str, _data: Value, changed: Option<bool>) -> Result<Self, String> {
-        Ok(Self {
-            hostname: hostname.to_owned(),
-            status: "ok".into(),
-            changed: Some(changed.unwrap_or(false)),
-            error: None,
-        })
-    }
-
-    fn from_error(hostname: &str, error: String) -> Self {
-        Self {
-            hostname: hostname.to_owned(),
-            status: "failed".into(),
-            changed: None,
-            error: Some(error),
-        }
-    }
-
-    crate::flat_item_accessors!();
-}
+/// Per-host outcome of a DNS update: `status` and `changed`, nothing else.
+pub type DnsUpdateResult = HostResult<DnsUpdatePayload>;
 
 /// Body of `POST /node/{hostname}/network/ping`, and its job data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::NoInput;
-use crate::wire::{HostItem, HostResult, Payload};
+use crate::wire::{HostItem, HostResult, HostStatus, Payload};
 
 /// Declares a `node.*` read: no input, a payload, the usual per-host item.
 /// A node read: `GET`, `node:read`, no input, the payload in a [`HostResult`].
@@ -85,6 +85,8 @@ pub struct HostnamePayload {
 pub struct HostnameResponse {
     /// The OS hostname reported by the agent (the agent name if that failed).
     pub hostname: String,
+    /// `ok`, `failed` or `skipped`.
+    pub status: Option<HostStatus>,
     /// The agent's configured labels.
     pub labels: Option<BTreeMap<String, String>>,
     /// Always false: a read changes nothing.
@@ -101,12 +103,14 @@ impl HostItem for HostnameResponse {
             item.hostname = hostname.to_owned();
         }
         item.changed = Some(false);
+        item.status = Some(HostStatus::Ok);
         Ok(item)
     }
 
-    fn from_error(hostname: &str, error: String) -> Self {
+    fn from_error(hostname: &str, status: HostStatus, error: String) -> Self {
         Self {
             hostname: hostname.to_owned(),
+            status: Some(status),
             labels: None,
             changed: None,
             error: Some(error),
