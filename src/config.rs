@@ -92,10 +92,12 @@ impl std::fmt::Display for ConfigWarning {
             Self::NoEffect { key, why } => {
                 write!(f, "config key {key} has no effect ({why}); ignored")
             }
-            Self::NotBuilt { key, why } => write!(
-                f,
-                "config key {key} is accepted but its feature is not built yet ({why}); ignored"
-            ),
+            Self::NotBuilt { key, why } => {
+                write!(
+                    f,
+                    "config key {key} is accepted but does nothing yet: {why}"
+                )
+            }
         }
     }
 }

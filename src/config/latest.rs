@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{duration, BucketConfig, StorageKind};
 
 /// Why the PKI keys do nothing yet.
-const NO_PKI: &str =
-    "agent enrollment and PKI are not built yet; agents are trusted as they connect";
+const NO_PKI: &str = "agent enrollment and PKI are not built; agents are trusted as they connect";
 /// Why the audit stream keys do nothing.
 const AUDIT_IN_KV: &str =
     "the audit log is the KV bucket nats.audit.bucket, kept for nats.audit.ttl";
@@ -21,7 +20,7 @@ const AUDIT_IN_KV: &str =
 /// Every key of the latest original that loads but whose feature osapi does not have yet,
 /// with the reason given in its warning. Remove a key from here when its feature lands.
 pub(super) const NOT_BUILT: &[(&str, &str)] = &[
-    ("controller.ui.enabled", "osapi serves no web UI yet"),
+    ("controller.ui.enabled", "osapi serves no web UI"),
     ("controller.pki.enabled", NO_PKI),
     ("controller.pki.key_dir", NO_PKI),
     ("controller.pki.auto_accept", NO_PKI),
