@@ -11,6 +11,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
+mod latest;
+
+pub use latest::{
+    AgentPkiConfig, AuditConfig, ControllerPkiConfig, EnrollmentConfig, PrivilegeEscalationConfig,
+    UiConfig,
+};
+
 /// Default location of the config file (`-f/--osapi-file`).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/osapi/osapi.yaml";
 
@@ -57,7 +64,42 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Things worth a warning found while loading, logged once logging is set up.
     #[serde(skip)]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A key that loaded but does nothing: one per key, logged as a warning naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigWarning {
+    /// A key the original's docs list but its config never read; dropped.
+    NoEffect {
+        /// The key path.
+        key: &'static str,
+        /// Why it does nothing.
+        why: &'static str,
+    },
+    /// A key of the latest original whose feature is not built yet; accepted, unused.
+    NotBuilt {
+        /// The key path.
+        key: &'static str,
+        /// What osapi does instead.
+        why: &'static str,
+    },
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoEffect { key, why } => {
+                write!(f, "config key {key} has no effect ({why}); ignored")
+            }
+            Self::NotBuilt { key, why } => {
+                write!(
+                    f,
+                    "config key {key} is accepted but does nothing yet: {why}"
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +110,10 @@ pub struct ControllerConfig {
     pub nats: NatsConnection,
     pub metrics: MetricsServer,
     pub notifications: NotificationsConfig,
+    /// The latest original's web UI switch.
+    pub ui: UiConfig,
+    /// The latest original's controller PKI (not built yet).
+    pub pki: ControllerPkiConfig,
 }
 
 /// Settings of `osapi client ...`.
@@ -283,12 +329,14 @@ pub struct NatsConfig {
     pub stream: StreamConfig,
     pub kv: JobKvConfig,
     pub dlq: DlqConfig,
-    pub audit: BucketConfig,
+    pub audit: AuditConfig,
     pub registry: BucketConfig,
     pub facts: BucketConfig,
     pub state: BucketConfig,
     pub objects: BucketConfig,
     pub file_state: BucketConfig,
+    /// The latest original's pending-enrollment bucket (not built yet).
+    pub enrollment: EnrollmentConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -509,6 +557,10 @@ pub struct AgentConfig {
     /// How long in-flight jobs may run on after a stop signal (osapi extension).
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
+    /// The latest original's agent PKI (not built yet).
+    pub pki: AgentPkiConfig,
+    /// The latest original's `sudo` mode (not built yet).
+    pub privilege_escalation: PrivilegeEscalationConfig,
 }
 
 impl Default for AgentConfig {
@@ -526,6 +578,8 @@ impl Default for AgentConfig {
             metrics: MetricsServer::on_port(9091),
             command: CommandConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            pki: AgentPkiConfig::default(),
+            privilege_escalation: PrivilegeEscalationConfig::default(),
         }
     }
 }
@@ -633,12 +687,13 @@ impl Default for NatsConfig {
             stream: StreamConfig::default(),
             kv: JobKvConfig::default(),
             dlq: DlqConfig::default(),
-            audit: BucketConfig::new("audit-log", Duration::from_secs(720 * 3600), 52_428_800),
+            audit: AuditConfig::default(),
             registry: BucketConfig::new("agent-registry", Duration::from_secs(30), 0),
             facts: BucketConfig::new("agent-facts", Duration::from_secs(300), 0),
             state: BucketConfig::new("agent-state", Duration::ZERO, 0),
             objects: BucketConfig::new("file-objects", Duration::ZERO, 10_737_418_240),
             file_state: BucketConfig::new("file-state", Duration::ZERO, 0),
+            enrollment: EnrollmentConfig::default(),
         }
     }
 }
@@ -651,11 +706,25 @@ impl Default for ControllerConfig {
             nats: NatsConnection::named("osapi-api"),
             metrics: MetricsServer::on_port(9090),
             notifications: NotificationsConfig::default(),
+            ui: UiConfig::default(),
+            pki: ControllerPkiConfig::default(),
         }
     }
 }
 
 impl Config {
+    /// The keys the file or environment set whose feature is not built yet, in the order
+    /// of their warnings.
+    pub fn not_built_keys(&self) -> Vec<&'static str> {
+        self.warnings
+            .iter()
+            .filter_map(|w| match w {
+                ConfigWarning::NotBuilt { key, .. } => Some(*key),
+                ConfigWarning::NoEffect { .. } => None,
+            })
+            .collect()
+    }
+
     /// Reads `path`, applies `OSAPI_*` variables from the process environment, validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -682,8 +751,10 @@ impl Config {
         if value.is_null() {
             value = Value::Mapping(Default::default());
         }
-        let warnings = drop_documented_only_keys(&mut value);
+        let mut warnings = drop_documented_only_keys(&mut value);
         apply_env(&mut value, env)?;
+        // After the environment, so that `OSAPI_CONTROLLER_PKI_ENABLED` warns as the key would.
+        warnings.extend(not_built_keys_set(&mut value));
         // Merged over the defaults as values, so that a partly written section keeps the
         // defaults of the keys it leaves out (`nats.registry: {ttl: 10s}` keeps its bucket).
         let mut merged = serde_yaml::to_value(Config::default()).unwrap_or(Value::Null);
@@ -695,7 +766,7 @@ impl Config {
     /// what `rename` says set that key (a command-line flag).
     fn checked<'a>(
         value: Value,
-        warnings: Vec<String>,
+        warnings: Vec<ConfigWarning>,
         rename: impl Fn(&str) -> Option<&'a str>,
     ) -> Result<Self, ConfigError> {
         let mut config: Config = serde_path_to_error::deserialize(value).map_err(|err| {
@@ -916,25 +987,38 @@ fn apply_env(
 
 /// Keys the original's docs list but its config never read: accepted, so a migrated file
 /// still loads, with a warning that they do nothing.
-const DOCUMENTED_ONLY_KEYS: &[(&str, &str)] = &[("nats.objects", "max_chunk_size")];
+const DOCUMENTED_ONLY_KEYS: &[(&str, &str)] = &[(
+    "nats.objects.max_chunk_size",
+    "the object store uses its own chunk size",
+)];
 
-fn drop_documented_only_keys(root: &mut Value) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for (section, key) in DOCUMENTED_ONLY_KEYS {
-        let mut node = Some(&mut *root);
-        for part in section.split('.') {
-            node = node.and_then(|n| n.get_mut(part));
-        }
-        let removed = node
-            .and_then(Value::as_mapping_mut)
-            .and_then(|m| m.remove(*key));
-        if removed.is_some() {
-            warnings.push(format!(
-                "config key {section}.{key} has no effect (the object store uses its own chunk size); ignored"
-            ));
-        }
-    }
-    warnings
+/// The node at a dotted key path of a raw config value, if the file (or environment) set it.
+fn node_mut<'a>(root: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    key.split('.')
+        .try_fold(root, |node, part| node.get_mut(part))
+}
+
+fn drop_documented_only_keys(root: &mut Value) -> Vec<ConfigWarning> {
+    DOCUMENTED_ONLY_KEYS
+        .iter()
+        .filter(|(key, _)| {
+            let (section, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+            node_mut(root, section)
+                .and_then(Value::as_mapping_mut)
+                .and_then(|m| m.remove(leaf))
+                .is_some()
+        })
+        .map(|&(key, why)| ConfigWarning::NoEffect { key, why })
+        .collect()
+}
+
+/// One warning per key of [`latest::NOT_BUILT`] that `root` sets.
+fn not_built_keys_set(root: &mut Value) -> Vec<ConfigWarning> {
+    latest::NOT_BUILT
+        .iter()
+        .filter(|(key, _)| node_mut(root, key).is_some())
+        .map(|&(key, why)| ConfigWarning::NotBuilt { key, why })
+        .collect()
 }
 
 /// The original's notification docs spell the variables `OSAPI_NOTIFICATIONS_*` while
@@ -1151,11 +1235,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.nats.objects.bucket, "objs");
-        assert!(
-            c.warnings[0].contains("nats.objects.max_chunk_size"),
-            "{:?}",
-            c.warnings
+        assert_eq!(
+            c.warnings[0].to_string(),
+            "config key nats.objects.max_chunk_size has no effect (the object store uses its \
+             own chunk size); ignored"
         );
+        assert!(c.not_built_keys().is_empty());
         // Any other unknown key is still an error naming it.
         let err = load("nats:\n  objects:\n    max_chunk: 1\n", &[]).unwrap_err();
         assert!(err.to_string().contains("max_chunk"), "{err}");
@@ -1237,6 +1322,117 @@ mod tests {
         let text = include_str!("../osapi.yaml.example");
         let c = load(text, &[]).unwrap();
         assert!(c.signing_key().is_ok());
+        assert_eq!(c.warnings, [], "the example sets no key that does nothing");
+    }
+
+    #[test]
+    fn the_latest_originals_config_loads_warning_once_per_unbuilt_key() {
+        let text = include_str!("../tests/fixtures/head-osapi.yaml");
+        let c = load(text, &[]).unwrap();
+        assert_eq!(
+            c.not_built_keys(),
+            [
+                "controller.ui.enabled",
+                "controller.pki.enabled",
+                "controller.pki.key_dir",
+                "controller.pki.auto_accept",
+                "controller.pki.rotation_grace_period",
+                "agent.pki.enabled",
+                "agent.pki.key_dir",
+                "agent.privilege_escalation.enabled",
+                "nats.enrollment.bucket",
+                "nats.enrollment.storage",
+                "nats.enrollment.replicas",
+                "nats.audit.stream",
+                "nats.audit.subject",
+                "nats.audit.max_age",
+            ]
+        );
+        assert_eq!(c.warnings.len(), 14, "no other warning: {:?}", c.warnings);
+        for (warning, key) in c.warnings.iter().zip(c.not_built_keys()) {
+            assert!(warning
+                .to_string()
+                .starts_with(&format!("config key {key} ")));
+        }
+        // The typed values are read, and the seed-era keys beside them still apply.
+        assert!(c.controller.ui.enabled);
+        assert_eq!(
+            c.controller.pki.rotation_grace_period,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(c.nats.enrollment.bucket, "agent-enrollment");
+        assert_eq!(c.nats.audit.stream, "AUDIT");
+        assert_eq!(c.nats.audit.kv().bucket, "audit-log");
+        assert_eq!(c.nats.audit.kv().ttl, Duration::from_secs(720 * 3600));
+        assert_eq!(c.agent.labels["group"], "web.dev.us-east");
+        // Its roles list permissions of the latest original, and load.
+        let auth = crate::auth::Authenticator::new(
+            c.signing_key().unwrap(),
+            &c.controller.api.security.roles,
+        )
+        .unwrap();
+        let ops = auth.role_permissions("ops").unwrap();
+        assert!(ops.contains(&crate::auth::Permission::ServiceWrite));
+        assert!(ops.contains(&crate::auth::Permission::PowerExecute));
+    }
+
+    #[test]
+    fn every_not_built_key_is_a_key_of_the_schema() {
+        let leaves: Vec<String> = schema_leaves().iter().map(|(p, _)| p.join(".")).collect();
+        for (key, _) in latest::NOT_BUILT {
+            assert!(
+                leaves.iter().any(|l| l == key),
+                "{key} is not in the schema"
+            );
+        }
+    }
+
+    #[test]
+    fn ui_enabled_is_a_typed_key_true_by_default() {
+        let c = load("", &[]).unwrap();
+        assert!(c.controller.ui.enabled);
+        assert_eq!(c.warnings, []);
+        let c = load("controller:\n  ui:\n    enabled: false\n", &[]).unwrap();
+        assert!(!c.controller.ui.enabled);
+        assert_eq!(c.not_built_keys(), ["controller.ui.enabled"]);
+        let err = load("controller:\n  ui:\n    enabled: maybe\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("controller.ui.enabled"), "{err}");
+    }
+
+    #[test]
+    fn unbuilt_keys_set_from_the_environment_warn_as_well() {
+        let c = load(
+            "agent:\n  pki:\n    key_dir: /srv/pki\n",
+            &[
+                ("OSAPI_CONTROLLER_PKI_ENABLED", "true"),
+                ("OSAPI_NATS_AUDIT_MAX_AGE", "1h"),
+            ],
+        )
+        .unwrap();
+        assert!(c.controller.pki.enabled);
+        assert_eq!(c.nats.audit.max_age, Duration::from_secs(3600));
+        assert_eq!(c.agent.pki.key_dir, "/srv/pki");
+        assert_eq!(
+            c.not_built_keys(),
+            [
+                "controller.pki.enabled",
+                "agent.pki.key_dir",
+                "nats.audit.max_age"
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_neither_generation_has_are_still_rejected() {
+        for (yaml, key) in [
+            ("controller:\n  pki:\n    enabld: true\n", "enabld"),
+            ("nats:\n  enrollment:\n    ttl: 1h\n", "ttl"),
+            ("nats:\n  audit:\n    streams: AUDIT\n", "streams"),
+            ("agent:\n  privilege_escalation:\n    sudo: true\n", "sudo"),
+        ] {
+            let err = load(yaml, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
     }
 
     #[test]

@@ -7,12 +7,6 @@ use common::*;
 use osapi::auth::Permission;
 use osapi::wire::ops::CATALOGUE;
 
-/// The route template with its parameters filled in.
-fn concrete(path: &str) -> String {
-    path.replace("{hostname}", "_any")
-        .replace("{interfaceName}", "eth0")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_is_routed_documented_and_guarded() {
     let nats = Nats::start();

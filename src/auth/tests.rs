@@ -56,56 +56,75 @@ fn decode_segment(token: &str, index: usize) -> serde_json::Value {
     serde_json::from_slice(&b64::decode(part).unwrap()).unwrap()
 }
 
+/// ✓ in the spec table.
+const Y: bool = true;
+/// — in the spec table.
+const N: bool = false;
+
+/// head-api.md §2, transcribed row by row: `(#, permission, admin, write, read)`. Written
+/// out rather than derived so that the roles' rule-based derivation is checked against
+/// the original's own table.
+const SPEC_TABLE: [(usize, &str, bool, bool, bool); 36] = [
+    (1, "agent:read", Y, Y, Y),
+    (2, "agent:write", Y, N, N),
+    (3, "node:read", Y, Y, Y),
+    (4, "node:write", Y, Y, N),
+    (5, "network:read", Y, Y, Y),
+    (6, "network:write", Y, Y, N),
+    (7, "job:read", Y, Y, Y),
+    (8, "job:write", Y, Y, N),
+    (9, "health:read", Y, Y, Y),
+    (10, "audit:read", Y, N, N),
+    (11, "command:execute", Y, N, N),
+    (12, "file:read", Y, Y, Y),
+    (13, "file:write", Y, Y, N),
+    (14, "docker:read", Y, Y, Y),
+    (15, "docker:write", Y, Y, N),
+    (16, "docker:execute", Y, N, N),
+    (17, "cron:read", Y, Y, Y),
+    (18, "cron:write", Y, Y, N),
+    (19, "sysctl:read", Y, Y, Y),
+    (20, "sysctl:write", Y, Y, N),
+    (21, "ntp:read", Y, Y, Y),
+    (22, "ntp:write", Y, Y, N),
+    (23, "timezone:read", Y, Y, Y),
+    (24, "timezone:write", Y, Y, N),
+    (25, "power:execute", Y, N, N),
+    (26, "process:read", Y, Y, Y),
+    (27, "process:execute", Y, N, N),
+    (28, "user:read", Y, Y, Y),
+    (29, "user:write", Y, Y, N),
+    (30, "package:read", Y, Y, Y),
+    (31, "package:write", Y, Y, N),
+    (32, "log:read", Y, Y, Y),
+    (33, "certificate:read", Y, Y, Y),
+    (34, "certificate:write", Y, Y, N),
+    (35, "service:read", Y, Y, Y),
+    (36, "service:write", Y, Y, N),
+];
+
+/// The spec table's permissions whose column `pick` is ticked, parsed.
+fn spec_column(pick: fn(&(usize, &str, bool, bool, bool)) -> bool) -> BTreeSet<Permission> {
+    SPEC_TABLE
+        .iter()
+        .filter(|row| pick(row))
+        .map(|row| row.1.parse().unwrap())
+        .collect()
+}
+
 #[test]
-fn permission_strings_roundtrip() {
-    let strings: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
-    assert_eq!(
-        strings,
-        [
-            "agent:read",
-            "agent:write",
-            "node:read",
-            "node:write",
-            "network:read",
-            "network:write",
-            "job:read",
-            "job:write",
-            "health:read",
-            "audit:read",
-            "command:execute",
-            "file:read",
-            "file:write",
-            "docker:read",
-            "docker:write",
-            "docker:execute",
-            "cron:read",
-            "cron:write",
-            "sysctl:read",
-            "sysctl:write",
-            "ntp:read",
-            "ntp:write",
-            "timezone:read",
-            "timezone:write",
-            "power:execute",
-            "process:read",
-            "process:execute",
-            "user:read",
-            "user:write",
-            "package:read",
-            "package:write",
-            "log:read",
-            "certificate:read",
-            "certificate:write",
-            "service:read",
-            "service:write",
-        ]
-    );
-    for p in Permission::ALL {
-        assert_eq!(p.as_str().parse::<Permission>().unwrap(), p);
-        assert_eq!(p.to_string(), p.as_str());
+fn permissions_are_the_spec_table_in_its_numbering() {
+    assert_eq!(Permission::ALL.len(), SPEC_TABLE.len());
+    for (p, (number, wire, ..)) in Permission::ALL.into_iter().zip(SPEC_TABLE) {
+        assert_eq!(p.as_str(), wire, "permission #{number}");
+        assert_eq!(wire.parse::<Permission>().unwrap(), p);
+        assert_eq!(p.to_string(), wire);
         let json = serde_json::to_string(&p).unwrap();
-        assert_eq!(json, format!("\"{}\"", p.as_str()));
+        assert_eq!(json, format!("\"{wire}\""));
         assert_eq!(serde_json::from_str::<Permission>(&json).unwrap(), p);
+    }
+    for (i, (number, ..)) in SPEC_TABLE.iter().enumerate() {
+        assert_eq!(*number, i + 1, "the table is transcribed in order");
     }
     let err = "agent:delete".parse::<Permission>().unwrap_err();
     let msg = err.to_string();
@@ -165,75 +184,30 @@ fn issue_and_verify_roundtrip() {
 }
 
 #[test]
-fn builtin_role_permissions_match_spec() {
-    use Permission::*;
+fn builtin_roles_have_exactly_the_spec_tables_sets() {
     let a = auth();
     let expect = [
-        ("admin", perms(&Permission::ALL)),
-        (
-            "write",
-            perms(&[
-                AgentRead,
-                NodeRead,
-                NodeWrite,
-                NetworkRead,
-                NetworkWrite,
-                JobRead,
-                JobWrite,
-                HealthRead,
-                FileRead,
-                FileWrite,
-                DockerRead,
-                DockerWrite,
-                CronRead,
-                CronWrite,
-                SysctlRead,
-                SysctlWrite,
-                NtpRead,
-                NtpWrite,
-                TimezoneRead,
-                TimezoneWrite,
-                ProcessRead,
-                UserRead,
-                UserWrite,
-                PackageRead,
-                PackageWrite,
-                LogRead,
-                CertificateRead,
-                CertificateWrite,
-                ServiceRead,
-                ServiceWrite,
-            ]),
-        ),
-        (
-            "read",
-            perms(&[
-                AgentRead,
-                NodeRead,
-                NetworkRead,
-                JobRead,
-                HealthRead,
-                FileRead,
-                DockerRead,
-                CronRead,
-                SysctlRead,
-                NtpRead,
-                TimezoneRead,
-                ProcessRead,
-                UserRead,
-                PackageRead,
-                LogRead,
-                CertificateRead,
-                ServiceRead,
-            ]),
-        ),
+        ("admin", spec_column(|row| row.2), 36),
+        ("write", spec_column(|row| row.3), 30),
+        ("read", spec_column(|row| row.4), 17),
     ];
-    for (role, expected) in expect {
+    for (role, expected, count) in expect {
+        assert_eq!(expected.len(), count, "{role}: the spec's count");
+        let builtin: BTreeSet<Permission> = builtin_role_permissions(role)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(builtin, expected, "{role}: built-in table");
+        assert_eq!(
+            a.role_permissions(role),
+            Some(&expected),
+            "{role}: resolved"
+        );
         let token = a
             .issue("u", &roles(&[role]), &[], Duration::from_secs(60))
             .unwrap();
         assert_eq!(a.verify(&token).unwrap().permissions, expected, "{role}");
-        assert_eq!(a.role_permissions(role), Some(&expected));
     }
     assert_eq!(a.known_roles(), roles(&["admin", "read", "write"]));
 
@@ -247,8 +221,33 @@ fn builtin_role_permissions_match_spec() {
         )
         .unwrap();
     let p = a.verify(&token).unwrap();
-    assert!(p.allows(NetworkWrite));
-    assert!(!p.allows(AuditRead));
+    assert_eq!(p.permissions, spec_column(|row| row.3));
+}
+
+#[test]
+fn a_token_of_the_latest_original_with_any_of_its_permissions_is_accepted() {
+    let a = auth();
+    // As the latest original mints them: a built-in role plus an explicit claim.
+    for (_, wire, ..) in SPEC_TABLE {
+        let mut claims = valid_claims(&["read"]);
+        claims.permissions = vec![wire.to_owned()];
+        let p = a.verify(&a.sign_claims(&claims).unwrap()).unwrap();
+        assert_eq!(p.permissions, perms(&[wire.parse().unwrap()]), "{wire}");
+    }
+    let mut claims = valid_claims(&["read"]);
+    claims.permissions = SPEC_TABLE.iter().map(|row| row.1.to_owned()).collect();
+    let p = a.verify(&a.sign_claims(&claims).unwrap()).unwrap();
+    assert_eq!(p.permissions, perms(&Permission::ALL));
+}
+
+#[test]
+fn a_config_role_may_list_any_permission_of_the_latest_original() {
+    let every: Vec<&str> = SPEC_TABLE.iter().map(|row| row.1).collect();
+    let a = Authenticator::new(KEY, &custom(&[("everything", every.as_slice())])).unwrap();
+    assert_eq!(
+        a.role_permissions("everything"),
+        Some(&perms(&Permission::ALL))
+    );
 }
 
 #[test]

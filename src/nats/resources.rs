@@ -99,7 +99,7 @@ impl Resources {
         let audit = if config.nats.audit.bucket.is_empty() {
             None
         } else {
-            Some(ensure_bucket(&js, &names, &config.nats.audit).await?)
+            Some(ensure_bucket(&js, &names, &config.nats.audit.kv()).await?)
         };
         let objects = if config.nats.objects.bucket.is_empty() {
             None

@@ -445,6 +445,15 @@ pub async fn wait_running(running: &std::sync::atomic::AtomicUsize) {
     panic!("the job never started");
 }
 
+/// A route template with its parameters filled in with values any route accepts.
+pub fn concrete(path: &str) -> String {
+    path.replace("{hostname}", "_any")
+        .replace("{interfaceName}", "eth0")
+        .replace("{pid}", "1")
+        .replace("{name}", "cron")
+        .replace("{id}", "c0ffee")
+}
+
 /// A token signed with the test key.
 pub fn token(roles: &[&str], permissions: &[Permission]) -> String {
     let auth = Authenticator::new(SIGNING_KEY, &BTreeMap::new()).expect("auth");
