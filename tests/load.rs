@@ -62,12 +62,7 @@ async fn hammer(stack: &Stack, path: &str, total: usize, clients: usize) -> BTre
 async fn two_agents(nats: &Nats, tweak: impl FnOnce(&mut osapi::config::Config)) -> Stack {
     let mut config = config(nats.port);
     tweak(&mut config);
-    let mut stack = Stack::controller(config).await;
-    stack.wait_ready().await;
-    stack.add_agent("a", &[], fake_providers(FakeNode::new("a")));
-    stack.add_agent("b", &[], fake_providers(FakeNode::new("b")));
-    stack.wait_agents(&["a", "b"]).await;
-    stack
+    Stack::with_fake_agents(config, &["a", "b"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

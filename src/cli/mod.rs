@@ -3,6 +3,7 @@
 pub mod client;
 pub mod render;
 pub mod token;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,9 +20,14 @@ pub struct Cli {
     /// Log at debug level.
     #[arg(short = 'd', long, global = true)]
     pub debug: bool,
-    /// Print raw JSON (and log as JSON).
+    /// Print JSON, as the original CLI does (and log as JSON).
     #[arg(short = 'j', long, global = true)]
     pub json: bool,
+    /// Print the API's JSON body as it came, also for job list/delete (implies -j).
+    // Only `client job list` and `client job delete` print another shape with `-j` (the
+    // original CLI's own); everywhere else `-j` already prints the body as it came.
+    #[arg(long, global = true)]
+    pub raw: bool,
     /// The config file.
     #[arg(short = 'f', long = "osapi-file", global = true, env = "OSAPI_OSAPIFILE",
           default_value = DEFAULT_CONFIG_PATH)]
@@ -30,10 +36,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print version information as JSON.
     Version,
+    /// Print a shell completion script: `source <(osapi completion bash)`.
+    Completion {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
     /// Run NATS, the controller and an agent in one process.
     Start,
     /// The embedded NATS server.
@@ -98,16 +110,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("Job commands talk to a controller: osapi client job list|get|delete|retry");
         return Ok(ExitCode::SUCCESS);
     }
+    // Neither needs a config, so both work on a machine without one (and before the
+    // config is fixed).
     if let Command::Version = cli.command {
-        let info = serde_json::json!({
-            "version": crate::VERSION,
-            "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
-        });
+        let info = version::VersionInfo::current();
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Completion { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "osapi", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = load_config(&cli.osapi_file)?;
-    crate::telemetry::init_logging(cli.debug || config.debug, cli.json);
+    crate::telemetry::init_logging(cli.debug || config.debug, cli.json || cli.raw);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -121,7 +137,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _tracing = crate::telemetry::otel::init(&config.telemetry.tracing, service)
         .map_err(anyhow::Error::msg)?;
     match cli.command {
-        Command::Version | Command::Job => unreachable!("handled above"),
+        Command::Version | Command::Completion { .. } | Command::Job => {
+            unreachable!("handled above")
+        }
         Command::Start => {
             config.signing_key()?;
             crate::app::run_all(config).await?;
@@ -144,7 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Token { command } => token::run(&config, command)?,
         Command::Client(args) => {
-            return client::run(&config, args, cli.json)
+            return client::run(&config, args, cli.json, cli.raw)
                 .await
                 .context("client command failed");
         }

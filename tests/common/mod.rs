@@ -292,6 +292,18 @@ impl Stack {
         panic!("controller never became ready");
     }
 
+    /// A controller for `config` and one agent per name, each with a [`FakeNode`]
+    /// answering its own name as hostname, all ready.
+    pub async fn with_fake_agents(config: Config, names: &[&str]) -> Self {
+        let mut stack = Self::controller(config).await;
+        stack.wait_ready().await;
+        for name in names {
+            stack.add_agent(name, &[], fake_providers(FakeNode::new(name)));
+        }
+        stack.wait_agents(names).await;
+        stack
+    }
+
     /// Starts an agent named `name` with `labels` and the given providers.
     pub fn add_agent(&mut self, name: &str, labels: &[(&str, &str)], providers: Providers) {
         self.add_agent_with(name, labels, providers, |_| {});
@@ -452,6 +464,18 @@ pub fn concrete(path: &str) -> String {
         .replace("{pid}", "1")
         .replace("{name}", "cron")
         .replace("{id}", "c0ffee")
+}
+
+/// The stdout of a finished command that must have succeeded; else a failure naming
+/// `args`, the exit status and the stderr.
+pub fn stdout_of_success(args: &[&str], out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} exited {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A token signed with the test key.

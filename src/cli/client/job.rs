@@ -1,14 +1,18 @@
-//! `osapi client job ...`: list, inspect, delete and retry jobs.
+//! `osapi client job ...`: list, inspect, delete and retry jobs. With `-j`, `list` and
+//! `delete` print the original CLI's own shapes (it synthesised them rather than print the
+//! API's body); `--raw` prints the body as it came.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use serde::Serialize;
 
 use super::{check, print, print_raw};
 use crate::cli::render::{indent, json_text, or_dash, pretty, rows_of, table, Show};
 use crate::sdk::endpoint;
 use crate::sdk::{Client, CreateJobResponse, JobDetailResponse, JobStatus, ListJobsResponse};
 
+/// `osapi client job ...`.
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Jobs, newest first, with totals per status.
@@ -41,8 +45,15 @@ pub enum JobCommand {
     },
 }
 
-/// Runs a `job` subcommand.
-pub async fn run(client: &Client, command: JobCommand, json: bool) -> anyhow::Result<ExitCode> {
+/// Runs a `job` subcommand; `raw` (with `json`) prints the API's body even where the
+/// original CLI printed its own shape.
+pub async fn run(
+    client: &Client,
+    command: JobCommand,
+    json: bool,
+    raw: bool,
+) -> anyhow::Result<ExitCode> {
+    let own_shape = json && !raw;
     match command {
         JobCommand::List {
             status,
@@ -50,10 +61,13 @@ pub async fn run(client: &Client, command: JobCommand, json: bool) -> anyhow::Re
             offset,
         } => {
             let list = endpoint::job_list(status.as_deref(), limit, offset);
+            if own_shape {
+                return list_json(client, list, status.is_some(), limit, offset).await;
+            }
             print(client, list, json).await
         }
         JobCommand::Get { job_id } => print(client, endpoint::job_get(&job_id), json).await,
-        JobCommand::Delete { job_id } => delete(client, &job_id, json).await,
+        JobCommand::Delete { job_id } => delete(client, &job_id, json, own_shape).await,
         JobCommand::Retry {
             job_id,
             target_hostname,
@@ -64,13 +78,97 @@ pub async fn run(client: &Client, command: JobCommand, json: bool) -> anyhow::Re
     }
 }
 
-async fn delete(client: &Client, job_id: &str, json: bool) -> anyhow::Result<ExitCode> {
+/// `client job list -j` as the original CLI prints it: the page under its own names, with
+/// the flags that shaped it. Keys are in alphabetical order, as Go prints a map.
+#[derive(Debug, Serialize)]
+struct ListJson {
+    /// Jobs on this page.
+    displayed_jobs: usize,
+    /// Whether `--status` was given.
+    filter_applied: bool,
+    /// The page's items as the API sent them.
+    jobs: Vec<serde_json::Value>,
+    /// Whether a positive `--limit` applied (the original: `limit > 0`).
+    limit_applied: bool,
+    /// `--offset` as given (a number, not a flag, in the original too).
+    offset_applied: usize,
+    /// Totals per status over all jobs; `{}` when the API has none.
+    status_counts: serde_json::Map<String, serde_json::Value>,
+    /// Jobs matching the filter (the API's `total_items`).
+    total_jobs: u64,
+}
+
+/// The fields of `GET /job` that [`ListJson`] is made of, kept as JSON so the items stay
+/// exactly as the API sent them.
+#[derive(Debug, serde::Deserialize)]
+struct ListBody {
+    total_items: u64,
+    #[serde(default)]
+    status_counts: Option<serde_json::Map<String, serde_json::Value>>,
+    items: Vec<serde_json::Value>,
+}
+
+/// Prints `GET /job` as [`ListJson`]; an API error prints its body and exits 1, as every
+/// `-j` command does.
+async fn list_json(
+    client: &Client,
+    list: endpoint::Endpoint<ListJobsResponse>,
+    filtered: bool,
+    limit: usize,
+    offset: usize,
+) -> anyhow::Result<ExitCode> {
+    let resp = client.fetch_raw(&list).await?;
+    if !resp.status.is_success() {
+        return Ok(print_raw(&resp));
+    }
+    let body: ListBody = resp.json()?;
+    let out = ListJson {
+        displayed_jobs: body.items.len(),
+        filter_applied: filtered,
+        jobs: body.items,
+        limit_applied: limit > 0,
+        offset_applied: offset,
+        status_counts: body.status_counts.unwrap_or_default(),
+        total_jobs: body.total_items,
+    };
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `client job delete -j` as the original CLI prints it (the API answers 204, no body).
+#[derive(Debug, Serialize)]
+struct DeleteJson<'a> {
+    job_id: &'a str,
+    /// Always `deleted`.
+    status: &'static str,
+    /// When the CLI saw the deletion (RFC 3339, seconds).
+    timestamp: String,
+}
+
+/// Deletes a job. `json`: the original's [`DeleteJson`] when `own_shape`, else the API's
+/// (empty) body.
+async fn delete(
+    client: &Client,
+    job_id: &str,
+    json: bool,
+    own_shape: bool,
+) -> anyhow::Result<ExitCode> {
     let resp = client.fetch_raw(&endpoint::job_delete(job_id)).await?;
-    if json {
+    if json && (!own_shape || !resp.status.is_success()) {
+        // `--raw` (the 204's empty body), or an API error, which `-j` prints as it came.
         return Ok(print_raw(&resp));
     }
     check(resp)?;
-    println!("\n  Job ID: {job_id}  Status: Deleted");
+    if own_shape {
+        let out = DeleteJson {
+            job_id,
+            status: "deleted",
+            timestamp: crate::wire::job::rfc3339_seconds(time::OffsetDateTime::now_utc()),
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        println!("\n  Job ID: {job_id}  Status: Deleted");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

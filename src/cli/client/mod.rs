@@ -1,6 +1,8 @@
 //! `osapi client ...`: the REST API from the command line. One module per resource holds
 //! its subcommands, its calls through the typed SDK and the [`Show`] impls of its answers;
-//! this one dispatches and holds the shared helpers. `-j` prints the API's body as it came.
+//! this one dispatches and holds the shared helpers. `-j` prints the API's body as it came,
+//! except where the original CLI printed a shape of its own (`job list`, `job delete`);
+//! `--raw` prints the body as it came there too.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -27,6 +29,7 @@ use crate::config::Config;
 use crate::sdk::endpoint::Endpoint;
 use crate::sdk::{self, Client, RawResponse, SdkError};
 
+/// `osapi client`: the flags every client command takes, and the command.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Base URL of the API (overrides controller.client.url).
@@ -36,12 +39,15 @@ pub struct ClientArgs {
     #[arg(long, global = true)]
     pub token: Option<String>,
     /// Target: _any, _all, a hostname, or a key:value label.
+    // Global, so it is accepted after `client` and after any subcommand: the latest
+    // original takes it on `client node ...`, the seed era on `client`.
     #[arg(short = 'T', long, global = true, default_value = "_any")]
     pub target: String,
     #[command(subcommand)]
     pub command: ClientCommand,
 }
 
+/// The resources `osapi client` talks to.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Node operations.
@@ -97,8 +103,15 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
-/// Runs a client command. An API error prints its message and exits non-zero.
-pub async fn run(config: &Config, args: ClientArgs, json: bool) -> anyhow::Result<ExitCode> {
+/// Runs a client command. An API error prints its message and exits non-zero. `raw`
+/// (`--raw`) prints the API's body as it came, also where `-j` prints the original CLI's
+/// own shape.
+pub async fn run(
+    config: &Config,
+    args: ClientArgs,
+    json: bool,
+    raw: bool,
+) -> anyhow::Result<ExitCode> {
     let url = args
         .url
         .clone()
@@ -109,9 +122,11 @@ pub async fn run(config: &Config, args: ClientArgs, json: bool) -> anyhow::Resul
     };
     let client = Client::new(&url, &token)?;
     let target = args.target.as_str();
+    // Everywhere but `job list`/`job delete`, `-j` already prints the body as it came.
+    let json = json || raw;
     match args.command {
         ClientCommand::Node { command } => node::run(&client, target, command, json).await,
-        ClientCommand::Job { command } => job::run(&client, command, json).await,
+        ClientCommand::Job { command } => job::run(&client, command, json, raw).await,
         ClientCommand::Agent { command } => agent::run(&client, command, json).await,
         ClientCommand::Audit { command } => audit::run(&client, command, json).await,
         ClientCommand::Health { command } => health::run(&client, command, json).await,
@@ -187,5 +202,111 @@ fn confirm(target: &str, yes: bool, verb: &str) -> anyhow::Result<bool> {
     } else {
         eprintln!("Aborted (pass --yes to skip this question).");
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::node::{GetOnly, MaybeGet};
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// Parses `osapi <args>` as a client command.
+    fn client(args: &[&str]) -> ClientArgs {
+        let cli = Cli::try_parse_from(std::iter::once("osapi").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
+        match cli.command {
+            Command::Client(args) => args,
+            other => panic!("{args:?} is not a client command: {other:?}"),
+        }
+    }
+
+    /// The read a `client node <read> [get]` line names, and whether it said `get`.
+    fn read_of(command: &ClientCommand) -> (&'static str, Option<GetOnly>) {
+        let ClientCommand::Node { command } = command else {
+            panic!("not a node command: {command:?}");
+        };
+        let (name, MaybeGet { command }) = match command {
+            NodeCommand::Hostname(g) => ("hostname", g),
+            NodeCommand::Disk(g) => ("disk", g),
+            NodeCommand::Memory(g) => ("memory", g),
+            NodeCommand::Load(g) => ("load", g),
+            NodeCommand::Os(g) => ("os", g),
+            NodeCommand::Uptime(g) => ("uptime", g),
+            NodeCommand::Timezone(g) => ("timezone", g),
+            other => panic!("not a read: {other:?}"),
+        };
+        (name, *command)
+    }
+
+    const READS: [&str; 7] = [
+        "hostname", "disk", "memory", "load", "os", "uptime", "timezone",
+    ];
+
+    #[test]
+    fn every_read_parses_with_and_without_get() {
+        for read in READS {
+            let seed = client(&["client", "node", read]);
+            assert_eq!(read_of(&seed.command), (read, None));
+            let latest = client(&["client", "node", read, "get"]);
+            assert_eq!(read_of(&latest.command), (read, Some(GetOnly::Get)));
+            assert_eq!(seed.target, "_any");
+            assert_eq!(latest.target, "_any");
+        }
+    }
+
+    #[test]
+    fn target_means_the_same_after_client_node_or_the_read() {
+        for read in READS {
+            let spellings: [Vec<&str>; 7] = [
+                vec!["client", "-T", "web-01", "node", read],
+                vec!["client", "--target", "web-01", "node", read, "get"],
+                vec!["client", "node", "-T", "web-01", read],
+                vec!["client", "node", "--target", "web-01", read, "get"],
+                vec!["client", "node", "-T", "web-01", read, "get"],
+                vec!["client", "node", read, "-T", "web-01"],
+                vec!["client", "node", read, "get", "--target=web-01"],
+            ];
+            for args in &spellings {
+                let parsed = client(args);
+                assert_eq!(parsed.target, "web-01", "{args:?}");
+                assert_eq!(read_of(&parsed.command).0, read, "{args:?}");
+            }
+        }
+        // Other node commands take it after `node` too.
+        let parsed = client(&[
+            "client",
+            "node",
+            "-T",
+            "_all",
+            "command",
+            "shell",
+            "--command",
+            "true",
+            "--yes",
+        ]);
+        assert_eq!(parsed.target, "_all");
+    }
+
+    #[test]
+    fn an_unknown_word_after_a_read_is_a_usage_error() {
+        let err = Cli::try_parse_from(["osapi", "client", "node", "disk", "list"])
+            .expect_err("only `get` follows a read");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn raw_is_accepted_anywhere_on_the_line() {
+        let raw = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("osapi").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"))
+                .raw
+        };
+        assert!(raw(&["--raw", "client", "job", "list"]));
+        assert!(raw(&["-j", "client", "--raw", "job", "list"]));
+        assert!(raw(&["client", "job", "delete", "--job-id", "x", "--raw"]));
+        assert!(!raw(&["-j", "client", "job", "list"]));
     }
 }

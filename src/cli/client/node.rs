@@ -24,30 +24,26 @@ use crate::wire::ops::node::{
 use crate::wire::ops::{NoInput, Op};
 use crate::wire::{Collection, HostItem, HostResult};
 
+/// `osapi client node ...`. The reads take an optional `get`, as the latest original
+/// spells them (`client node disk get`); the seed era's `client node disk` still works.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// The hostname of the target's agents.
-    Hostname {
-        #[command(subcommand)]
-        command: Option<GetOnly>,
-    },
+    Hostname(MaybeGet),
     /// Uptime, load, memory, disks and OS in one view.
     Status,
     /// Mounted filesystems.
-    Disk,
+    Disk(MaybeGet),
     /// Memory.
-    Memory,
+    Memory(MaybeGet),
     /// Load averages.
-    Load,
+    Load(MaybeGet),
     /// Distribution and version.
-    Os,
+    Os(MaybeGet),
     /// Time since boot.
-    Uptime,
+    Uptime(MaybeGet),
     /// The system time zone and its UTC offset.
-    Timezone {
-        #[command(subcommand)]
-        command: Option<GetOnly>,
-    },
+    Timezone(MaybeGet),
     /// DNS and ping.
     Network {
         #[command(subcommand)]
@@ -65,7 +61,15 @@ pub enum NodeCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+/// A read's optional `get`: the latest original's spelling, the same as leaving it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct MaybeGet {
+    #[command(subcommand)]
+    pub command: Option<GetOnly>,
+}
+
+/// The one subcommand of a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum GetOnly {
     /// Same as without `get`.
     Get,
@@ -121,9 +125,10 @@ pub struct RunArgs {
     /// Working directory.
     #[arg(long)]
     cwd: Option<String>,
-    /// Seconds (1-300).
-    #[arg(long)]
-    timeout: Option<u64>,
+    /// Seconds (1-300). Sent on every request, 30 unless given, as the original CLI does
+    /// (the agent's own default is also 30, but a request should say what it means).
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
     /// Extra environment, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = super::parse_env)]
     env: Vec<(String, String)>,
@@ -196,14 +201,14 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let read = NoInput {};
     match command {
-        NodeCommand::Hostname { .. } => show::<NodeHostnameGet>(client, target, &read, json).await,
+        NodeCommand::Hostname(_) => show::<NodeHostnameGet>(client, target, &read, json).await,
         NodeCommand::Status => show::<NodeStatusGet>(client, target, &read, json).await,
-        NodeCommand::Disk => show::<NodeDiskGet>(client, target, &read, json).await,
-        NodeCommand::Memory => show::<NodeMemoryGet>(client, target, &read, json).await,
-        NodeCommand::Load => show::<NodeLoadGet>(client, target, &read, json).await,
-        NodeCommand::Os => show::<NodeOsGet>(client, target, &read, json).await,
-        NodeCommand::Uptime => show::<NodeUptimeGet>(client, target, &read, json).await,
-        NodeCommand::Timezone { .. } => show::<NodeTimezoneGet>(client, target, &read, json).await,
+        NodeCommand::Disk(_) => show::<NodeDiskGet>(client, target, &read, json).await,
+        NodeCommand::Memory(_) => show::<NodeMemoryGet>(client, target, &read, json).await,
+        NodeCommand::Load(_) => show::<NodeLoadGet>(client, target, &read, json).await,
+        NodeCommand::Os(_) => show::<NodeOsGet>(client, target, &read, json).await,
+        NodeCommand::Uptime(_) => show::<NodeUptimeGet>(client, target, &read, json).await,
+        NodeCommand::Timezone(_) => show::<NodeTimezoneGet>(client, target, &read, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
@@ -352,7 +357,7 @@ impl RunArgs {
             command: self.command,
             args,
             cwd: self.cwd,
-            timeout: self.timeout,
+            timeout: Some(self.timeout),
             env: self.env.into_iter().collect(),
         }
     }
