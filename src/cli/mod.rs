@@ -124,8 +124,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut config = load_config(&cli.osapi_file)?;
     crate::telemetry::init_logging(cli.debug || config.debug, cli.json || cli.raw);
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
+    // The services say once at start what they accept but do not do; a client call that
+    // merely reads the same file need not repeat it every time.
+    if !matches!(cli.command, Command::Client(..) | Command::Token { .. }) {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
     }
     let service = match &cli.command {
         Command::Start => "osapi",
