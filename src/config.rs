@@ -24,6 +24,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/osapi/osapi.yaml";
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "OSAPI_";
 
+/// Where every listener binds unless the config says otherwise (the API, the embedded
+/// NATS, the metrics servers): reaching osapi from another host is an explicit choice.
+pub const LOOPBACK: &str = "127.0.0.1";
+
 /// Why a configuration could not be loaded. Messages name the file or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -143,7 +147,8 @@ pub struct ClientSecurity {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Bind address (osapi extension; the original always bound all interfaces).
+    /// Bind address (osapi extension; the original always bound all interfaces). Loopback
+    /// by default: serving other hosts is an explicit choice.
     pub host: String,
     pub port: u16,
     /// How long a job-backed request waits for agents (osapi extension; 30 s in the original).
@@ -158,7 +163,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
+            host: LOOPBACK.into(),
             port: 8080,
             job_timeout: Duration::from_secs(30),
             max_inflight: 1024,
@@ -266,7 +271,7 @@ impl MetricsServer {
     fn on_port(port: u16) -> Self {
         Self {
             enabled: false,
-            host: "0.0.0.0".into(),
+            host: LOOPBACK.into(),
             port,
         }
     }
@@ -355,7 +360,7 @@ pub struct NatsServerConfig {
 impl Default for NatsServerConfig {
     fn default() -> Self {
         Self {
-            host: "localhost".into(),
+            host: LOOPBACK.into(),
             port: 4222,
             store_dir: ".nats/jetstream/".into(),
             namespace: "osapi".into(),
@@ -1158,6 +1163,16 @@ mod tests {
         assert_eq!(c.agent.max_jobs, 10);
         assert_eq!(c.agent.consumer.back_off.len(), 5);
         assert_eq!(c.controller.nats.client_name, "osapi-api");
+        // Nothing listens beyond this host unless the config says so.
+        for host in [
+            &c.controller.api.host,
+            &c.nats.server.host,
+            &c.controller.metrics.host,
+            &c.agent.metrics.host,
+            &c.nats.server.metrics.host,
+        ] {
+            assert_eq!(host, LOOPBACK);
+        }
     }
 
     #[test]
@@ -1321,6 +1336,8 @@ mod tests {
     fn example_file_loads() {
         let text = include_str!("../osapi.yaml.example");
         let c = load(text, &[]).unwrap();
+        assert_eq!(c.controller.api.host, LOOPBACK);
+        assert_eq!(c.nats.server.host, LOOPBACK);
         assert!(c.signing_key().is_ok());
         assert_eq!(c.warnings, [], "the example sets no key that does nothing");
     }

@@ -41,13 +41,12 @@ impl Install {
             .current_dir(self.dir.path());
         let nats = self.nats_port.to_string();
         let api = self.api_port.to_string();
-        cmd.env("OSAPI_NATS_SERVER_HOST", "127.0.0.1")
-            .env("OSAPI_NATS_SERVER_PORT", &nats)
+        // Only ports: the listen addresses are the example's own (loopback).
+        cmd.env("OSAPI_NATS_SERVER_PORT", &nats)
             .env("OSAPI_CONTROLLER_NATS_HOST", "127.0.0.1")
             .env("OSAPI_CONTROLLER_NATS_PORT", &nats)
             .env("OSAPI_AGENT_NATS_HOST", "127.0.0.1")
             .env("OSAPI_AGENT_NATS_PORT", &nats)
-            .env("OSAPI_CONTROLLER_API_HOST", "127.0.0.1")
             .env("OSAPI_CONTROLLER_API_PORT", &api)
             .env(
                 "OSAPI_CONTROLLER_CLIENT_URL",
@@ -644,6 +643,51 @@ fn read_job_record(nats_port: u16, job_id: &str) -> serde_json::Value {
             .expect("job record survived the restart");
         serde_json::from_slice(&bytes).expect("record json")
     })
+}
+
+/// The local addresses of the TCP sockets listening on `port`, from `/proc/net/tcp` and
+/// `/proc/net/tcp6` (IPv4 as `a.b.c.d`, IPv6 as 32 hex digits).
+fn listeners_on(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ...; st 0A is LISTEN.
+            let (Some(local), Some("0A")) = (fields.get(1), fields.get(3).copied()) else {
+                continue;
+            };
+            let Some((addr, hex_port)) = local.split_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(hex_port, 16).ok() != Some(port) {
+                continue;
+            }
+            found.push(if addr.len() == 8 {
+                // Little-endian bytes of the IPv4 address.
+                let n = u32::from_str_radix(addr, 16).expect("hex address");
+                std::net::Ipv4Addr::from(n.to_le_bytes()).to_string()
+            } else {
+                addr.to_owned()
+            });
+        }
+    }
+    found
+}
+
+#[test]
+fn the_example_config_listens_on_loopback_only() {
+    let inst = Install::new();
+    let token = inst.token();
+    let _osapi = inst.start();
+    wait_hostname_ok(&inst, &token);
+    for (what, port) in [("API", inst.api_port), ("NATS", inst.nats_port)] {
+        assert_eq!(
+            listeners_on(port),
+            ["127.0.0.1"],
+            "{what} port {port} must listen on loopback only"
+        );
+    }
 }
 
 #[test]
