@@ -177,6 +177,9 @@ impl Default for ApiConfig {
 pub struct ApiSecurity {
     /// HMAC secret for JWTs, used as the raw bytes of the string.
     pub signing_key: String,
+    /// File holding the secret, read when `signing_key` is empty (osapi extension). Empty:
+    /// `credentials/signing.key` beside `nats.server.store_dir`, generated on first start.
+    pub signing_key_file: String,
     pub cors: CorsConfig,
     /// Custom roles: name -> permissions. Overrides a built-in role of the same name.
     pub roles: BTreeMap<String, RoleConfig>,
@@ -884,12 +887,14 @@ impl Config {
         Ok(())
     }
 
-    /// The JWT signing key, or an error that says how to set it.
+    /// The JWT signing key, or an error that says how to set it. The commands fill it from
+    /// `signing_key_file` first ([`crate::security::signing_key`]).
     pub fn signing_key(&self) -> Result<&str, ConfigError> {
         non_empty(
             "controller.api.security.signing_key",
             &self.controller.api.security.signing_key,
-            "generate one with `openssl rand -hex 32`",
+            "generate one with `openssl rand -hex 32`, or write a config with a fresh one \
+             with `osapi config init`",
         )
     }
 

@@ -691,6 +691,90 @@ fn the_example_config_listens_on_loopback_only() {
 }
 
 #[test]
+fn a_known_or_short_key_is_refused_on_a_reachable_address() {
+    let inst = Install::new();
+    let anywhere = ("OSAPI_CONTROLLER_API_HOST", "0.0.0.0");
+    for args in [&["start"][..], &["controller", "start"]] {
+        let err = inst.run_err(args, &[anywhere]);
+        assert!(
+            err.contains("controller.api.security.signing_key")
+                && err.contains("example key")
+                && err.contains("osapi config init"),
+            "{args:?}: {err}"
+        );
+    }
+    let short = ("OSAPI_CONTROLLER_API_SECURITY_SIGNING_KEY", "short");
+    let err = inst.run_err(&["controller", "start"], &[anywhere, short]);
+    assert!(err.contains("5 bytes long"), "{err}");
+    // Refused before anything started.
+    assert_eq!(nats_servers_in(inst.dir.path()), Vec::<i32>::new());
+}
+
+#[test]
+fn a_first_start_without_a_key_generates_one_that_tokens_use() {
+    let inst = Install::new();
+    let no_key = [("OSAPI_CONTROLLER_API_SECURITY_SIGNING_KEY", "")];
+    // Before the first start there is no key to sign with.
+    let err = inst.run_err(&["token", "generate", "-r", "admin", "-u", "me"], &no_key);
+    assert!(err.contains("osapi config init"), "{err}");
+    let _controller = inst.spawn(&["controller", "start"], &no_key);
+    let key_file = inst.dir.path().join(".nats/credentials/signing.key");
+    wait_until("the generated key", Duration::from_secs(30), || {
+        key_file.exists()
+    });
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&key_file).expect("stat"));
+    assert_eq!(mode & 0o777, 0o600);
+    let token = inst.run_ok(&["token", "generate", "-r", "admin", "-u", "me"], &no_key);
+    // Accepted (NATS is not running, so 503), where a token of another key is 401.
+    let status = |token: &str| {
+        http()
+            .get(inst.url("/job"))
+            .bearer_auth(token.trim())
+            .send()
+            .ok()
+            .map(|r| r.status().as_u16())
+    };
+    wait_until("the controller", Duration::from_secs(30), || {
+        status(&token).is_some()
+    });
+    assert_eq!(status(&token), Some(503));
+    assert_eq!(status(&inst.token()), Some(401));
+}
+
+#[test]
+fn config_init_writes_a_private_config_with_a_fresh_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("osapi.yaml");
+    let init = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["config", "init"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let out = init(&[]);
+    common::stdout_of_success(&["config", "init"], &out);
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&path).expect("stat"));
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let example = std::fs::read_to_string(example()).expect("example");
+    assert_ne!(text, example);
+    assert_eq!(
+        text.lines().count(),
+        example.lines().count(),
+        "every comment kept"
+    );
+
+    let out = init(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    common::stdout_of_success(&["config", "init", "--force"], &init(&["--force"]));
+    assert_ne!(std::fs::read_to_string(&path).expect("read"), text);
+}
+
+#[test]
 fn a_failed_start_leaves_no_nats_server_behind() {
     let mut inst = Install::new();
     // Someone else holds the API port: NATS starts, then the controller cannot bind.

@@ -1,6 +1,7 @@
 //! The command-line interface: one clap tree for servers, client and tokens.
 
 pub mod client;
+pub mod config;
 pub mod render;
 pub mod token;
 pub mod version;
@@ -68,6 +69,11 @@ pub enum Command {
         #[command(subcommand)]
         command: StartOnly,
     },
+    /// Config files.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Create and inspect API tokens.
     Token {
         #[command(subcommand)]
@@ -122,6 +128,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         clap_complete::generate(shell, &mut command, "osapi", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
     }
+    // Makes the first config, so it cannot load one.
+    if let Command::Config {
+        command: config::ConfigCommand::Init(args),
+    } = &cli.command
+    {
+        config::init(args, &cli.osapi_file)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = load_config(&cli.osapi_file)?;
     crate::telemetry::init_logging(cli.debug || config.debug, cli.json || cli.raw);
     // The services say once at start what they accept but do not do; a client call that
@@ -144,8 +158,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version | Command::Completion { .. } | Command::Job => {
             unreachable!("handled above")
         }
+        Command::Config { command } => match command {
+            config::ConfigCommand::Init(_) => unreachable!("handled above"),
+        },
         Command::Start => {
-            config.signing_key()?;
+            crate::security::signing_key::prepare(&mut config)?;
             crate::app::run_all(config).await?;
         }
         Command::Nats {
@@ -157,14 +174,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(port) = port {
                 config.controller.api.port = port;
             }
-            config.signing_key()?;
+            crate::security::signing_key::prepare(&mut config)?;
             crate::app::run_controller(config).await?;
         }
         Command::Agent { flags, .. } => {
             let config = config.with_overrides(&flags.overrides())?;
             crate::app::run_agent(config).await?;
         }
-        Command::Token { command } => token::run(&config, command)?,
+        Command::Token { command } => {
+            crate::security::signing_key::load(&mut config)?;
+            token::run(&config, command)?
+        }
         Command::Client(args) => {
             return client::run(&config, args, cli.json, cli.raw)
                 .await
