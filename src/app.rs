@@ -12,6 +12,7 @@ use crate::nats::supervisor::{self, SupervisorError, SupervisorHandle};
 use crate::nats::{connect, NatsError, Resources};
 use crate::provider::Providers;
 use crate::registry::{component_heartbeat, SubComponent};
+use crate::security::{nats_auth, SecurityError};
 
 /// A long-running command failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum AppError {
     Agent(#[from] AgentError),
     #[error(transparent)]
     Nats(#[from] NatsError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
 }
@@ -64,18 +67,40 @@ fn local_connection(config: &Config) -> NatsConnection {
             }
         }
         AuthType::Token => conn.auth.token = server.auth.token.clone(),
+        // The controller's identity: the setup creates every stream and bucket.
+        AuthType::Auto => {
+            conn.auth.kind = AuthType::Nkey;
+            conn.auth.nkey_file = nats_auth::controller_seed(config)
+                .to_string_lossy()
+                .into_owned();
+        }
         AuthType::None | AuthType::Nkey => {}
     }
     conn
 }
 
 /// Starts the supervised nats-server, creates every resource in it, and keeps its
-/// registry heartbeat until `shutdown`.
+/// registry heartbeat until `shutdown`. With auth `auto` it first generates the missing
+/// credentials: the controller's, this host's agent's and those of `nats.server.auth.agents`.
 pub async fn start_nats(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> Result<SupervisorHandle, AppError> {
-    let handle = supervisor::start(config.nats.server.clone(), CancellationToken::new()).await?;
+    let server = &config.nats.server;
+    let users = match server.auth.kind {
+        AuthType::Auto => nats_auth::ensure_users(config, &agent::identity(config)?)?,
+        AuthType::None => {
+            tracing::warn!(
+                "nats.server.auth.type is none: whoever reaches {}:{} can write jobs that \
+                 every agent runs, bypassing tokens, roles and the audit log",
+                server.host,
+                server.port
+            );
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+    let handle = supervisor::start(server.clone(), &users, CancellationToken::new()).await?;
     if config.nats.server.auth.kind == AuthType::Nkey {
         tracing::warn!("nkey auth: resources are created by the controller and agents instead");
         return Ok(handle);
@@ -135,25 +160,31 @@ pub async fn run_nats(config: Config) -> Result<(), AppError> {
 }
 
 /// `osapi controller start`.
-pub async fn run_controller(config: Config) -> Result<(), AppError> {
+pub async fn run_controller(mut config: Config) -> Result<(), AppError> {
     let shutdown = shutdown_on_signal()?;
+    nats_auth::use_generated(&mut config, None);
     let listener = controller::bind(&config).await?;
     controller::serve(Arc::new(config), listener, shutdown).await?;
     Ok(())
 }
 
 /// `osapi agent start`.
-pub async fn run_agent(config: Config) -> Result<(), AppError> {
+pub async fn run_agent(mut config: Config) -> Result<(), AppError> {
     let shutdown = shutdown_on_signal()?;
+    let hostname = agent::identity(&config)?;
+    nats_auth::use_generated(&mut config, Some(&hostname));
     agent::run(&config, Providers::linux(), shutdown).await?;
     Ok(())
 }
 
 /// `osapi start`: NATS, controller and agent in one process. On a signal the API stops
 /// taking requests, the agent finishes in-flight jobs, and nats-server stops last.
-pub async fn run_all(config: Config) -> Result<(), AppError> {
+pub async fn run_all(mut config: Config) -> Result<(), AppError> {
     let shutdown = shutdown_on_signal()?;
     let nats = start_nats(&config, &shutdown).await?;
+    // The controller and the agent use the credentials the server was just given.
+    let hostname = agent::identity(&config)?;
+    nats_auth::use_generated(&mut config, Some(&hostname));
     let config = Arc::new(config);
     let result = run_controller_and_agent(config, shutdown).await;
     nats.stop().await;

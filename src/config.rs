@@ -239,10 +239,16 @@ impl Default for NatsConnection {
     }
 }
 
+/// How a NATS connection authenticates, or (`nats.server.auth`) whom the server admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthType {
+    /// osapi extension, the default. Server: NKeys osapi generates for the controller and
+    /// for each agent, each limited to its role. Client: the seed generated for this role
+    /// (or `nkey_file`) when it exists, else no credentials.
     #[default]
+    Auto,
+    /// Anyone who reaches the port may do anything: an explicit choice.
     None,
     UserPass,
     Nkey,
@@ -382,6 +388,9 @@ pub struct NatsServerAuth {
     pub users: Vec<NatsUser>,
     pub nkeys: Vec<String>,
     pub token: String,
+    /// With `auto`: agents on other hosts that get credentials too, by hostname, besides
+    /// this host's own agent (osapi extension).
+    pub agents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

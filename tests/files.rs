@@ -8,19 +8,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-async fn post(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let resp = stack
-        .http
-        .post(format!("{}{path}", stack.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 fn by_host(body: &Value) -> std::collections::BTreeMap<String, Value> {
     body["results"]
         .as_array()
@@ -109,7 +96,9 @@ async fn upload_deploy_drift_and_templates() {
     // Deploy to all three (the path holds each agent's own name via @fact.hostname).
     let path = format!("{}/@fact.hostname/app.conf", root.path().display());
     let deploy = json!({"object_name": "app.conf", "path": path, "mode": "0640"});
-    let (status, body) = post(&stack, "/node/_all/file/deploy", &t, deploy.clone()).await;
+    let (status, body) = stack
+        .post("/node/_all/file/deploy", &t, deploy.clone())
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(
         by_host(&body).keys().collect::<Vec<_>>(),
@@ -125,7 +114,9 @@ async fn upload_deploy_drift_and_templates() {
             0o640
         );
     }
-    let (status, body) = post(&stack, "/node/_all/file/deploy", &t, deploy.clone()).await;
+    let (status, body) = stack
+        .post("/node/_all/file/deploy", &t, deploy.clone())
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(
         by_host(&body).keys().collect::<Vec<_>>(),
@@ -140,7 +131,9 @@ async fn upload_deploy_drift_and_templates() {
     // Drift and absence.
     std::fs::write(root.path().join("b/app.conf"), "edited by hand\n").expect("edit");
     std::fs::remove_file(root.path().join("c/app.conf")).expect("rm");
-    let (status, body) = post(&stack, "/node/_all/file/status", &t, json!({"path": path})).await;
+    let (status, body) = stack
+        .post("/node/_all/file/status", &t, json!({"path": path}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body["hostname"].is_null(),
@@ -156,7 +149,7 @@ async fn upload_deploy_drift_and_templates() {
         (Some("in-sync"), Some("drifted"), Some("missing"))
     );
     // Deploying again repairs the drift.
-    let (_, body) = post(&stack, "/node/b/file/deploy", &t, deploy.clone()).await;
+    let (_, body) = stack.post("/node/b/file/deploy", &t, deploy.clone()).await;
     assert_eq!(by_host(&body)["b"]["changed"], true);
     // A unicast answers the original's single object too: {job_id, hostname, changed}.
     assert_eq!(
@@ -168,7 +161,9 @@ async fn upload_deploy_drift_and_templates() {
         (&json!("b"), &json!(true), true),
         "{body}"
     );
-    let (status, one) = post(&stack, "/node/b/file/status", &t, json!({"path": path})).await;
+    let (status, one) = stack
+        .post("/node/b/file/status", &t, json!({"path": path}))
+        .await;
     assert_eq!(status, 200, "{one}");
     assert_eq!(
         (
@@ -208,7 +203,7 @@ async fn upload_deploy_drift_and_templates() {
     assert_eq!(tpl_info["content_type"], "template", "{tpl_info}");
     let tpath = format!("{}/@fact.hostname/motd", root.path().display());
     let body = json!({"object_name": "motd.tpl", "path": tpath, "content_type": "template", "vars": {"env": "prod"}});
-    let (status, out) = post(&stack, "/node/_all/file/deploy", &t, body).await;
+    let (status, out) = stack.post("/node/_all/file/deploy", &t, body).await;
     assert_eq!(status, 202, "{out}");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -298,7 +293,7 @@ async fn bad_file_input_is_rejected_and_touches_nothing() {
         ),
     ];
     for (body, field) in cases {
-        let (status, answer) = post(&stack, "/node/a/file/deploy", &t, body.clone()).await;
+        let (status, answer) = stack.post("/node/a/file/deploy", &t, body.clone()).await;
         assert_eq!(
             (status, answer["field"].as_str()),
             (400, Some(field)),
@@ -310,13 +305,13 @@ async fn bad_file_input_is_rejected_and_touches_nothing() {
         ("owner", "no-such-user-xyz"),
         ("group", "no-such-group-xyz"),
     ] {
-        let (status, answer) = post(
-            &stack,
-            "/node/a/file/deploy",
-            &t,
-            json!({"object_name": "ok.txt", "path": good, field: account}),
-        )
-        .await;
+        let (status, answer) = stack
+            .post(
+                "/node/a/file/deploy",
+                &t,
+                json!({"object_name": "ok.txt", "path": good, field: account}),
+            )
+            .await;
         assert_eq!(
             (status, answer["field"].as_str()),
             (400, Some(field)),
@@ -326,13 +321,13 @@ async fn bad_file_input_is_rejected_and_touches_nothing() {
         assert!(error.contains(&format!("a: unknown {field}")), "{answer}");
     }
     // Broadcast: the same rejection is that host's error in the per-host results.
-    let (status, answer) = post(
-        &stack,
-        "/node/_all/file/deploy",
-        &t,
-        json!({"object_name": "ok.txt", "path": good, "owner": "no-such-user-xyz"}),
-    )
-    .await;
+    let (status, answer) = stack
+        .post(
+            "/node/_all/file/deploy",
+            &t,
+            json!({"object_name": "ok.txt", "path": good, "owner": "no-such-user-xyz"}),
+        )
+        .await;
     assert_eq!(status, 202, "{answer}");
     assert!(
         answer["results"][0]["error"]

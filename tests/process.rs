@@ -384,7 +384,7 @@ fn start_serves_hostname_survives_nats_crash_and_keeps_jobs_across_restarts() {
     // Job records survive a restart (file storage in store_dir).
     let mut osapi = inst.start();
     wait_hostname_ok(&inst, &token);
-    let record = read_job_record(inst.nats_port, &job_id);
+    let record = read_job_record(&inst, &job_id);
     assert_eq!(record["id"], job_id.as_str());
     assert_eq!(record["operation"]["type"], "node.hostname.get");
 
@@ -627,10 +627,12 @@ fn cli_jobs_agents_audit_health_metrics(
     );
 }
 
-fn read_job_record(nats_port: u16, job_id: &str) -> serde_json::Value {
+/// A job record read straight from NATS, as the controller (the server wants credentials).
+fn read_job_record(inst: &Install, job_id: &str) -> serde_json::Value {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let client = common::nats_client(nats_port).await;
+        let seed = inst.dir.path().join(".nats/credentials/controller.nk");
+        let client = common::nats_client_with_seed(inst.nats_port, &seed).await;
         let js = async_nats::jetstream::new(client);
         let kv = js
             .get_key_value("osapi-job-queue")
@@ -1087,7 +1089,13 @@ fn an_agent_killed_mid_job_hands_it_over_and_it_completes_once() {
         ("OSAPI_AGENT_CONSUMER_ACK_WAIT", "1s"),
     ];
     let spawn = |args: &[&str], host: &str| {
-        let envs = [fast[0], fast[1], ("OSAPI_AGENT_HOSTNAME", host)];
+        let envs = [
+            fast[0],
+            fast[1],
+            ("OSAPI_AGENT_HOSTNAME", host),
+            // Credentials for both agents, besides this host's.
+            ("OSAPI_NATS_SERVER_AUTH_AGENTS", "victim,survivor"),
+        ];
         inst.spawn(args, &envs)
     };
     let mut nats = spawn(&["nats", "server", "start"], "");

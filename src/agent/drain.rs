@@ -1,6 +1,6 @@
 //! Drain and undrain: a drained agent takes no new jobs, finishes what it has, then shows
 //! `Drained`; undrain brings it back. The controller sets the flag `drain.<host>` in the
-//! state bucket; the agent watches that one key, so it reacts at once.
+//! state bucket; the agent listens to that one key, so it reacts at once.
 
 use std::time::Duration;
 
@@ -8,6 +8,9 @@ use async_nats::jetstream::kv;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// How often the flag is read again in case a change was missed (see [`Flag`]).
+const FLAG_REREAD: Duration = Duration::from_secs(5);
 
 use super::Pullers;
 use crate::nats::Resources;
@@ -27,18 +30,13 @@ pub async fn run(
     state: &watch::Sender<AgentState>,
     shutdown: &CancellationToken,
 ) {
-    let key = key(hostname);
-    let mut flag = resources.state.watch_with_history(&key).await.ok();
-    if flag.is_none() {
-        tracing::warn!("cannot watch the drain flag; drain will not take effect");
-    }
+    let mut flag = Flag::listen(resources, hostname).await;
     let mut running = Some(pullers.start());
     let mut check = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            entry = next_flag(&mut flag) => {
-                let drained = matches!(entry, Some(kv::Operation::Put));
+            drained = flag.changed() => {
                 match (drained, running.take()) {
                     (true, Some((stop, handles))) => {
                         tracing::info!("draining: no new jobs");
@@ -83,17 +81,70 @@ fn set(state: &watch::Sender<AgentState>, to: AgentState) {
     state.send_if_modified(|s| std::mem::replace(s, to) != to);
 }
 
-/// The next change of the flag; pends forever if there is no watch.
-async fn next_flag(watch: &mut Option<kv::Watch>) -> Option<kv::Operation> {
-    match watch {
-        Some(w) => match w.next().await {
-            Some(Ok(entry)) => Some(entry.operation),
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "drain flag watch failed");
-                std::future::pending().await
+/// The agent's drain flag. A core subscription to its one key announces changes at once;
+/// each announcement, and every [`FLAG_REREAD`], reads the key (one direct get), since core
+/// delivery is at-most-once and a reconnect can drop a change. No KV watch: that needs a
+/// consumer on the whole state bucket, and an agent's NATS user may read only its own key.
+struct Flag {
+    store: kv::Store,
+    key: String,
+    changes: Option<async_nats::Subscriber>,
+    reread: tokio::time::Interval,
+    drained: bool,
+}
+
+impl Flag {
+    async fn listen(resources: &Resources, hostname: &str) -> Self {
+        let key = key(hostname);
+        let subject = format!("{}{key}", resources.state.prefix);
+        // Subscribed before the first read, so no change falls between the two.
+        let changes = match resources.js.client().subscribe(subject).await {
+            Ok(sub) => Some(sub),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen to the drain flag; reading it every {FLAG_REREAD:?}");
+                None
             }
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
+        };
+        Self {
+            store: resources.state.clone(),
+            key,
+            changes,
+            // The first tick is immediate: the flag may be set before the agent starts.
+            reread: tokio::time::interval(FLAG_REREAD),
+            drained: false,
+        }
+    }
+
+    /// Waits until the flag changes; whether the agent is now drained.
+    async fn changed(&mut self) -> bool {
+        loop {
+            let (changes, reread) = (&mut self.changes, &mut self.reread);
+            let announced = async {
+                match changes.as_mut() {
+                    Some(sub) => {
+                        if sub.next().await.is_none() {
+                            // The subscription ended: rely on the re-reads.
+                            *changes = None;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = announced => {}
+                _ = reread.tick() => {}
+            }
+            let drained = match self.store.get(&self.key).await {
+                Ok(value) => value.is_some(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the drain flag; keeping its state");
+                    continue;
+                }
+            };
+            if drained != self.drained {
+                self.drained = drained;
+                return drained;
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ReplayKind};
 use crate::job::target::sanitize_hostname;
-use crate::nats::{connect, NatsError, Resources};
+use crate::nats::{connect_with_inbox, NatsError, Resources};
 use crate::provider::Providers;
 use crate::registry::{AgentRegistration, AgentState, SubComponent};
 use crate::wire::job::rfc3339;
@@ -28,6 +28,11 @@ use processor::ExecContext;
 
 /// Name of the consumer every agent shares, so that `_any` runs on exactly one agent.
 pub const SHARED_ANY_CONSUMER: &str = "agents_any";
+
+/// Name of the agent's own consumer (`_all`, its hostname, its labels).
+pub fn own_consumer_name(hostname: &str) -> String {
+    format!("agent_{}", sanitize_hostname(hostname))
+}
 
 /// The agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +55,29 @@ pub fn identity(config: &Config) -> Result<String, AgentError> {
     crate::provider::node::os_hostname().map_err(|e| AgentError::Hostname(e.to_string()))
 }
 
-/// Connects to NATS and ensures the JetStream resources, retrying until it works or
+/// Connects to NATS and opens the JetStream resources, retrying until it works or
 /// `shutdown` fires (`None`): an agent started before NATS, or racing a controller that
 /// creates the same resources, waits instead of exiting.
+///
+/// Resources are opened, and created only when one is missing: an agent's NATS user (see
+/// `security::nats_auth`) may not create streams, so it waits for the controller or
+/// `osapi nats server start` to do it; an agent with full rights creates them itself.
 async fn connect_until_ready(
     config: &Config,
+    hostname: &str,
     shutdown: &CancellationToken,
 ) -> Option<(async_nats::Client, Resources)> {
+    let inbox = crate::security::nats_auth::inbox_prefix(hostname);
+    let ns = &config.agent.nats.namespace;
     crate::nats::retry_until_ready(shutdown, Duration::from_millis(100), || async {
-        let client = connect(&config.agent.nats, false).await?;
-        let resources = Resources::ensure(&client, config, &config.agent.nats.namespace).await?;
+        let client = connect_with_inbox(&config.agent.nats, &inbox).await?;
+        let resources = match Resources::open_for_agent(&client, config, ns).await {
+            Ok(resources) => resources,
+            Err(e) => {
+                tracing::debug!(error = %e, "a resource is missing; creating them");
+                Resources::ensure(&client, config, ns).await?
+            }
+        };
         Ok::<_, NatsError>((client, resources))
     })
     .await
@@ -73,7 +91,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
     let hostname = identity(config)?;
-    let Some((client, resources)) = connect_until_ready(config, &shutdown).await else {
+    let Some((client, resources)) = connect_until_ready(config, &hostname, &shutdown).await else {
         return Ok(());
     };
     let subjects = resources.names.subjects();
@@ -94,7 +112,7 @@ pub async fn run(
     .map_err(AgentError::Consumer)?;
     let own = consumer::ensure_consumer(
         &resources,
-        &format!("agent_{}", sanitize_hostname(&hostname)),
+        &own_consumer_name(&hostname),
         pull::Config {
             filter_subjects: subjects.agent_filters(&hostname, &config.agent.labels),
             // A new agent must not replay old broadcasts.

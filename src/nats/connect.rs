@@ -44,25 +44,50 @@ pub async fn connect(
     conn: &NatsConnection,
     background: bool,
 ) -> Result<async_nats::Client, NatsError> {
+    connect_as(conn, background, None).await
+}
+
+/// [`connect`] (in the foreground) for an agent, whose replies must come under its own
+/// `inbox` prefix: its NATS user may subscribe to nothing else.
+pub async fn connect_with_inbox(
+    conn: &NatsConnection,
+    inbox: &str,
+) -> Result<async_nats::Client, NatsError> {
+    connect_as(conn, false, Some(inbox)).await
+}
+
+async fn connect_as(
+    conn: &NatsConnection,
+    background: bool,
+    inbox: Option<&str>,
+) -> Result<async_nats::Client, NatsError> {
     let urls = conn.server_urls();
     let mut options = async_nats::ConnectOptions::new()
         .name(&conn.client_name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(5)));
+    if let Some(prefix) = inbox {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    let read_seed = |path: &str| {
+        std::fs::read_to_string(path).map_err(|e| NatsError::NkeyFile {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    };
     options = match conn.auth.kind {
         AuthType::None => options,
         AuthType::UserPass => {
             options.user_and_password(conn.auth.username.clone(), conn.auth.password.clone())
         }
         AuthType::Token => options.token(conn.auth.token.clone()),
-        AuthType::Nkey => {
-            let seed =
-                std::fs::read_to_string(&conn.auth.nkey_file).map_err(|e| NatsError::NkeyFile {
-                    path: conn.auth.nkey_file.clone(),
-                    reason: e.to_string(),
-                })?;
-            options.nkey(seed.trim().to_owned())
+        AuthType::Nkey => options.nkey(read_seed(&conn.auth.nkey_file)?.trim().to_owned()),
+        // Looked up at every attempt: an agent started before `osapi nats server start`
+        // finds the seed once the server generated it.
+        AuthType::Auto if auto_seed(conn).is_some() => {
+            options.nkey(read_seed(&conn.auth.nkey_file)?.trim().to_owned())
         }
+        AuthType::Auto => options,
     };
     if background {
         options = options.retry_on_initial_connect();
@@ -80,12 +105,40 @@ pub async fn connect(
         .await
         .map_err(|e| NatsError::Connect {
             urls: urls.join(","),
-            reason: e.to_string(),
+            reason: match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation => {
+                    format!("{e}{}", auth_hint(conn))
+                }
+                _ => e.to_string(),
+            },
         })?;
     if !background {
         check_server_version(&client)?;
     }
     Ok(client)
+}
+
+/// The seed file of an `auto` connection, if it names one that exists.
+fn auto_seed(conn: &NatsConnection) -> Option<&str> {
+    let path = conn.auth.nkey_file.trim();
+    (!path.is_empty() && std::path::Path::new(path).exists()).then_some(path)
+}
+
+/// What to do when an `auto` connection without a seed is refused: the server most likely
+/// wants the credentials `osapi nats server start` generated on its host.
+fn auth_hint(conn: &NatsConnection) -> String {
+    if conn.auth.kind != AuthType::Auto || auto_seed(conn).is_some() {
+        return String::new();
+    }
+    let at = match conn.auth.nkey_file.trim() {
+        "" => String::new(),
+        path => format!(" at {path}"),
+    };
+    format!(
+        " (connected without credentials: no NKey seed{at}; `osapi nats server start` \
+         generates them in credentials/ beside its store dir: on another host, copy the \
+         seed for this role from there and set auth.nkey_file to it)"
+    )
 }
 
 /// Refuses servers older than [`MIN_SERVER_VERSION`].

@@ -5,7 +5,7 @@ pub mod kv_scan;
 pub mod resources;
 pub mod supervisor;
 
-pub use connect::{connect, NatsError};
+pub use connect::{connect, connect_with_inbox, NatsError};
 
 /// The error of a NATS client call, kept as a source for logs (never shown to clients).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

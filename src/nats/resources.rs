@@ -75,8 +75,7 @@ impl Resources {
         config: &Config,
         namespace: &str,
     ) -> Result<Self, NatsError> {
-        let js = jetstream::new(client.clone());
-        let names = Names::new(namespace);
+        let (js, names) = handles(client, namespace);
         let jobs_stream = ensure_jobs_stream(&js, config, &names).await?;
         ensure_dlq_stream(&js, config, &jobs_stream).await?;
         let kv_cfg = &config.nats.kv;
@@ -120,17 +119,7 @@ impl Resources {
                 Err(ObjectStoreError::Other(e)) => return Err(e),
             }
         };
-        let objects_meta = match &objects {
-            Some(_) => {
-                let bucket = names.infra(&config.nats.objects.bucket);
-                let stream = js
-                    .get_stream(format!("OBJ_{bucket}"))
-                    .await
-                    .map_err(|e| NatsError::resource(&bucket, e))?;
-                Some((stream, format!("$O.{bucket}.M.")))
-            }
-            None => None,
-        };
+        let objects_meta = objects_meta(&js, &names, config, objects.is_some()).await?;
         let file_state = if config.nats.file_state.bucket.is_empty() {
             None
         } else {
@@ -151,6 +140,75 @@ impl Resources {
             file_state,
         })
     }
+
+    /// Opens what an agent uses, creating and changing nothing (no audit log: agents do not
+    /// write one). An agent's NATS user may not create streams; this fails when one is
+    /// missing, so that an agent with full rights can create them instead. A missing object
+    /// store only disables files, as when the controller had no room to create it.
+    pub async fn open_for_agent(
+        client: &async_nats::Client,
+        config: &Config,
+        namespace: &str,
+    ) -> Result<Self, NatsError> {
+        let (js, names) = handles(client, namespace);
+        let jobs_stream = names.infra(&config.nats.stream.name);
+        js.get_stream(&jobs_stream)
+            .await
+            .map_err(|e| NatsError::resource(&jobs_stream, e))?;
+        let open = |bucket: &str| {
+            let (js, name) = (js.clone(), names.infra(bucket));
+            async move {
+                js.get_key_value(&name)
+                    .await
+                    .map_err(|e| NatsError::resource(&name, e))
+            }
+        };
+        let n = &config.nats;
+        let objects = match n.objects.bucket.as_str() {
+            "" => None,
+            bucket => js.get_object_store(names.infra(bucket)).await.ok(),
+        };
+        let file_state = match n.file_state.bucket.as_str() {
+            "" => None,
+            bucket => Some(open(bucket).await?),
+        };
+        Ok(Self {
+            jobs: open(&n.kv.bucket).await?,
+            responses: open(&n.kv.response_bucket).await?,
+            registry: open(&n.registry.bucket).await?,
+            facts: open(&n.facts.bucket).await?,
+            state: open(&n.state.bucket).await?,
+            audit: None,
+            objects_meta: objects_meta(&js, &names, config, objects.is_some()).await?,
+            objects,
+            file_state,
+            js,
+            names,
+            jobs_stream,
+        })
+    }
+}
+
+fn handles(client: &async_nats::Client, namespace: &str) -> (jetstream::Context, Names) {
+    (jetstream::new(client.clone()), Names::new(namespace))
+}
+
+/// The object store's stream and metadata prefix, when the store is open.
+async fn objects_meta(
+    js: &jetstream::Context,
+    names: &Names,
+    config: &Config,
+    open: bool,
+) -> Result<Option<(jetstream::stream::Stream, String)>, NatsError> {
+    if !open {
+        return Ok(None);
+    }
+    let bucket = names.infra(&config.nats.objects.bucket);
+    let stream = js
+        .get_stream(format!("OBJ_{bucket}"))
+        .await
+        .map_err(|e| NatsError::resource(&bucket, e))?;
+    Ok(Some((stream, format!("$O.{bucket}.M."))))
 }
 
 async fn ensure_jobs_stream(

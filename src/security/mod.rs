@@ -14,6 +14,7 @@
 //! The directory is 0700 and every file 0600; a file found readable by others is used,
 //! with a warning.
 
+pub mod nats_auth;
 mod secret_file;
 pub mod signing_key;
 
@@ -51,6 +52,8 @@ pub enum SecurityError {
     Exists { path: PathBuf },
     #[error("cannot generate a key: {0}")]
     Random(String),
+    #[error("{} does not hold an NKey seed ({reason}): delete it to have a new one generated", path.display())]
+    BadSeed { path: PathBuf, reason: String },
 }
 
 impl SecurityError {

@@ -372,6 +372,25 @@ impl Stack {
         (status, body)
     }
 
+    /// POST a JSON body with a bearer token; returns status and JSON body (Null if not JSON).
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// GET in the background (a request that will be in flight while the test acts).
     pub fn spawn_get(
         &self,
@@ -489,6 +508,15 @@ pub fn token(roles: &[&str], permissions: &[Permission]) -> String {
 /// A connection to the test NATS for direct KV checks.
 pub async fn nats_client(port: u16) -> async_nats::Client {
     async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("nats connect")
+}
+
+/// A connection to an authenticated NATS (`osapi start`'s) with the NKey seed in `seed`.
+pub async fn nats_client_with_seed(port: u16, seed: &Path) -> async_nats::Client {
+    let seed = std::fs::read_to_string(seed).expect("NKey seed");
+    async_nats::ConnectOptions::with_nkey(seed.trim().to_owned())
+        .connect(format!("nats://127.0.0.1:{port}"))
         .await
         .expect("nats connect")
 }
