@@ -6,9 +6,11 @@ pub mod command;
 pub mod dns;
 pub mod facts;
 pub mod file;
+pub mod host;
 pub mod node;
 pub mod ping;
 pub mod process;
+pub mod runner;
 pub mod system;
 
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub struct Providers {
     pub facts: Arc<dyn facts::FactsProvider>,
     /// Deployed files, under the system root.
     pub files: Arc<dyn file::FileProvider>,
+    /// Hostname, time zone, power.
+    pub host: Arc<dyn host::HostSettings>,
 }
 
 impl Providers {
@@ -78,6 +82,7 @@ impl Providers {
             command: Arc::new(command::LinuxCommand),
             facts: Arc::new(facts::LinuxFacts::default()),
             files: Arc::new(file::LinuxFiles::default()),
+            host: Arc::new(host::LinuxHost::default()),
         }
     }
 }

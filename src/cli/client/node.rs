@@ -14,6 +14,10 @@ use crate::wire::ops::command::{
     CommandData, CommandExec, CommandExecRequest, CommandPayload, CommandShell, CommandShellRequest,
 };
 use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, StatusRequest};
+use crate::wire::ops::host::{
+    HostnameUpdateRequest, NodeHostnameUpdate, NodePowerReboot, NodePowerShutdown,
+    NodeTimezoneUpdate, PowerRequest, TimezoneUpdateRequest,
+};
 use crate::wire::ops::network::{
     DnsGetRequest, DnsUpdateRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo, PingRequest,
 };
@@ -28,8 +32,8 @@ use crate::wire::{Collection, HostItem, HostResult};
 /// spells them (`client node disk get`); the seed era's `client node disk` still works.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// The hostname of the target's agents.
-    Hostname(MaybeGet),
+    /// The hostname of the target's agents (`get`), or set it (`update --name`).
+    Hostname(HostnameArgs),
     /// Uptime, load, memory, disks and OS in one view.
     Status,
     /// Mounted filesystems.
@@ -42,8 +46,13 @@ pub enum NodeCommand {
     Os(MaybeGet),
     /// Time since boot.
     Uptime(MaybeGet),
-    /// The system time zone and its UTC offset.
-    Timezone(MaybeGet),
+    /// The system time zone and its UTC offset (`get`), or set it (`update --timezone`).
+    Timezone(TimezoneArgs),
+    /// Schedule a reboot or shutdown.
+    Power {
+        #[command(subcommand)]
+        command: PowerCommand,
+    },
     /// DNS and ping.
     Network {
         #[command(subcommand)]
@@ -73,6 +82,71 @@ pub struct MaybeGet {
 pub enum GetOnly {
     /// Same as without `get`.
     Get,
+}
+
+/// `client node hostname [get | update --name N]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HostnameArgs {
+    #[command(subcommand)]
+    pub command: Option<HostnameCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum HostnameCommand {
+    /// Same as without `get`.
+    Get,
+    /// Set the static hostname.
+    Update {
+        /// The new hostname.
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+/// `client node timezone [get | update --timezone Z]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TimezoneArgs {
+    #[command(subcommand)]
+    pub command: Option<TimezoneCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TimezoneCommand {
+    /// Same as without `get`.
+    Get,
+    /// Set the system time zone.
+    Update {
+        /// An IANA zone name: Europe/Berlin, UTC.
+        #[arg(long)]
+        timezone: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PowerCommand {
+    /// Reboot after a delay (at least a minute).
+    Reboot(PowerArgs),
+    /// Power off after a delay (at least a minute).
+    Shutdown(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// Seconds from now, rounded up to whole minutes.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Shown to logged-in users.
+    #[arg(long)]
+    message: Option<String>,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +275,15 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let read = NoInput {};
     match command {
+        NodeCommand::Hostname(HostnameArgs {
+            command: Some(HostnameCommand::Update { name, yes }),
+        }) => {
+            if !confirm(target, yes, "set the hostname")? {
+                return Ok(ExitCode::FAILURE);
+            }
+            let request = HostnameUpdateRequest { hostname: name };
+            show::<NodeHostnameUpdate>(client, target, &request, json).await
+        }
         NodeCommand::Hostname(_) => show::<NodeHostnameGet>(client, target, &read, json).await,
         NodeCommand::Status => show::<NodeStatusGet>(client, target, &read, json).await,
         NodeCommand::Disk(_) => show::<NodeDiskGet>(client, target, &read, json).await,
@@ -208,10 +291,46 @@ pub async fn run(
         NodeCommand::Load(_) => show::<NodeLoadGet>(client, target, &read, json).await,
         NodeCommand::Os(_) => show::<NodeOsGet>(client, target, &read, json).await,
         NodeCommand::Uptime(_) => show::<NodeUptimeGet>(client, target, &read, json).await,
+        NodeCommand::Timezone(TimezoneArgs {
+            command: Some(TimezoneCommand::Update { timezone, yes }),
+        }) => {
+            if !confirm(target, yes, "set the time zone")? {
+                return Ok(ExitCode::FAILURE);
+            }
+            let request = TimezoneUpdateRequest { timezone };
+            show::<NodeTimezoneUpdate>(client, target, &request, json).await
+        }
         NodeCommand::Timezone(_) => show::<NodeTimezoneGet>(client, target, &read, json).await,
+        NodeCommand::Power { command } => power(client, target, command, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
+    }
+}
+
+/// `client node power reboot|shutdown`.
+async fn power(
+    client: &Client,
+    target: &str,
+    command: PowerCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (reboot, args) = match command {
+        PowerCommand::Reboot(args) => (true, args),
+        PowerCommand::Shutdown(args) => (false, args),
+    };
+    let verb = if reboot { "reboot" } else { "shut down" };
+    if !confirm(target, args.yes, verb)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    let request = PowerRequest {
+        delay: Some(args.delay),
+        message: args.message,
+    };
+    if reboot {
+        show::<NodePowerReboot>(client, target, &request, json).await
+    } else {
+        show::<NodePowerShutdown>(client, target, &request, json).await
     }
 }
 
