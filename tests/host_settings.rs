@@ -10,6 +10,7 @@ use common::*;
 use osapi::auth::Permission;
 use osapi::provider::host::LinuxHost;
 use osapi::provider::runner::RecordingRunner;
+use osapi::provider::sysctl::LinuxSysctl;
 use serde_json::{json, Value};
 
 /// An agent's temp system root with a hostname and two zones, and its runner.
@@ -45,6 +46,10 @@ impl Host {
     fn providers(&self, dns: &Path) -> osapi::provider::Providers {
         let mut p = linux_providers(dns);
         p.host = Arc::new(LinuxHost {
+            root: self.root.path().into(),
+            runner: self.runner.clone(),
+        });
+        p.sysctl = Arc::new(LinuxSysctl {
             root: self.root.path().into(),
             runner: self.runner.clone(),
         });
@@ -347,5 +352,134 @@ async fn a_container_skips_host_settings() {
         std::fs::read_to_string(boxed.path("etc/hostname")).expect("hostname"),
         "old-name\n"
     );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sysctl_keys_are_managed_as_drop_ins_and_listed_flat() {
+    let nats = Nats::start();
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    let dns = tempfile::tempdir().expect("dns");
+    let (a, b, c) = (Host::new(false), Host::new(false), Host::new(false));
+    // c cannot hold drop-ins: its sysctl.d is a file.
+    std::fs::write(c.path("etc/sysctl.d"), "").expect("blocker");
+    for (name, h) in [("a", &a), ("b", &b), ("c", &c)] {
+        stack.add_agent(name, &[], h.providers(dns.path()));
+    }
+    stack.wait_agents(&["a", "b", "c"]).await;
+    let admin = token(&["admin"], &[]);
+    let set = json!({"key": "vm.swappiness", "value": "10"});
+
+    let (code, body) = send(&stack, "POST", "/api/node/_all/sysctl", &admin, set.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    let got: Vec<(String, String)> = items(&body).into_iter().map(|i| (i.0, i.1)).collect();
+    let want = [("a", "ok"), ("b", "ok"), ("c", "failed")].map(|(h, s)| (h.into(), s.into()));
+    assert_eq!(got, want, "{body}");
+    let conf = a.path("etc/sysctl.d/osapi-vm.swappiness.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).expect("drop-in"),
+        "vm.swappiness = 10\n"
+    );
+    let file = conf.display().to_string();
+    assert_eq!(a.runner.calls(), argv(&[&["sysctl", "-p", &file]]));
+
+    // The same again changes nothing and runs nothing.
+    a.runner.clear();
+    let (_, body) = send(&stack, "POST", "/api/node/a/sysctl", &admin, set).await;
+    assert_eq!(body["results"][0]["changed"], false, "{body}");
+    assert!(a.runner.calls().is_empty());
+
+    // Flattened listing: one item per key, none for a host without keys.
+    let more = json!({"key": "net.core.somaxconn", "value": "1024"});
+    send(&stack, "POST", "/api/node/a/sysctl", &admin, more).await;
+    let (code, body) = stack.get("/api/node/_all/sysctl", Some(&admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let mut listed: Vec<(String, String)> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .map(|r| {
+            (
+                r["hostname"].as_str().unwrap_or("").to_owned(),
+                r["key"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    listed.sort();
+    let want = [
+        ("a", "net.core.somaxconn"),
+        ("a", "vm.swappiness"),
+        ("b", "vm.swappiness"),
+    ]
+    .map(|(h, k)| (h.to_owned(), k.to_owned()));
+    assert_eq!(listed, want, "{body}");
+
+    let (code, body) = stack
+        .get("/api/node/b/sysctl/vm.swappiness", Some(&admin))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["results"][0]["value"], "10", "{body}");
+    let update = json!({"value": "20"});
+    let (code, body) = send(
+        &stack,
+        "PUT",
+        "/api/node/b/sysctl/vm.swappiness",
+        &admin,
+        update,
+    )
+    .await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (code, body) = send(
+        &stack,
+        "DELETE",
+        "/api/node/b/sysctl/vm.swappiness",
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (_, body) = send(
+        &stack,
+        "DELETE",
+        "/api/node/b/sysctl/vm.swappiness",
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["results"][0]["changed"], false, "{body}");
+    assert!(!b.path("etc/sysctl.d/osapi-vm.swappiness.conf").exists());
+
+    // Bad input names the field; reading needs sysctl:read, writing sysctl:write.
+    let (code, body) = stack.get("/api/node/a/sysctl/..%2Fetc", Some(&admin)).await;
+    assert_eq!((code, body["field"].as_str()), (400, Some("key")), "{body}");
+    let two_lines = json!({"key": "vm.swappiness", "value": "1\nkernel.panic = 1"});
+    let (code, body) = send(&stack, "POST", "/api/node/a/sysctl", &admin, two_lines).await;
+    assert_eq!(
+        (code, body["field"].as_str()),
+        (400, Some("value")),
+        "{body}"
+    );
+    let reader = token(&["read"], &[Permission::SysctlRead]);
+    let (code, _) = stack.get("/api/node/a/sysctl", Some(&reader)).await;
+    assert_eq!(code, 200);
+    let (code, _) = send(
+        &stack,
+        "POST",
+        "/api/node/a/sysctl",
+        &reader,
+        json!({"key": "a", "value": "1"}),
+    )
+    .await;
+    assert_eq!(code, 403);
     stack.shutdown().await;
 }

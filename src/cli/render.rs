@@ -17,6 +17,7 @@ use crate::wire::ops::node::{
     DiskPayload, HostnameResponse, LoadPayload, MemoryPayload, OsPayload, StatusPayload,
     TimezonePayload, UptimePayload,
 };
+use crate::wire::ops::sysctl::SysctlItem;
 use crate::wire::ops::Changed;
 use crate::wire::{Collection, HostItem, HostResult, HostStatus};
 
@@ -239,6 +240,19 @@ impl Cells for Changed {
     const COLUMNS: &'static [&'static str] = &["changed"];
     fn rows(&self, changed: bool) -> Vec<Vec<String>> {
         vec![vec![changed.to_string()]]
+    }
+}
+
+impl Render for SysctlItem {
+    fn columns() -> &'static [&'static str] {
+        &["key", "value"]
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        match (&self.key, &self.value) {
+            (Some(k), Some(v)) => vec![vec![k.clone(), v.clone()]],
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -2,13 +2,10 @@
 //! shutdowns. Files are written under the system root; live changes go through the
 //! system's tools via the [`Runner`].
 
+use super::system::LinuxSystem;
+use super::ProviderError;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-
-use super::runner::{Runner, SystemRunner};
-use super::system::SystemRoot;
-use super::ProviderError;
 
 /// What a scheduled power change is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +39,8 @@ pub trait HostSettings: Send + Sync {
     ) -> Result<u64, ProviderError>;
 }
 
-/// The Linux host under `root`, changed through `runner`.
-pub struct LinuxHost {
-    pub root: SystemRoot,
-    pub runner: Arc<dyn Runner>,
-}
-
-impl Default for LinuxHost {
-    fn default() -> Self {
-        Self {
-            root: SystemRoot::default(),
-            runner: Arc::new(SystemRunner),
-        }
-    }
-}
+/// The Linux host under its root, changed through its runner.
+pub type LinuxHost = LinuxSystem;
 
 impl LinuxHost {
     /// Settings of a container belong to its image and runtime, not to an agent in it.
@@ -152,7 +137,7 @@ impl LinuxHost {
 }
 
 /// Replaces `path` with `content` (mode 0644) in one rename: readers never see half.
-fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
+pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
     let what = path.display().to_string();
     let dir = path
         .parent()

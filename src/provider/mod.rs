@@ -11,6 +11,7 @@ pub mod node;
 pub mod ping;
 pub mod process;
 pub mod runner;
+pub mod sysctl;
 pub mod system;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct Providers {
     pub files: Arc<dyn file::FileProvider>,
     /// Hostname, time zone, power.
     pub host: Arc<dyn host::HostSettings>,
+    /// Managed kernel parameters.
+    pub sysctl: Arc<dyn sysctl::SysctlProvider>,
 }
 
 impl Providers {
@@ -83,6 +86,7 @@ impl Providers {
             facts: Arc::new(facts::LinuxFacts::default()),
             files: Arc::new(file::LinuxFiles::default()),
             host: Arc::new(host::LinuxHost::default()),
+            sysctl: Arc::new(sysctl::LinuxSysctl::default()),
         }
     }
 }

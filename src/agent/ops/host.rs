@@ -2,37 +2,19 @@
 //! the host provider, off the async threads.
 
 use super::{Done, Handle};
-use crate::agent::processor::{blocking, ExecContext, OpError};
-use crate::provider::host::{HostSettings, PowerAction};
-use crate::provider::ProviderError;
+use crate::agent::processor::{with_provider, ExecContext, OpError};
+use crate::provider::host::PowerAction;
 use crate::wire::ops::host::{
     Changed, HostnameUpdateRequest, NodeHostnameUpdate, NodePowerReboot, NodePowerShutdown,
     NodeTimezoneUpdate, PowerPayload, PowerRequest, TimezoneUpdatePayload, TimezoneUpdateRequest,
 };
 
-/// One host-settings change, its failure saying what was being done.
-async fn change<T: Send + 'static>(
-    ctx: &ExecContext,
-    doing: &str,
-    f: impl FnOnce(&dyn HostSettings) -> Result<T, ProviderError> + Send + 'static,
-) -> Result<T, OpError> {
-    let host = ctx.providers.host.clone();
-    blocking(move || f(host.as_ref()))
-        .await
-        .map_err(|e| e.context(doing))
-}
-
 impl Handle for NodeHostnameUpdate {
     async fn run(ctx: &ExecContext, data: HostnameUpdateRequest) -> Result<Done<Changed>, OpError> {
-        let name = data.hostname;
-        let changed = change(ctx, "failed to set the hostname", move |h| {
-            h.set_hostname(&name)
-        })
-        .await?;
-        Ok(Done {
-            payload: Changed {},
-            changed,
-        })
+        let (host, name) = (&ctx.providers.host, data.hostname);
+        let doing = "failed to set the hostname";
+        let changed = with_provider(host, doing, move |h| h.set_hostname(&name)).await?;
+        Ok(Done::new(Changed {}, changed))
     }
 }
 
@@ -41,17 +23,13 @@ impl Handle for NodeTimezoneUpdate {
         ctx: &ExecContext,
         data: TimezoneUpdateRequest,
     ) -> Result<Done<TimezoneUpdatePayload>, OpError> {
-        let zone = data.timezone.clone();
-        let changed = change(ctx, "failed to set the time zone", move |h| {
-            h.set_timezone(&zone)
-        })
-        .await?;
-        Ok(Done {
-            payload: TimezoneUpdatePayload {
-                timezone: data.timezone,
-            },
-            changed,
-        })
+        let (host, zone) = (&ctx.providers.host, data.timezone.clone());
+        let doing = "failed to set the time zone";
+        let changed = with_provider(host, doing, move |h| h.set_timezone(&zone)).await?;
+        let payload = TimezoneUpdatePayload {
+            timezone: data.timezone,
+        };
+        Ok(Done::new(payload, changed))
     }
 }
 
@@ -62,7 +40,7 @@ async fn power(
     data: PowerRequest,
 ) -> Result<Done<PowerPayload>, OpError> {
     let doing = format!("failed to schedule a {}", action.as_str());
-    let delay = change(ctx, &doing, move |h| {
+    let delay = with_provider(&ctx.providers.host, &doing, move |h| {
         h.schedule_power(action, data.delay.unwrap_or(0), data.message.as_deref())
     })
     .await?;

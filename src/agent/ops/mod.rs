@@ -7,6 +7,7 @@ pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
+pub mod sysctl;
 
 use std::future::Future;
 
@@ -21,6 +22,11 @@ pub struct Done<P> {
 }
 
 impl<P> Done<P> {
+    /// The result of a change.
+    pub fn new(payload: P, changed: bool) -> Self {
+        Self { payload, changed }
+    }
+
     /// The result of a read: nothing changed.
     pub fn read(payload: P) -> Self {
         Self {
@@ -37,3 +43,19 @@ pub trait Handle: Op {
         data: Self::Data,
     ) -> impl Future<Output = Result<Done<Self::Payload>, OpError>> + Send;
 }
+
+/// `impl Handle` for operations served by one shared handler that differ in one argument:
+/// `Op(Data) -> Payload = handler(arg);`.
+macro_rules! handled_by {
+    ($($op:ty [$data:ty => $payload:ty] = $handler:ident($arg:expr);)*) => {$(
+        impl $crate::agent::ops::Handle for $op {
+            async fn run(
+                ctx: &$crate::agent::processor::ExecContext,
+                data: $data,
+            ) -> Result<$crate::agent::ops::Done<$payload>, $crate::agent::processor::OpError> {
+                $handler(ctx, data, $arg).await
+            }
+        }
+    )*};
+}
+pub(crate) use handled_by;

@@ -25,6 +25,10 @@ use crate::wire::ops::node::{
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
     NodeTimezoneGet, NodeUptimeGet,
 };
+use crate::wire::ops::sysctl::{
+    NodeSysctlCreate, NodeSysctlDelete, NodeSysctlGet, NodeSysctlList, NodeSysctlUpdate, SysctlKey,
+    SysctlSet,
+};
 use crate::wire::ops::{NoInput, Op};
 use crate::wire::{Collection, HostItem, HostResult};
 
@@ -48,6 +52,11 @@ pub enum NodeCommand {
     Uptime(MaybeGet),
     /// The system time zone and its UTC offset (`get`), or set it (`update --timezone`).
     Timezone(TimezoneArgs),
+    /// Kernel parameters osapi manages (sysctl.d drop-ins).
+    Sysctl {
+        #[command(subcommand)]
+        command: SysctlCommand,
+    },
     /// Schedule a reboot or shutdown.
     Power {
         #[command(subcommand)]
@@ -126,6 +135,41 @@ pub enum TimezoneCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SysctlCommand {
+    /// Every managed key with its live value.
+    List,
+    /// One managed key.
+    Get {
+        #[arg(long)]
+        key: String,
+    },
+    /// Persist and apply a new key.
+    Create(SysctlSetArgs),
+    /// Change a managed key.
+    Update(SysctlSetArgs),
+    /// Remove a managed key's drop-in.
+    Delete {
+        #[arg(long)]
+        key: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SysctlSetArgs {
+    /// Dotted name: net.ipv4.ip_forward.
+    #[arg(long)]
+    key: String,
+    #[arg(long)]
+    value: String,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,11 +322,15 @@ pub async fn run(
         NodeCommand::Hostname(HostnameArgs {
             command: Some(HostnameCommand::Update { name, yes }),
         }) => {
-            if !confirm(target, yes, "set the hostname")? {
-                return Ok(ExitCode::FAILURE);
-            }
             let request = HostnameUpdateRequest { hostname: name };
-            show::<NodeHostnameUpdate>(client, target, &request, json).await
+            show_confirmed::<NodeHostnameUpdate>(
+                client,
+                target,
+                (yes, "set the hostname"),
+                &request,
+                json,
+            )
+            .await
         }
         NodeCommand::Hostname(_) => show::<NodeHostnameGet>(client, target, &read, json).await,
         NodeCommand::Status => show::<NodeStatusGet>(client, target, &read, json).await,
@@ -291,20 +339,64 @@ pub async fn run(
         NodeCommand::Load(_) => show::<NodeLoadGet>(client, target, &read, json).await,
         NodeCommand::Os(_) => show::<NodeOsGet>(client, target, &read, json).await,
         NodeCommand::Uptime(_) => show::<NodeUptimeGet>(client, target, &read, json).await,
-        NodeCommand::Timezone(TimezoneArgs {
-            command: Some(TimezoneCommand::Update { timezone, yes }),
-        }) => {
-            if !confirm(target, yes, "set the time zone")? {
-                return Ok(ExitCode::FAILURE);
-            }
-            let request = TimezoneUpdateRequest { timezone };
-            show::<NodeTimezoneUpdate>(client, target, &request, json).await
+        NodeCommand::Timezone(TimezoneArgs { command }) => {
+            timezone(client, target, command, json).await
         }
-        NodeCommand::Timezone(_) => show::<NodeTimezoneGet>(client, target, &read, json).await,
         NodeCommand::Power { command } => power(client, target, command, json).await,
+        NodeCommand::Sysctl { command } => sysctl(client, target, command, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
+    }
+}
+
+/// `client node timezone [get | update]`.
+async fn timezone(
+    client: &Client,
+    target: &str,
+    command: Option<TimezoneCommand>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(TimezoneCommand::Update { timezone, yes }) = command else {
+        return show::<NodeTimezoneGet>(client, target, &NoInput {}, json).await;
+    };
+    let ask = (yes, "set the time zone");
+    let request = TimezoneUpdateRequest { timezone };
+    show_confirmed::<NodeTimezoneUpdate>(client, target, ask, &request, json).await
+}
+
+/// `client node sysctl ...`.
+async fn sysctl(
+    client: &Client,
+    target: &str,
+    command: SysctlCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    // (ask before a -T _all change, the request): all three changes are confirmed.
+    let set = |a: SysctlSetArgs, verb| {
+        let request = SysctlSet {
+            key: a.key,
+            value: a.value,
+        };
+        ((a.yes, verb), request)
+    };
+    match command {
+        SysctlCommand::List => show::<NodeSysctlList>(client, target, &NoInput {}, json).await,
+        SysctlCommand::Get { key } => {
+            show::<NodeSysctlGet>(client, target, &SysctlKey { key }, json).await
+        }
+        SysctlCommand::Create(a) => {
+            let (ask, request) = set(a, "set a kernel parameter");
+            show_confirmed::<NodeSysctlCreate>(client, target, ask, &request, json).await
+        }
+        SysctlCommand::Update(a) => {
+            let (ask, request) = set(a, "change a kernel parameter");
+            show_confirmed::<NodeSysctlUpdate>(client, target, ask, &request, json).await
+        }
+        SysctlCommand::Delete { key, yes } => {
+            let ask = (yes, "remove a kernel parameter");
+            show_confirmed::<NodeSysctlDelete>(client, target, ask, &SysctlKey { key }, json).await
+        }
     }
 }
 
@@ -332,6 +424,23 @@ async fn power(
     } else {
         show::<NodePowerShutdown>(client, target, &request, json).await
     }
+}
+
+/// [`show`] after the `-T _all` question for a change (`yes` skips it).
+async fn show_confirmed<O: Op>(
+    client: &Client,
+    target: &str,
+    (yes, verb): (bool, &str),
+    request: &O::Request,
+    json: bool,
+) -> anyhow::Result<ExitCode>
+where
+    O::Item: Render,
+{
+    if !confirm(target, yes, verb)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    show::<O>(client, target, request, json).await
 }
 
 /// Sends `O` and prints its answer.
@@ -412,16 +521,14 @@ async fn network(
                     yes,
                 },
         } => {
-            if !confirm(target, yes, "update DNS")? {
-                return Ok(ExitCode::FAILURE);
-            }
             let request = DnsUpdateRequest {
                 interface_name,
                 servers,
                 search_domains,
                 ..Default::default()
             };
-            show::<NetworkDnsUpdate>(client, target, &request, json).await
+            show_confirmed::<NetworkDnsUpdate>(client, target, (yes, "update DNS"), &request, json)
+                .await
         }
     }
 }
@@ -524,9 +631,6 @@ async fn node_file(
             vars,
             yes,
         } => {
-            if !confirm(target, yes, "deploy a file")? {
-                return Ok(ExitCode::FAILURE);
-            }
             let request = DeployRequest {
                 object_name: object,
                 path,
@@ -539,7 +643,8 @@ async fn node_file(
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect::<BTreeMap<_, _>>(),
             };
-            show::<FileDeploy>(client, target, &request, json).await
+            show_confirmed::<FileDeploy>(client, target, (yes, "deploy a file"), &request, json)
+                .await
         }
         NodeFileCommand::Status { path } => {
             show::<FileStatus>(client, target, &StatusRequest { path }, json).await

@@ -39,6 +39,7 @@ pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
+pub mod sysctl;
 
 use std::time::Duration;
 
@@ -169,6 +170,11 @@ macro_rules! for_each_op {
             $crate::wire::ops::host::NodeTimezoneUpdate,
             $crate::wire::ops::host::NodePowerReboot,
             $crate::wire::ops::host::NodePowerShutdown,
+            $crate::wire::ops::sysctl::NodeSysctlList,
+            $crate::wire::ops::sysctl::NodeSysctlGet,
+            $crate::wire::ops::sysctl::NodeSysctlCreate,
+            $crate::wire::ops::sysctl::NodeSysctlUpdate,
+            $crate::wire::ops::sysctl::NodeSysctlDelete,
             $crate::wire::ops::network::NetworkDnsGet,
             $crate::wire::ops::network::NetworkDnsUpdate,
             $crate::wire::ops::network::NetworkPingDo,
