@@ -9,7 +9,9 @@ use std::sync::Arc;
 use common::*;
 use osapi::auth::Permission;
 use osapi::provider::host::LinuxHost;
+use osapi::provider::ntp::LinuxNtp;
 use osapi::provider::runner::RecordingRunner;
+use osapi::provider::runner::ToolOutput;
 use osapi::provider::sysctl::LinuxSysctl;
 use serde_json::{json, Value};
 
@@ -50,6 +52,10 @@ impl Host {
             runner: self.runner.clone(),
         });
         p.sysctl = Arc::new(LinuxSysctl {
+            root: self.root.path().into(),
+            runner: self.runner.clone(),
+        });
+        p.ntp = Arc::new(LinuxNtp {
             root: self.root.path().into(),
             runner: self.runner.clone(),
         });
@@ -480,6 +486,79 @@ async fn sysctl_keys_are_managed_as_drop_ins_and_listed_flat() {
         json!({"key": "a", "value": "1"}),
     )
     .await;
+    assert_eq!(code, 403);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ntp_sources_are_one_chrony_drop_in() {
+    let nats = Nats::start();
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    let dns = tempfile::tempdir().expect("dns");
+    let (a, boxed) = (Host::new(false), Host::new(true));
+    stack.add_agent("a", &[], a.providers(dns.path()));
+    stack.add_agent("box", &[], boxed.providers(dns.path()));
+    stack.wait_agents(&["a", "box"]).await;
+    let admin = token(&["admin"], &[]);
+    let servers = json!({"servers": ["0.pool.example", "192.0.2.123"]});
+
+    let (code, body) = send(
+        &stack,
+        "POST",
+        "/api/node/_all/ntp",
+        &admin,
+        servers.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let got: Vec<(String, String)> = items(&body).into_iter().map(|i| (i.0, i.1)).collect();
+    let want = [("a", "ok"), ("box", "skipped")].map(|(h, s)| (h.into(), s.into()));
+    assert_eq!(got, want, "{body}");
+    let sources = a.path("etc/chrony/sources.d/osapi-ntp.sources");
+    let text = std::fs::read_to_string(&sources).expect("sources");
+    assert_eq!(
+        text,
+        "server 0.pool.example iburst\nserver 192.0.2.123 iburst\n"
+    );
+    assert_eq!(a.runner.calls(), argv(&[&["chronyc", "reload", "sources"]]));
+    a.runner.clear();
+    let (_, body) = send(&stack, "POST", "/api/node/a/ntp", &admin, servers).await;
+    assert_eq!(body["results"][0]["changed"], false, "{body}");
+    assert!(a.runner.calls().is_empty(), "nothing run on a rerun");
+
+    let tracking = "Reference ID    : C0000263 (0.pool.example)\nStratum         : 2\n\
+                    System time     : 0.000100000 seconds fast of NTP time\nLeap status     : Normal\n";
+    a.runner.answer(
+        "chronyc",
+        ToolOutput {
+            stdout: tracking.into(),
+            ..Default::default()
+        },
+    );
+    let (code, body) = stack.get("/api/node/a/ntp", Some(&admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let item = &body["results"][0];
+    assert_eq!(item["synchronized"], true, "{body}");
+    assert_eq!(item["offset"], "+0.000100000s", "{body}");
+    assert_eq!(item["current_source"], "0.pool.example", "{body}");
+
+    let (code, body) = send(&stack, "DELETE", "/api/node/a/ntp", &admin, json!({})).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    assert!(!sources.exists());
+    let bad = json!({"servers": ["-x"]});
+    let (code, body) = send(&stack, "PUT", "/api/node/a/ntp", &admin, bad).await;
+    assert_eq!(
+        (code, body["field"].as_str()),
+        (400, Some("servers[0]")),
+        "{body}"
+    );
+    let reader = token(&["read"], &[Permission::NtpRead]);
+    let (code, _) = send(&stack, "DELETE", "/api/node/a/ntp", &reader, json!({})).await;
     assert_eq!(code, 403);
     stack.shutdown().await;
 }

@@ -17,6 +17,7 @@ use crate::wire::ops::node::{
     DiskPayload, HostnameResponse, LoadPayload, MemoryPayload, OsPayload, StatusPayload,
     TimezonePayload, UptimePayload,
 };
+use crate::wire::ops::ntp::NtpStatus;
 use crate::wire::ops::sysctl::SysctlItem;
 use crate::wire::ops::Changed;
 use crate::wire::{Collection, HostItem, HostResult, HostStatus};
@@ -253,6 +254,20 @@ impl Render for SysctlItem {
             (Some(k), Some(v)) => vec![vec![k.clone(), v.clone()]],
             _ => Vec::new(),
         }
+    }
+}
+
+impl Cells for NtpStatus {
+    const COLUMNS: &'static [&'static str] =
+        &["synchronized", "stratum", "offset", "source", "servers"];
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        vec![vec![
+            or_dash(self.synchronized),
+            or_dash(self.stratum),
+            or_dash(self.offset.as_ref()),
+            or_dash(self.current_source.as_ref()),
+            self.servers.join(", "),
+        ]]
     }
 }
 

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod file;
 pub mod host;
 pub mod node;
+pub mod ntp;
 pub mod ping;
 pub mod process;
 pub mod runner;
@@ -68,6 +69,8 @@ pub struct Providers {
     pub host: Arc<dyn host::HostSettings>,
     /// Managed kernel parameters.
     pub sysctl: Arc<dyn sysctl::SysctlProvider>,
+    /// Time sources (chrony).
+    pub ntp: Arc<dyn ntp::NtpProvider>,
 }
 
 impl Providers {
@@ -87,6 +90,7 @@ impl Providers {
             files: Arc::new(file::LinuxFiles::default()),
             host: Arc::new(host::LinuxHost::default()),
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
+            ntp: Arc::new(ntp::LinuxNtp::default()),
         }
     }
 }

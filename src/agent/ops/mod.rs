@@ -7,6 +7,7 @@ pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
+pub mod ntp;
 pub mod sysctl;
 
 use std::future::Future;

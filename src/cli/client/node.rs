@@ -25,6 +25,7 @@ use crate::wire::ops::node::{
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
     NodeTimezoneGet, NodeUptimeGet,
 };
+use crate::wire::ops::ntp::{NodeNtpCreate, NodeNtpDelete, NodeNtpGet, NodeNtpUpdate, NtpServers};
 use crate::wire::ops::sysctl::{
     NodeSysctlCreate, NodeSysctlDelete, NodeSysctlGet, NodeSysctlList, NodeSysctlUpdate, SysctlKey,
     SysctlSet,
@@ -52,6 +53,11 @@ pub enum NodeCommand {
     Uptime(MaybeGet),
     /// The system time zone and its UTC offset (`get`), or set it (`update --timezone`).
     Timezone(TimezoneArgs),
+    /// Time sources (chrony) and sync state.
+    Ntp {
+        #[command(subcommand)]
+        command: NtpCommand,
+    },
     /// Kernel parameters osapi manages (sysctl.d drop-ins).
     Sysctl {
         #[command(subcommand)]
@@ -135,6 +141,32 @@ pub enum TimezoneCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NtpCommand {
+    /// Sync state and sources.
+    Get,
+    /// Write osapi's sources.
+    Create(NtpArgs),
+    /// Replace osapi's sources.
+    Update(NtpArgs),
+    /// Remove osapi's sources.
+    Delete {
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NtpArgs {
+    /// Comma-separated servers.
+    #[arg(long, value_delimiter = ',', required = true)]
+    servers: Vec<String>,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,6 +376,7 @@ pub async fn run(
         }
         NodeCommand::Power { command } => power(client, target, command, json).await,
         NodeCommand::Sysctl { command } => sysctl(client, target, command, json).await,
+        NodeCommand::Ntp { command } => ntp(client, target, command, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
@@ -363,6 +396,31 @@ async fn timezone(
     let ask = (yes, "set the time zone");
     let request = TimezoneUpdateRequest { timezone };
     show_confirmed::<NodeTimezoneUpdate>(client, target, ask, &request, json).await
+}
+
+/// `client node ntp ...`.
+async fn ntp(
+    client: &Client,
+    target: &str,
+    command: NtpCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let servers = |a: NtpArgs| NtpServers { servers: a.servers };
+    match command {
+        NtpCommand::Get => show::<NodeNtpGet>(client, target, &NoInput {}, json).await,
+        NtpCommand::Create(a) => {
+            let ask = (a.yes, "set the NTP servers");
+            show_confirmed::<NodeNtpCreate>(client, target, ask, &servers(a), json).await
+        }
+        NtpCommand::Update(a) => {
+            let ask = (a.yes, "replace the NTP servers");
+            show_confirmed::<NodeNtpUpdate>(client, target, ask, &servers(a), json).await
+        }
+        NtpCommand::Delete { yes } => {
+            let ask = (yes, "remove the NTP servers");
+            show_confirmed::<NodeNtpDelete>(client, target, ask, &NoInput {}, json).await
+        }
+    }
 }
 
 /// `client node sysctl ...`.

@@ -39,6 +39,7 @@ pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
+pub mod ntp;
 pub mod sysctl;
 
 use std::time::Duration;
@@ -175,6 +176,10 @@ macro_rules! for_each_op {
             $crate::wire::ops::sysctl::NodeSysctlCreate,
             $crate::wire::ops::sysctl::NodeSysctlUpdate,
             $crate::wire::ops::sysctl::NodeSysctlDelete,
+            $crate::wire::ops::ntp::NodeNtpGet,
+            $crate::wire::ops::ntp::NodeNtpCreate,
+            $crate::wire::ops::ntp::NodeNtpUpdate,
+            $crate::wire::ops::ntp::NodeNtpDelete,
             $crate::wire::ops::network::NetworkDnsGet,
             $crate::wire::ops::network::NetworkDnsUpdate,
             $crate::wire::ops::network::NetworkPingDo,
