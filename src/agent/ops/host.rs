@@ -1,7 +1,7 @@
 //! `node.hostname.update`, `node.timezone.update`, `node.power.*`: host settings through
 //! the host provider, off the async threads.
 
-use super::{Done, Handle};
+use super::{change, Done, Handle};
 use crate::agent::processor::{with_provider, ExecContext, OpError};
 use crate::provider::host::PowerAction;
 use crate::wire::ops::host::{
@@ -12,9 +12,10 @@ use crate::wire::ops::host::{
 impl Handle for NodeHostnameUpdate {
     async fn run(ctx: &ExecContext, data: HostnameUpdateRequest) -> Result<Done<Changed>, OpError> {
         let (host, name) = (&ctx.providers.host, data.hostname);
-        let doing = "failed to set the hostname";
-        let changed = with_provider(host, doing, move |h| h.set_hostname(&name)).await?;
-        Ok(Done::new(Changed {}, changed))
+        change(host, "failed to set the hostname", move |h| {
+            h.set_hostname(&name)
+        })
+        .await
     }
 }
 

@@ -37,6 +37,16 @@ impl<P> Done<P> {
     }
 }
 
+/// A change through `provider` whose answer is only `changed`.
+pub async fn change<P: ?Sized + Send + Sync + 'static>(
+    provider: &std::sync::Arc<P>,
+    doing: &str,
+    f: impl FnOnce(&P) -> Result<bool, crate::provider::ProviderError> + Send + 'static,
+) -> Result<Done<crate::wire::ops::Changed>, OpError> {
+    let changed = super::processor::with_provider(provider, doing, f).await?;
+    Ok(Done::new(crate::wire::ops::Changed {}, changed))
+}
+
 /// Runs an operation on this host.
 pub trait Handle: Op {
     fn run(

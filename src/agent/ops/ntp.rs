@@ -1,6 +1,6 @@
 //! `node.ntp.*` through the NTP provider, off the async threads.
 
-use super::{Done, Handle};
+use super::{change, Done, Handle};
 use crate::agent::processor::{with_provider, ExecContext, OpError};
 use crate::wire::ops::ntp::{
     NodeNtpCreate, NodeNtpDelete, NodeNtpGet, NodeNtpUpdate, NtpServers, NtpStatus,
@@ -18,13 +18,12 @@ impl Handle for NodeNtpGet {
 
 /// Create (`create`) or replace the managed servers.
 async fn set(ctx: &ExecContext, data: NtpServers, create: bool) -> Result<Done<Changed>, OpError> {
-    let doing = "failed to write the NTP servers";
     let servers = data.servers;
-    let changed = with_provider(&ctx.providers.ntp, doing, move |p| {
+    let doing = "failed to write the NTP servers";
+    change(&ctx.providers.ntp, doing, move |p| {
         p.set_servers(&servers, create)
     })
-    .await?;
-    Ok(Done::new(Changed {}, changed))
+    .await
 }
 
 super::handled_by! {
@@ -34,8 +33,11 @@ super::handled_by! {
 
 impl Handle for NodeNtpDelete {
     async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<Changed>, OpError> {
-        let doing = "failed to remove the NTP servers";
-        let changed = with_provider(&ctx.providers.ntp, doing, |p| p.delete()).await?;
-        Ok(Done::new(Changed {}, changed))
+        change(
+            &ctx.providers.ntp,
+            "failed to remove the NTP servers",
+            |p| p.delete(),
+        )
+        .await
     }
 }

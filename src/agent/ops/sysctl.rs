@@ -1,6 +1,6 @@
 //! `node.sysctl.*` through the sysctl provider, off the async threads.
 
-use super::{Done, Handle};
+use super::{change, Done, Handle};
 use crate::agent::processor::{with_provider, ExecContext, OpError};
 use crate::wire::ops::sysctl::{
     NodeSysctlCreate, NodeSysctlDelete, NodeSysctlGet, NodeSysctlList, NodeSysctlUpdate,
@@ -15,18 +15,10 @@ async fn set(ctx: &ExecContext, d: SysctlSet, create: bool) -> Result<Done<Chang
     } else {
         "failed to update a sysctl key"
     };
-    with_provider(&ctx.providers.sysctl, doing, move |p| {
+    change(&ctx.providers.sysctl, doing, move |p| {
         p.set(&d.key, &d.value, create)
     })
     .await
-    .map(changed)
-}
-
-fn changed(changed: bool) -> Done<Changed> {
-    Done {
-        payload: Changed {},
-        changed,
-    }
 }
 
 impl Handle for NodeSysctlList {
@@ -59,8 +51,6 @@ super::handled_by! {
 impl Handle for NodeSysctlDelete {
     async fn run(ctx: &ExecContext, data: SysctlKey) -> Result<Done<Changed>, OpError> {
         let doing = "failed to delete a sysctl key";
-        with_provider(&ctx.providers.sysctl, doing, move |p| p.delete(&data.key))
-            .await
-            .map(changed)
+        change(&ctx.providers.sysctl, doing, move |p| p.delete(&data.key)).await
     }
 }

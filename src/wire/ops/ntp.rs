@@ -31,14 +31,15 @@ ntp_op!(NodeNtpDelete, "node.ntp.delete", Modify, Delete, NtpWrite,
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NtpStatus {
+    /// The sources chrony uses (`chronyc sources`), or osapi's where chrony is absent.
+    #[serde(default)]
+    pub servers: Vec<String>,
     /// Leap status `Normal`.
     pub synchronized: Option<bool>,
     pub stratum: Option<u32>,
     /// `+0.000012s` (fast) or `-0.000012s` (slow).
     pub offset: Option<String>,
     pub current_source: Option<String>,
-    #[serde(default)]
-    pub servers: Vec<String>,
 }
 
 impl Payload for NtpStatus {}
