@@ -12,6 +12,7 @@ use crate::nats::supervisor::{self, SupervisorError, SupervisorHandle};
 use crate::nats::{connect, NatsError, Resources};
 use crate::provider::Providers;
 use crate::registry::{component_heartbeat, SubComponent};
+use crate::service::{self, Part};
 
 /// A long-running command failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,7 @@ pub fn shutdown_on_signal() -> Result<CancellationToken, AppError> {
             _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
             _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
         }
+        service::stopping();
         t.cancel();
     });
     Ok(token)
@@ -126,8 +128,10 @@ fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &Cancellatio
 
 /// `osapi nats server start`.
 pub async fn run_nats(config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Nats]);
     let shutdown = shutdown_on_signal()?;
     let nats = start_nats(&config, &shutdown).await?;
+    service::ready(Part::Nats);
     tracing::info!(url = %nats.url(), "NATS ready");
     shutdown.cancelled().await;
     nats.stop().await;
@@ -136,6 +140,7 @@ pub async fn run_nats(config: Config) -> Result<(), AppError> {
 
 /// `osapi controller start`.
 pub async fn run_controller(config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Controller]);
     let shutdown = shutdown_on_signal()?;
     let listener = controller::bind(&config).await?;
     controller::serve(Arc::new(config), listener, shutdown).await?;
@@ -144,6 +149,7 @@ pub async fn run_controller(config: Config) -> Result<(), AppError> {
 
 /// `osapi agent start`.
 pub async fn run_agent(config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Agent]);
     let shutdown = shutdown_on_signal()?;
     agent::run(&config, Providers::linux(), shutdown).await?;
     Ok(())
@@ -152,8 +158,10 @@ pub async fn run_agent(config: Config) -> Result<(), AppError> {
 /// `osapi start`: NATS, controller and agent in one process. On a signal the API stops
 /// taking requests, the agent finishes in-flight jobs, and nats-server stops last.
 pub async fn run_all(config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Nats, Part::Controller, Part::Agent]);
     let shutdown = shutdown_on_signal()?;
     let nats = start_nats(&config, &shutdown).await?;
+    service::ready(Part::Nats);
     let config = Arc::new(config);
     let result = run_controller_and_agent(config, shutdown).await;
     nats.stop().await;

@@ -17,6 +17,7 @@ pub mod orchestrator;
 pub mod provider;
 pub mod registry;
 pub mod sdk;
+pub mod service;
 pub mod telemetry;
 pub mod wire;
 

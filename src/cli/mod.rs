@@ -1,6 +1,8 @@
 //! The command-line interface: one clap tree for servers, client and tokens.
 
 pub mod client;
+pub mod config;
+pub mod man;
 pub mod render;
 pub mod token;
 pub mod version;
@@ -45,6 +47,16 @@ pub enum Command {
     Completion {
         /// bash, zsh, fish, powershell or elvish.
         shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command, into a directory.
+    Man {
+        /// Where the pages go (created if missing).
+        dir: PathBuf,
+    },
+    /// Check or show the config file.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
     },
     /// Run NATS, the controller and an agent in one process.
     Start,
@@ -122,6 +134,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         clap_complete::generate(shell, &mut command, "osapi", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Man { dir } = &cli.command {
+        let pages = man::write_pages(dir)
+            .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+        for page in pages {
+            println!("{}", page.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // `config` loads the file its own way: `check` must report a broken one, not fail on it.
+    if let Command::Config { command } = cli.command {
+        return config::run(&cli.osapi_file, command, cli.json);
+    }
     let mut config = load_config(&cli.osapi_file)?;
     crate::telemetry::init_logging(cli.debug || config.debug, cli.json || cli.raw);
     // The services say once at start what they accept but do not do; a client call that
@@ -141,7 +165,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _tracing = crate::telemetry::otel::init(&config.telemetry.tracing, service)
         .map_err(anyhow::Error::msg)?;
     match cli.command {
-        Command::Version | Command::Completion { .. } | Command::Job => {
+        Command::Version
+        | Command::Completion { .. }
+        | Command::Job
+        | Command::Man { .. }
+        | Command::Config { .. } => {
             unreachable!("handled above")
         }
         Command::Start => {
