@@ -13,6 +13,7 @@ use crate::nats::{connect, NatsError, Resources};
 use crate::provider::Providers;
 use crate::registry::{component_heartbeat, SubComponent};
 use crate::security::{nats_auth, SecurityError};
+use crate::service::{self, Part};
 
 /// A long-running command failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,7 @@ pub fn shutdown_on_signal() -> Result<CancellationToken, AppError> {
             _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
             _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
         }
+        service::stopping();
         t.cancel();
     });
     Ok(token)
@@ -151,8 +153,10 @@ fn nats_heartbeat(config: &Config, resources: &Resources, shutdown: &Cancellatio
 
 /// `osapi nats server start`.
 pub async fn run_nats(config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Nats]);
     let shutdown = shutdown_on_signal()?;
     let nats = start_nats(&config, &shutdown).await?;
+    service::ready(Part::Nats);
     tracing::info!(url = %nats.url(), "NATS ready");
     shutdown.cancelled().await;
     nats.stop().await;
@@ -161,6 +165,7 @@ pub async fn run_nats(config: Config) -> Result<(), AppError> {
 
 /// `osapi controller start`.
 pub async fn run_controller(mut config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Controller]);
     let shutdown = shutdown_on_signal()?;
     nats_auth::use_generated(&mut config, None);
     let listener = controller::bind(&config).await?;
@@ -170,6 +175,7 @@ pub async fn run_controller(mut config: Config) -> Result<(), AppError> {
 
 /// `osapi agent start`.
 pub async fn run_agent(mut config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Agent]);
     let shutdown = shutdown_on_signal()?;
     let hostname = agent::identity(&config)?;
     nats_auth::use_generated(&mut config, Some(&hostname));
@@ -180,8 +186,10 @@ pub async fn run_agent(mut config: Config) -> Result<(), AppError> {
 /// `osapi start`: NATS, controller and agent in one process. On a signal the API stops
 /// taking requests, the agent finishes in-flight jobs, and nats-server stops last.
 pub async fn run_all(mut config: Config) -> Result<(), AppError> {
+    service::expect(&[Part::Nats, Part::Controller, Part::Agent]);
     let shutdown = shutdown_on_signal()?;
     let nats = start_nats(&config, &shutdown).await?;
+    service::ready(Part::Nats);
     // The controller and the agent use the credentials the server was just given.
     let hostname = agent::identity(&config)?;
     nats_auth::use_generated(&mut config, Some(&hostname));

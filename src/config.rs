@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
+mod inspect;
 mod latest;
 
+pub use inspect::{CheckReport, MASK};
 pub use latest::{
     AgentPkiConfig, AuditConfig, ControllerPkiConfig, EnrollmentConfig, PrivilegeEscalationConfig,
     UiConfig,
@@ -757,25 +759,7 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut value: Value = if text.trim().is_empty() {
-            Value::Mapping(Default::default())
-        } else {
-            serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
-                path: path.to_owned(),
-                source,
-            })?
-        };
-        if value.is_null() {
-            value = Value::Mapping(Default::default());
-        }
-        let mut warnings = drop_documented_only_keys(&mut value);
-        apply_env(&mut value, env)?;
-        // After the environment, so that `OSAPI_CONTROLLER_PKI_ENABLED` warns as the key would.
-        warnings.extend(not_built_keys_set(&mut value));
-        // Merged over the defaults as values, so that a partly written section keeps the
-        // defaults of the keys it leaves out (`nats.registry: {ttl: 10s}` keeps its bucket).
-        let mut merged = serde_yaml::to_value(Config::default()).unwrap_or(Value::Null);
-        merge(&mut merged, value);
+        let (merged, warnings) = prepare(text, path, env, &mut Err)?;
         Self::checked(merged, warnings, |_| None)
     }
 
@@ -807,7 +791,7 @@ impl Config {
             serde_yaml::to_value(&self).map_err(|e| ConfigError::key("", e.to_string()))?;
         for (flag, key, raw) in overrides {
             let path: Vec<String> = key.split('.').map(str::to_owned).collect();
-            apply_env(&mut value, [(env_name(&path), raw.clone())]).map_err(|e| {
+            apply_env(&mut value, [(env_name(&path), raw.clone())], &mut Err).map_err(|e| {
                 let message = match e {
                     ConfigError::Env { message, .. } => message,
                     other => other.to_string(),
@@ -918,6 +902,38 @@ impl Config {
     }
 }
 
+/// The file's value with the environment applied, merged over the defaults, not yet
+/// deserialised, and the warnings found on the way. Each bad `OSAPI_*` variable goes to
+/// `on_env_error`: loading stops at the first (`&mut Err`), `osapi config check` collects
+/// them all.
+fn prepare(
+    text: &str,
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+    on_env_error: &mut dyn FnMut(ConfigError) -> Result<(), ConfigError>,
+) -> Result<(Value, Vec<ConfigWarning>), ConfigError> {
+    let mut value: Value = if text.trim().is_empty() {
+        Value::Mapping(Default::default())
+    } else {
+        serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?
+    };
+    if value.is_null() {
+        value = Value::Mapping(Default::default());
+    }
+    let mut warnings = drop_documented_only_keys(&mut value);
+    apply_env(&mut value, env, on_env_error)?;
+    // After the environment, so that `OSAPI_CONTROLLER_PKI_ENABLED` warns as the key would.
+    warnings.extend(not_built_keys_set(&mut value));
+    // Merged over the defaults as values, so that a partly written section keeps the
+    // defaults of the keys it leaves out (`nats.registry: {ttl: 10s}` keeps its bucket).
+    let mut merged = serde_yaml::to_value(Config::default()).unwrap_or(Value::Null);
+    merge(&mut merged, value);
+    Ok((merged, warnings))
+}
+
 fn non_empty<'a>(key: &str, value: &'a str, hint: &str) -> Result<&'a str, ConfigError> {
     if value.trim().is_empty() {
         Err(ConfigError::key(key, format!("is required: {hint}")))
@@ -983,6 +999,7 @@ pub fn env_name(path: &[String]) -> String {
 fn apply_env(
     root: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
+    on_error: &mut dyn FnMut(ConfigError) -> Result<(), ConfigError>,
 ) -> Result<(), ConfigError> {
     let mut env: BTreeMap<String, String> = env
         .into_iter()
@@ -995,11 +1012,10 @@ fn apply_env(
     for (path, default) in schema_leaves() {
         let var = env_name(&path);
         let Some(raw) = env.get(&var) else { continue };
-        let value = parse_env_value(raw, &default).map_err(|message| ConfigError::Env {
-            var: var.clone(),
-            message,
-        })?;
-        set_path(root, &path, value).map_err(|message| ConfigError::Env { var, message })?;
+        let set = parse_env_value(raw, &default).and_then(|value| set_path(root, &path, value));
+        if let Err(message) = set {
+            on_error(ConfigError::Env { var, message })?;
+        }
     }
     Ok(())
 }

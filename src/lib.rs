@@ -18,6 +18,7 @@ pub mod provider;
 pub mod registry;
 pub mod sdk;
 pub mod security;
+pub mod service;
 pub mod telemetry;
 pub mod wire;
 

@@ -199,6 +199,7 @@ pub async fn run(
         jobs: jobs.clone(),
     };
     tracing::info!(%hostname, labels = ?config.agent.labels, max_jobs = config.agent.max_jobs, "agent started");
+    crate::service::ready(crate::service::Part::Agent);
     drain::run(&resources, &hostname, pullers, &state_tx, &shutdown).await;
 
     tracing::info!("agent stopping: no new jobs; waiting for in-flight jobs");

@@ -159,6 +159,18 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// One call of `provider` off the async workers; its failure says what was being done.
+pub async fn with_provider<P: ?Sized + Send + Sync + 'static, T: Send + 'static>(
+    provider: &std::sync::Arc<P>,
+    doing: &str,
+    f: impl FnOnce(&P) -> Result<T, ProviderError> + Send + 'static,
+) -> Result<T, OpError> {
+    let p = provider.clone();
+    blocking(move || f(p.as_ref()))
+        .await
+        .map_err(|e| e.context(doing))
+}
+
 /// Serialises a result payload with `changed` set.
 fn payload<T: serde::Serialize>(value: &T, changed: bool) -> Result<Value, String> {
     let mut v = serde_json::to_value(value).map_err(|e| e.to_string())?;

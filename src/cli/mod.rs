@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod config;
+pub mod man;
 pub mod render;
 pub mod token;
 pub mod version;
@@ -47,6 +48,16 @@ pub enum Command {
         /// bash, zsh, fish, powershell or elvish.
         shell: clap_complete::Shell,
     },
+    /// Write the man pages, one per command, into a directory.
+    Man {
+        /// Where the pages go (created if missing).
+        dir: PathBuf,
+    },
+    /// Write, check or show the config file.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Run NATS, the controller and an agent in one process.
     Start,
     /// The embedded NATS server.
@@ -68,11 +79,6 @@ pub enum Command {
         flags: AgentFlags,
         #[command(subcommand)]
         command: StartOnly,
-    },
-    /// Config files.
-    Config {
-        #[command(subcommand)]
-        command: config::ConfigCommand,
     },
     /// Create and inspect API tokens.
     Token {
@@ -128,13 +134,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         clap_complete::generate(shell, &mut command, "osapi", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
     }
-    // Makes the first config, so it cannot load one.
-    if let Command::Config {
-        command: config::ConfigCommand::Init(args),
-    } = &cli.command
-    {
-        config::init(args, &cli.osapi_file)?;
+    if let Command::Man { dir } = &cli.command {
+        let pages = man::write_pages(dir)
+            .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+        for page in pages {
+            println!("{}", page.display());
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    // `config` loads the file its own way: `check` must report a broken one, not fail on it.
+    if let Command::Config { command } = cli.command {
+        return config::run(&cli.osapi_file, command, cli.json);
     }
     let mut config = load_config(&cli.osapi_file)?;
     crate::telemetry::init_logging(cli.debug || config.debug, cli.json || cli.raw);
@@ -155,12 +165,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _tracing = crate::telemetry::otel::init(&config.telemetry.tracing, service)
         .map_err(anyhow::Error::msg)?;
     match cli.command {
-        Command::Version | Command::Completion { .. } | Command::Job => {
+        Command::Version
+        | Command::Completion { .. }
+        | Command::Job
+        | Command::Man { .. }
+        | Command::Config { .. } => {
             unreachable!("handled above")
         }
-        Command::Config { command } => match command {
-            config::ConfigCommand::Init(_) => unreachable!("handled above"),
-        },
         Command::Start => {
             crate::security::signing_key::prepare(&mut config)?;
             crate::app::run_all(config).await?;

@@ -11,11 +11,15 @@ use serde_json::Value;
 
 use crate::wire::ops::command::CommandPayload;
 use crate::wire::ops::file::{DeployPayload, FileStatusItem, StatusPayload as FileStatusPayload};
-use crate::wire::ops::network::{DnsPayload, DnsUpdatePayload, PingPayload};
+use crate::wire::ops::host::{PowerPayload, TimezoneUpdatePayload};
+use crate::wire::ops::network::{DnsPayload, PingPayload};
 use crate::wire::ops::node::{
     DiskPayload, HostnameResponse, LoadPayload, MemoryPayload, OsPayload, StatusPayload,
     TimezonePayload, UptimePayload,
 };
+use crate::wire::ops::ntp::NtpStatus;
+use crate::wire::ops::sysctl::SysctlItem;
+use crate::wire::ops::Changed;
 use crate::wire::{Collection, HostItem, HostResult, HostStatus};
 
 /// A per-host item as table rows under its own columns (printed after HOSTNAME and, when
@@ -233,10 +237,52 @@ impl Render for HostnameResponse {
     }
 }
 
-impl Cells for DnsUpdatePayload {
+impl Cells for Changed {
     const COLUMNS: &'static [&'static str] = &["changed"];
     fn rows(&self, changed: bool) -> Vec<Vec<String>> {
         vec![vec![changed.to_string()]]
+    }
+}
+
+impl Render for SysctlItem {
+    fn columns() -> &'static [&'static str] {
+        &["key", "value"]
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        match (&self.key, &self.value) {
+            (Some(k), Some(v)) => vec![vec![k.clone(), v.clone()]],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Cells for NtpStatus {
+    const COLUMNS: &'static [&'static str] =
+        &["synchronized", "stratum", "offset", "source", "servers"];
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        vec![vec![
+            or_dash(self.synchronized),
+            or_dash(self.stratum),
+            or_dash(self.offset.as_ref()),
+            or_dash(self.current_source.as_ref()),
+            self.servers.join(", "),
+        ]]
+    }
+}
+
+impl Cells for TimezoneUpdatePayload {
+    const COLUMNS: &'static [&'static str] = &["timezone", "changed"];
+    fn rows(&self, changed: bool) -> Vec<Vec<String>> {
+        vec![vec![self.timezone.clone(), changed.to_string()]]
+    }
+}
+
+impl Cells for PowerPayload {
+    const COLUMNS: &'static [&'static str] = &["action", "delay", "changed"];
+    fn rows(&self, changed: bool) -> Vec<Vec<String>> {
+        let delay = format!("{}s", self.delay);
+        vec![vec![self.action.clone(), delay, changed.to_string()]]
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod dlq;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod notify;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
     );
     let endpoints = Router::new()
         .merge(openapi)
+        .merge(docs::router())
         .merge(operations)
         .merge(health::router(&state))
         .merge(job::router(&state))

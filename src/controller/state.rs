@@ -194,6 +194,8 @@ impl AppState {
                 agents: Mutex::new(None),
             });
             tracing::info!("controller connected to NATS");
+            // Serving jobs now (the listener was bound before this task began).
+            crate::service::ready(crate::service::Part::Controller);
         });
     }
 }

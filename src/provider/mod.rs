@@ -6,9 +6,13 @@ pub mod command;
 pub mod dns;
 pub mod facts;
 pub mod file;
+pub mod host;
 pub mod node;
+pub mod ntp;
 pub mod ping;
 pub mod process;
+pub mod runner;
+pub mod sysctl;
 pub mod system;
 
 use std::sync::Arc;
@@ -61,6 +65,12 @@ pub struct Providers {
     pub facts: Arc<dyn facts::FactsProvider>,
     /// Deployed files, under the system root.
     pub files: Arc<dyn file::FileProvider>,
+    /// Hostname, time zone, power.
+    pub host: Arc<dyn host::HostSettings>,
+    /// Managed kernel parameters.
+    pub sysctl: Arc<dyn sysctl::SysctlProvider>,
+    /// Time sources (chrony).
+    pub ntp: Arc<dyn ntp::NtpProvider>,
 }
 
 impl Providers {
@@ -78,6 +88,9 @@ impl Providers {
             command: Arc::new(command::LinuxCommand),
             facts: Arc::new(facts::LinuxFacts::default()),
             files: Arc::new(file::LinuxFiles::default()),
+            host: Arc::new(host::LinuxHost::default()),
+            sysctl: Arc::new(sysctl::LinuxSysctl::default()),
+            ntp: Arc::new(ntp::LinuxNtp::default()),
         }
     }
 }

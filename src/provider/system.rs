@@ -72,6 +72,22 @@ fn containerized(pid1_cgroup: &str, pid1_environ: &str) -> bool {
             .any(|v| v.starts_with("container="))
 }
 
+/// The system under a root, changed through a runner: what every provider that writes
+/// files and runs system tools holds (`LinuxHost`, `LinuxSysctl` are this type).
+pub struct LinuxSystem {
+    pub root: SystemRoot,
+    pub runner: std::sync::Arc<dyn super::runner::Runner>,
+}
+
+impl Default for LinuxSystem {
+    fn default() -> Self {
+        Self {
+            root: SystemRoot::default(),
+            runner: std::sync::Arc::new(super::runner::SystemRunner),
+        }
+    }
+}
+
 /// The first executable file named `program` in the directories of `PATH`, as a shell
 /// would find it; `None` when `PATH` is unset or holds none.
 pub fn which(program: &str) -> Option<PathBuf> {

@@ -79,6 +79,11 @@ impl std::fmt::Display for HostStatus {
 pub trait HostItem: Sized + Serialize {
     /// A successful result; `data` is the agent's JSON, `changed` its modify flag.
     fn from_data(hostname: &str, data: Value, changed: Option<bool>) -> Result<Self, String>;
+    /// The items of one host's answer: one, or for a flattened listing (sysctl, cron: one
+    /// item per entry, each repeating hostname and status) one per entry, none when empty.
+    fn expand(hostname: &str, data: Value, changed: Option<bool>) -> Result<Vec<Self>, String> {
+        Self::from_data(hostname, data, changed).map(|item| vec![item])
+    }
     /// A host that failed, did not answer, or skipped the operation (`status` says which).
     fn from_error(hostname: &str, status: HostStatus, error: String) -> Self;
     /// How this host fared.

@@ -524,3 +524,32 @@ pub async fn nats_client_with_seed(port: u16, seed: &Path) -> async_nats::Client
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Checks that bash parses the completion script at `script` and that, sourced, it
+/// registers a completion for `osapi` without a word on stderr (no bash: nothing to do).
+pub fn assert_bash_completion_loads(script: &Path) {
+    if Command::new("bash").arg("--version").output().is_err() {
+        eprintln!("skipped: no bash to load {}", script.display());
+        return;
+    }
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(script)
+        .output()
+        .expect("bash -n");
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(r#"source "$1" && complete -p osapi"#)
+        .arg("bash")
+        .arg(script)
+        .output()
+        .expect("bash -c");
+    let stderr = String::from_utf8_lossy(&loaded.stderr);
+    assert!(loaded.status.success() && stderr.is_empty(), "{stderr}");
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("osapi"));
+}

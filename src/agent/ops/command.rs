@@ -3,23 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Done, Handle};
+use super::Done;
 use crate::agent::processor::{ExecContext, OpError};
 use crate::provider::command::{CommandSpec, Program};
 use crate::wire::ops::command::{
     CommandData, CommandExec, CommandPayload, CommandShell, DEFAULT_TIMEOUT_SECS,
 };
 
-impl Handle for CommandExec {
-    async fn run(ctx: &ExecContext, data: CommandData) -> Result<Done<CommandPayload>, OpError> {
-        exec(ctx, data, false).await
-    }
-}
-
-impl Handle for CommandShell {
-    async fn run(ctx: &ExecContext, data: CommandData) -> Result<Done<CommandPayload>, OpError> {
-        exec(ctx, data, true).await
-    }
+super::handled_by! {
+    CommandExec [CommandData => CommandPayload] = exec(false);
+    CommandShell [CommandData => CommandPayload] = exec(true);
 }
 
 /// Runs the command. A non-zero exit is a result, not an error; a timeout is an error

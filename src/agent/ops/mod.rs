@@ -4,8 +4,11 @@
 
 pub mod command;
 pub mod file;
+pub mod host;
 pub mod network;
 pub mod node;
+pub mod ntp;
+pub mod sysctl;
 
 use std::future::Future;
 
@@ -20,6 +23,11 @@ pub struct Done<P> {
 }
 
 impl<P> Done<P> {
+    /// The result of a change.
+    pub fn new(payload: P, changed: bool) -> Self {
+        Self { payload, changed }
+    }
+
     /// The result of a read: nothing changed.
     pub fn read(payload: P) -> Self {
         Self {
@@ -29,6 +37,16 @@ impl<P> Done<P> {
     }
 }
 
+/// A change through `provider` whose answer is only `changed`.
+pub async fn change<P: ?Sized + Send + Sync + 'static>(
+    provider: &std::sync::Arc<P>,
+    doing: &str,
+    f: impl FnOnce(&P) -> Result<bool, crate::provider::ProviderError> + Send + 'static,
+) -> Result<Done<crate::wire::ops::Changed>, OpError> {
+    let changed = super::processor::with_provider(provider, doing, f).await?;
+    Ok(Done::new(crate::wire::ops::Changed {}, changed))
+}
+
 /// Runs an operation on this host.
 pub trait Handle: Op {
     fn run(
@@ -36,3 +54,19 @@ pub trait Handle: Op {
         data: Self::Data,
     ) -> impl Future<Output = Result<Done<Self::Payload>, OpError>> + Send;
 }
+
+/// `impl Handle` for operations served by one shared handler that differ in one argument:
+/// `Op(Data) -> Payload = handler(arg);`.
+macro_rules! handled_by {
+    ($($op:ty [$data:ty => $payload:ty] = $handler:ident($arg:expr);)*) => {$(
+        impl $crate::agent::ops::Handle for $op {
+            async fn run(
+                ctx: &$crate::agent::processor::ExecContext,
+                data: $data,
+            ) -> Result<$crate::agent::ops::Done<$payload>, $crate::agent::processor::OpError> {
+                $handler(ctx, data, $arg).await
+            }
+        }
+    )*};
+}
+pub(crate) use handled_by;

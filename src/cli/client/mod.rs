@@ -209,7 +209,8 @@ fn confirm(target: &str, yes: bool, verb: &str) -> anyhow::Result<bool> {
 mod tests {
     use clap::Parser;
 
-    use super::node::{GetOnly, MaybeGet};
+    use super::node::TimezoneCommand;
+    use super::node::{GetOnly, HostnameArgs, HostnameCommand, MaybeGet, TimezoneArgs};
     use super::*;
     use crate::cli::{Cli, Command};
 
@@ -228,14 +229,23 @@ mod tests {
         let ClientCommand::Node { command } = command else {
             panic!("not a node command: {command:?}");
         };
+        // hostname and timezone also take `update`; their `get` is the read's.
+        let get = |said: bool| said.then_some(GetOnly::Get);
+        match command {
+            NodeCommand::Hostname(HostnameArgs { command: c }) => {
+                return ("hostname", get(*c == Some(HostnameCommand::Get)));
+            }
+            NodeCommand::Timezone(TimezoneArgs { command: c }) => {
+                return ("timezone", get(*c == Some(TimezoneCommand::Get)));
+            }
+            _ => {}
+        }
         let (name, MaybeGet { command }) = match command {
-            NodeCommand::Hostname(g) => ("hostname", g),
             NodeCommand::Disk(g) => ("disk", g),
             NodeCommand::Memory(g) => ("memory", g),
             NodeCommand::Load(g) => ("load", g),
             NodeCommand::Os(g) => ("os", g),
             NodeCommand::Uptime(g) => ("uptime", g),
-            NodeCommand::Timezone(g) => ("timezone", g),
             other => panic!("not a read: {other:?}"),
         };
         (name, *command)

@@ -14,12 +14,21 @@ use crate::wire::ops::command::{
     CommandData, CommandExec, CommandExecRequest, CommandPayload, CommandShell, CommandShellRequest,
 };
 use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, StatusRequest};
+use crate::wire::ops::host::{
+    HostnameUpdateRequest, NodeHostnameUpdate, NodePowerReboot, NodePowerShutdown,
+    NodeTimezoneUpdate, PowerRequest, TimezoneUpdateRequest,
+};
 use crate::wire::ops::network::{
     DnsGetRequest, DnsUpdateRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo, PingRequest,
 };
 use crate::wire::ops::node::{
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
     NodeTimezoneGet, NodeUptimeGet,
+};
+use crate::wire::ops::ntp::{NodeNtpCreate, NodeNtpDelete, NodeNtpGet, NodeNtpUpdate, NtpServers};
+use crate::wire::ops::sysctl::{
+    NodeSysctlCreate, NodeSysctlDelete, NodeSysctlGet, NodeSysctlList, NodeSysctlUpdate, SysctlKey,
+    SysctlSet,
 };
 use crate::wire::ops::{NoInput, Op};
 use crate::wire::{Collection, HostItem, HostResult};
@@ -28,8 +37,8 @@ use crate::wire::{Collection, HostItem, HostResult};
 /// spells them (`client node disk get`); the seed era's `client node disk` still works.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// The hostname of the target's agents.
-    Hostname(MaybeGet),
+    /// The hostname of the target's agents (`get`), or set it (`update --name`).
+    Hostname(HostnameArgs),
     /// Uptime, load, memory, disks and OS in one view.
     Status,
     /// Mounted filesystems.
@@ -42,8 +51,23 @@ pub enum NodeCommand {
     Os(MaybeGet),
     /// Time since boot.
     Uptime(MaybeGet),
-    /// The system time zone and its UTC offset.
-    Timezone(MaybeGet),
+    /// The system time zone and its UTC offset (`get`), or set it (`update --timezone`).
+    Timezone(TimezoneArgs),
+    /// Time sources (chrony) and sync state.
+    Ntp {
+        #[command(subcommand)]
+        command: NtpCommand,
+    },
+    /// Kernel parameters osapi manages (sysctl.d drop-ins).
+    Sysctl {
+        #[command(subcommand)]
+        command: SysctlCommand,
+    },
+    /// Schedule a reboot or shutdown.
+    Power {
+        #[command(subcommand)]
+        command: PowerCommand,
+    },
     /// DNS and ping.
     Network {
         #[command(subcommand)]
@@ -73,6 +97,132 @@ pub struct MaybeGet {
 pub enum GetOnly {
     /// Same as without `get`.
     Get,
+}
+
+/// `client node hostname [get | update --name N]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HostnameArgs {
+    #[command(subcommand)]
+    pub command: Option<HostnameCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum HostnameCommand {
+    /// Same as without `get`.
+    Get,
+    /// Set the static hostname.
+    Update {
+        /// The new hostname.
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+/// `client node timezone [get | update --timezone Z]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TimezoneArgs {
+    #[command(subcommand)]
+    pub command: Option<TimezoneCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TimezoneCommand {
+    /// Same as without `get`.
+    Get,
+    /// Set the system time zone.
+    Update {
+        /// An IANA zone name: Europe/Berlin, UTC.
+        #[arg(long)]
+        timezone: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NtpCommand {
+    /// Sync state and sources.
+    Get,
+    /// Write osapi's sources.
+    Create(NtpArgs),
+    /// Replace osapi's sources.
+    Update(NtpArgs),
+    /// Remove osapi's sources.
+    Delete {
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NtpArgs {
+    /// Comma-separated servers.
+    #[arg(long, value_delimiter = ',', required = true)]
+    servers: Vec<String>,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SysctlCommand {
+    /// Every managed key with its live value.
+    List,
+    /// One managed key.
+    Get {
+        #[arg(long)]
+        key: String,
+    },
+    /// Persist and apply a new key.
+    Create(SysctlSetArgs),
+    /// Change a managed key.
+    Update(SysctlSetArgs),
+    /// Remove a managed key's drop-in.
+    Delete {
+        #[arg(long)]
+        key: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SysctlSetArgs {
+    /// Dotted name: net.ipv4.ip_forward.
+    #[arg(long)]
+    key: String,
+    #[arg(long)]
+    value: String,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PowerCommand {
+    /// Reboot after a delay (at least a minute).
+    Reboot(PowerArgs),
+    /// Power off after a delay (at least a minute).
+    Shutdown(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// Seconds from now, rounded up to whole minutes.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Shown to logged-in users.
+    #[arg(long)]
+    message: Option<String>,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +351,19 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let read = NoInput {};
     match command {
+        NodeCommand::Hostname(HostnameArgs {
+            command: Some(HostnameCommand::Update { name, yes }),
+        }) => {
+            let request = HostnameUpdateRequest { hostname: name };
+            show_confirmed::<NodeHostnameUpdate>(
+                client,
+                target,
+                (yes, "set the hostname"),
+                &request,
+                json,
+            )
+            .await
+        }
         NodeCommand::Hostname(_) => show::<NodeHostnameGet>(client, target, &read, json).await,
         NodeCommand::Status => show::<NodeStatusGet>(client, target, &read, json).await,
         NodeCommand::Disk(_) => show::<NodeDiskGet>(client, target, &read, json).await,
@@ -208,11 +371,134 @@ pub async fn run(
         NodeCommand::Load(_) => show::<NodeLoadGet>(client, target, &read, json).await,
         NodeCommand::Os(_) => show::<NodeOsGet>(client, target, &read, json).await,
         NodeCommand::Uptime(_) => show::<NodeUptimeGet>(client, target, &read, json).await,
-        NodeCommand::Timezone(_) => show::<NodeTimezoneGet>(client, target, &read, json).await,
+        NodeCommand::Timezone(TimezoneArgs { command }) => {
+            timezone(client, target, command, json).await
+        }
+        NodeCommand::Power { command } => power(client, target, command, json).await,
+        NodeCommand::Sysctl { command } => sysctl(client, target, command, json).await,
+        NodeCommand::Ntp { command } => ntp(client, target, command, json).await,
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
     }
+}
+
+/// `client node timezone [get | update]`.
+async fn timezone(
+    client: &Client,
+    target: &str,
+    command: Option<TimezoneCommand>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(TimezoneCommand::Update { timezone, yes }) = command else {
+        return show::<NodeTimezoneGet>(client, target, &NoInput {}, json).await;
+    };
+    let ask = (yes, "set the time zone");
+    let request = TimezoneUpdateRequest { timezone };
+    show_confirmed::<NodeTimezoneUpdate>(client, target, ask, &request, json).await
+}
+
+/// `client node ntp ...`.
+async fn ntp(
+    client: &Client,
+    target: &str,
+    command: NtpCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let servers = |a: NtpArgs| NtpServers { servers: a.servers };
+    match command {
+        NtpCommand::Get => show::<NodeNtpGet>(client, target, &NoInput {}, json).await,
+        NtpCommand::Create(a) => {
+            let ask = (a.yes, "set the NTP servers");
+            show_confirmed::<NodeNtpCreate>(client, target, ask, &servers(a), json).await
+        }
+        NtpCommand::Update(a) => {
+            let ask = (a.yes, "replace the NTP servers");
+            show_confirmed::<NodeNtpUpdate>(client, target, ask, &servers(a), json).await
+        }
+        NtpCommand::Delete { yes } => {
+            let ask = (yes, "remove the NTP servers");
+            show_confirmed::<NodeNtpDelete>(client, target, ask, &NoInput {}, json).await
+        }
+    }
+}
+
+/// `client node sysctl ...`.
+async fn sysctl(
+    client: &Client,
+    target: &str,
+    command: SysctlCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    // (ask before a -T _all change, the request): all three changes are confirmed.
+    let set = |a: SysctlSetArgs, verb| {
+        let request = SysctlSet {
+            key: a.key,
+            value: a.value,
+        };
+        ((a.yes, verb), request)
+    };
+    match command {
+        SysctlCommand::List => show::<NodeSysctlList>(client, target, &NoInput {}, json).await,
+        SysctlCommand::Get { key } => {
+            show::<NodeSysctlGet>(client, target, &SysctlKey { key }, json).await
+        }
+        SysctlCommand::Create(a) => {
+            let (ask, request) = set(a, "set a kernel parameter");
+            show_confirmed::<NodeSysctlCreate>(client, target, ask, &request, json).await
+        }
+        SysctlCommand::Update(a) => {
+            let (ask, request) = set(a, "change a kernel parameter");
+            show_confirmed::<NodeSysctlUpdate>(client, target, ask, &request, json).await
+        }
+        SysctlCommand::Delete { key, yes } => {
+            let ask = (yes, "remove a kernel parameter");
+            show_confirmed::<NodeSysctlDelete>(client, target, ask, &SysctlKey { key }, json).await
+        }
+    }
+}
+
+/// `client node power reboot|shutdown`.
+async fn power(
+    client: &Client,
+    target: &str,
+    command: PowerCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (reboot, args) = match command {
+        PowerCommand::Reboot(args) => (true, args),
+        PowerCommand::Shutdown(args) => (false, args),
+    };
+    let verb = if reboot { "reboot" } else { "shut down" };
+    if !confirm(target, args.yes, verb)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    let request = PowerRequest {
+        delay: Some(args.delay),
+        message: args.message,
+    };
+    if reboot {
+        show::<NodePowerReboot>(client, target, &request, json).await
+    } else {
+        show::<NodePowerShutdown>(client, target, &request, json).await
+    }
+}
+
+/// [`show`] after the `-T _all` question for a change (`yes` skips it).
+async fn show_confirmed<O: Op>(
+    client: &Client,
+    target: &str,
+    (yes, verb): (bool, &str),
+    request: &O::Request,
+    json: bool,
+) -> anyhow::Result<ExitCode>
+where
+    O::Item: Render,
+{
+    if !confirm(target, yes, verb)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    show::<O>(client, target, request, json).await
 }
 
 /// Sends `O` and prints its answer.
@@ -293,16 +579,14 @@ async fn network(
                     yes,
                 },
         } => {
-            if !confirm(target, yes, "update DNS")? {
-                return Ok(ExitCode::FAILURE);
-            }
             let request = DnsUpdateRequest {
                 interface_name,
                 servers,
                 search_domains,
                 ..Default::default()
             };
-            show::<NetworkDnsUpdate>(client, target, &request, json).await
+            show_confirmed::<NetworkDnsUpdate>(client, target, (yes, "update DNS"), &request, json)
+                .await
         }
     }
 }
@@ -405,9 +689,6 @@ async fn node_file(
             vars,
             yes,
         } => {
-            if !confirm(target, yes, "deploy a file")? {
-                return Ok(ExitCode::FAILURE);
-            }
             let request = DeployRequest {
                 object_name: object,
                 path,
@@ -420,7 +701,8 @@ async fn node_file(
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect::<BTreeMap<_, _>>(),
             };
-            show::<FileDeploy>(client, target, &request, json).await
+            show_confirmed::<FileDeploy>(client, target, (yes, "deploy a file"), &request, json)
+                .await
         }
         NodeFileCommand::Status { path } => {
             show::<FileStatus>(client, target, &StatusRequest { path }, json).await

@@ -52,8 +52,15 @@ impl<T: HostItem> Collection<T> {
         let mut results = Vec::with_capacity(outcome.responses.len() + outcome.missing.len());
         for r in outcome.responses {
             let item = match (r.status, r.data) {
-                (JobStatus::Completed, Some(data)) => T::from_data(&r.hostname, data, r.changed)
-                    .unwrap_or_else(|e| T::from_error(&r.hostname, HostStatus::Failed, e)),
+                (JobStatus::Completed, Some(data)) => {
+                    match T::expand(&r.hostname, data, r.changed) {
+                        Ok(items) => {
+                            results.extend(items);
+                            continue;
+                        }
+                        Err(e) => T::from_error(&r.hostname, HostStatus::Failed, e),
+                    }
+                }
                 (JobStatus::Completed, None) => {
                     T::from_error(&r.hostname, HostStatus::Failed, "empty result".into())
                 }

@@ -24,11 +24,12 @@ use crate::controller::state::AppState;
 use crate::wire::ops::{path_params, AnswerShape, Method, Op};
 use crate::wire::Validate;
 
-/// Success status of an operation: 200 for reads, 202 for changes (as the original).
+/// Success status of an operation: 200, or 202 for the changes the original accepts so.
 fn ok_status<O: Op>() -> StatusCode {
-    match O::KIND {
-        crate::job::OpKind::Query => StatusCode::OK,
-        crate::job::OpKind::Modify => StatusCode::ACCEPTED,
+    if O::ACCEPTED {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
     }
 }
 

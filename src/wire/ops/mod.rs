@@ -36,8 +36,11 @@ macro_rules! op {
 
 pub mod command;
 pub mod file;
+pub mod host;
 pub mod network;
 pub mod node;
+pub mod ntp;
+pub mod sysctl;
 
 use std::time::Duration;
 
@@ -103,6 +106,9 @@ pub trait Op: Send + Sync + 'static {
 
     /// How the HTTP answer is shaped.
     const ANSWER: AnswerShape = AnswerShape::Collection;
+    /// Whether success is `202 Accepted` (the seed era's changes) rather than `200`; the
+    /// latest original's newer domains answer their changes with 200.
+    const ACCEPTED: bool = matches!(Self::KIND, OpKind::Modify);
 
     /// The operation's own time limit; a caller's wait covers it.
     fn time_limit(_data: &Self::Data) -> Option<Duration> {
@@ -125,6 +131,12 @@ pub enum AnswerShape {
     /// level with `changed` always present: the original's file answers.
     WithUnicastItem,
 }
+
+/// The payload of a change whose answer is only `changed` (beside the item's status).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Changed {}
+
+impl Payload for Changed {}
 
 /// The request of an operation that takes nothing but its target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -155,6 +167,19 @@ macro_rules! for_each_op {
             $crate::wire::ops::node::NodeMemoryGet,
             $crate::wire::ops::node::NodeLoadGet,
             $crate::wire::ops::node::NodeTimezoneGet,
+            $crate::wire::ops::host::NodeHostnameUpdate,
+            $crate::wire::ops::host::NodeTimezoneUpdate,
+            $crate::wire::ops::host::NodePowerReboot,
+            $crate::wire::ops::host::NodePowerShutdown,
+            $crate::wire::ops::sysctl::NodeSysctlList,
+            $crate::wire::ops::sysctl::NodeSysctlGet,
+            $crate::wire::ops::sysctl::NodeSysctlCreate,
+            $crate::wire::ops::sysctl::NodeSysctlUpdate,
+            $crate::wire::ops::sysctl::NodeSysctlDelete,
+            $crate::wire::ops::ntp::NodeNtpGet,
+            $crate::wire::ops::ntp::NodeNtpCreate,
+            $crate::wire::ops::ntp::NodeNtpUpdate,
+            $crate::wire::ops::ntp::NodeNtpDelete,
             $crate::wire::ops::network::NetworkDnsGet,
             $crate::wire::ops::network::NetworkDnsUpdate,
             $crate::wire::ops::network::NetworkPingDo,

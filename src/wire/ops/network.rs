@@ -153,8 +153,7 @@ pub struct DnsPayload {
 }
 
 /// `network.dns.update` result: nothing beyond `changed`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DnsUpdatePayload {}
+pub type DnsUpdatePayload = super::Changed;
 
 /// Per-host outcome of a DNS update: `status` and `changed`, nothing else.
 pub type DnsUpdateResult = HostResult<DnsUpdatePayload>;
@@ -224,5 +223,4 @@ pub struct PingPayload {
 }
 
 impl Payload for DnsPayload {}
-impl Payload for DnsUpdatePayload {}
 impl Payload for PingPayload {}

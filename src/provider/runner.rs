@@ -1,0 +1,214 @@
+//! The seam through which providers run the system's own tools (`hostnamectl`,
+//! `timedatectl`, `shutdown`, `sysctl`, ...): argument vectors, never a shell string, with
+//! a timeout and capped output. Tests plug in [`RecordingRunner`], which runs nothing and
+//! records every argument vector.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::command::{CommandRunner, CommandSpec, LinuxCommand, Program};
+use super::ProviderError;
+
+/// How long one tool may run before its process group is killed.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes kept of each of a tool's output streams.
+const TOOL_OUTPUT: usize = 64 * 1024;
+
+/// What a tool printed, and how it exited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolOutput {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolOutput {
+    /// The output of a successful run; a non-zero exit is an error naming the tool and
+    /// quoting what it said.
+    pub fn success(self, argv: &[&str]) -> Result<String, ProviderError> {
+        if self.exit_code == 0 {
+            return Ok(self.stdout);
+        }
+        let said = self.stderr.trim();
+        let said = if said.is_empty() {
+            self.stdout.trim()
+        } else {
+            said
+        };
+        Err(ProviderError::Failed(format!(
+            "{} exited {}: {said}",
+            argv.join(" "),
+            self.exit_code
+        )))
+    }
+}
+
+/// Runs system tools. Called from blocking threads (providers are synchronous).
+pub trait Runner: Send + Sync {
+    /// Runs `argv[0]` with the rest as its arguments. `Ok` whatever the exit code; a tool
+    /// that cannot be started is an error naming it.
+    fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError>;
+    /// Whether `program` is installed (on `PATH`).
+    fn has(&self, program: &str) -> bool;
+
+    /// Runs `argv` and requires a zero exit; its stdout.
+    fn check(&self, argv: &[&str]) -> Result<String, ProviderError> {
+        self.run(argv)?.success(argv)
+    }
+}
+
+/// Runs tools on this host, through the command provider's process-group handling.
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| ProviderError::InvalidInput("empty argument vector".into()))?;
+        let spec = CommandSpec {
+            program: Program::Exec {
+                command: (*program).to_owned(),
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+            },
+            cwd: None,
+            env: BTreeMap::from([("LC_ALL".to_owned(), "C".to_owned())]),
+            timeout: TOOL_TIMEOUT,
+            max_output: TOOL_OUTPUT,
+        };
+        let out = block_on(LinuxCommand.run(spec))?;
+        if out.timed_out {
+            return Err(ProviderError::Failed(format!(
+                "{program} did not finish within {}s",
+                TOOL_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(ToolOutput {
+            exit_code: out.result.exit_code,
+            stdout: out.result.stdout,
+            stderr: out.result.stderr,
+        })
+    }
+
+    fn has(&self, program: &str) -> bool {
+        super::system::which(program).is_some()
+    }
+}
+
+/// Drives an async run from a provider's blocking thread: on the agent's runtime when
+/// there is one, else on a small one of its own.
+fn block_on<T>(
+    run: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(run),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ProviderError::Failed(format!("cannot start a runtime: {e}")))?
+            .block_on(run),
+    }
+}
+
+/// A runner for tests: runs nothing, records every argument vector, and answers with
+/// the output set for a program (empty success by default). Tools listed as missing
+/// are reported absent by [`Runner::has`] and fail to start.
+#[derive(Debug, Default)]
+pub struct RecordingRunner {
+    calls: Mutex<Vec<Vec<String>>>,
+    answers: Mutex<BTreeMap<String, ToolOutput>>,
+    missing: Mutex<BTreeSet<String>>,
+}
+
+impl RecordingRunner {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// What `program` answers from now on.
+    pub fn answer(&self, program: &str, output: ToolOutput) {
+        lock(&self.answers).insert(program.to_owned(), output);
+    }
+
+    /// `program` is not installed from now on.
+    pub fn without(&self, program: &str) {
+        lock(&self.missing).insert(program.to_owned());
+    }
+
+    /// Every argument vector run so far, in order.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        lock(&self.calls).clone()
+    }
+
+    /// Forgets the calls so far.
+    pub fn clear(&self) {
+        lock(&self.calls).clear();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking test thread must not hide the record from the others.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Runner for RecordingRunner {
+    fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        let program = argv.first().copied().unwrap_or_default();
+        if !self.has(program) {
+            return Err(ProviderError::NotFound(format!(
+                "{program} is not installed"
+            )));
+        }
+        lock(&self.calls).push(argv.iter().map(|a| (*a).to_owned()).collect());
+        Ok(lock(&self.answers)
+            .get(program)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn has(&self, program: &str) -> bool {
+        !lock(&self.missing).contains(program)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_runner_passes_arguments_verbatim_and_reports_exits() {
+        let out = SystemRunner
+            .run(&["printf", "%s|", "a b", "$HOME"])
+            .unwrap();
+        assert_eq!((out.exit_code, out.stdout.as_str()), (0, "a b|$HOME|"));
+        let err = SystemRunner
+            .check(&["sh", "-c", "echo nope >&2; exit 3"])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sh -c echo nope >&2; exit 3 exited 3: nope"
+        );
+        let missing = SystemRunner.run(&["osapi-no-such-tool"]).unwrap_err();
+        assert!(
+            missing.to_string().contains("osapi-no-such-tool"),
+            "{missing}"
+        );
+        assert!(SystemRunner.has("sh") && !SystemRunner.has("osapi-no-such-tool"));
+    }
+
+    #[test]
+    fn the_recording_runner_records_and_answers() {
+        let r = RecordingRunner::new();
+        r.answer(
+            "date",
+            ToolOutput {
+                stdout: "+01:00\n".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.check(&["date", "+%:z"]).unwrap(), "+01:00\n");
+        r.without("chronyc");
+        assert!(r.run(&["chronyc", "tracking"]).is_err());
+        assert_eq!(r.calls(), [vec!["date".to_owned(), "+%:z".to_owned()]]);
+    }
+}
