@@ -79,16 +79,7 @@ fn tzif() -> Vec<u8> {
 
 async fn send(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
     let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let resp = stack
-        .http
-        .request(m, format!("{}{path}", stack.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    stack.send(m, path, token, body).await
 }
 
 /// hostname → (status, changed, error) of each item.

@@ -17,27 +17,6 @@ async fn linux_stack(nats: &Nats, dns_dir: &std::path::Path) -> Stack {
     stack
 }
 
-impl Stack {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-}
-
 fn meminfo_kib(key: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
     text.lines()

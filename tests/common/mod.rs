@@ -372,16 +372,18 @@ impl Stack {
         (status, body)
     }
 
-    /// POST a JSON body with a bearer token; returns status and JSON body (Null if not JSON).
-    pub async fn post(
+    /// A request with a JSON body and a bearer token; returns status and JSON body (Null if
+    /// not JSON).
+    pub async fn send(
         &self,
+        method: reqwest::Method,
         path: &str,
         token: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
         let resp = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(token)
             .json(&body)
             .send()
@@ -389,6 +391,16 @@ impl Stack {
             .expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// [`Stack::send`] as a POST.
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::POST, path, token, body).await
     }
 
     /// GET in the background (a request that will be in flight while the test acts).
