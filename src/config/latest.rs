@@ -138,6 +138,8 @@ impl Default for EnrollmentConfig {
 pub struct AuditConfig {
     /// KV bucket of the audit log; empty disables auditing.
     pub bucket: String,
+    /// The latest original's audit stream (not built: the log stays in `bucket`).
+    pub stream: String,
     /// How long entries are kept; zero keeps them for ever.
     #[serde(with = "duration")]
     pub ttl: Duration,
@@ -147,8 +149,6 @@ pub struct AuditConfig {
     pub storage: StorageKind,
     /// Replicas of the bucket.
     pub replicas: usize,
-    /// The latest original's audit stream (not built: the log stays in `bucket`).
-    pub stream: String,
     /// The latest original's audit subject (not built).
     pub subject: String,
     /// The latest original's stream age limit (not built: `ttl` applies).
