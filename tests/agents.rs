@@ -8,18 +8,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-async fn post(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
-    let resp = stack
-        .http
-        .post(format!("{}{path}", stack.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 async fn wait_status(stack: &Stack, host: &str, token: &str, want: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..100 {
@@ -173,13 +161,13 @@ async fn a_drained_agent_finishes_its_work_and_takes_no_new_jobs() {
     // A job in flight on a when the drain starts.
     let in_flight = stack.spawn_get("/node/a/hostname", &admin);
     wait_running(&running).await;
-    let (status, body) = post(&stack, "/agent/a/drain", &admin).await;
+    let (status, body) = stack.post_empty("/agent/a/drain", &admin).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("Draining")),
         "{body}"
     );
-    assert_eq!(post(&stack, "/agent/a/drain", &admin).await.0, 409);
+    assert_eq!(stack.post_empty("/agent/a/drain", &admin).await.0, 409);
     let (_, info) = stack.get("/agent/a", Some(&admin)).await;
     assert_eq!(info["state"], "Draining", "{info}");
     assert_eq!(info["status"], "Ready", "{info}");
@@ -201,19 +189,19 @@ async fn a_drained_agent_finishes_its_work_and_takes_no_new_jobs() {
     let (status, body) = stack.get("/node/a/hostname", Some(&admin)).await;
     assert_eq!(status, 409, "a drained agent is named, not unknown: {body}");
 
-    let (status, body) = post(&stack, "/agent/a/undrain", &admin).await;
+    let (status, body) = stack.post_empty("/agent/a/undrain", &admin).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("Ready")),
         "{body}"
     );
-    let again = post(&stack, "/agent/a/undrain", &admin).await;
+    let again = stack.post_empty("/agent/a/undrain", &admin).await;
     assert_eq!(again.0, 409, "{}", again.1);
     wait_status(&stack, "a", &admin, "Ready").await;
     stack.wait_agents(&["a"]).await;
-    assert_eq!(post(&stack, "/agent/nobody/drain", &admin).await.0, 404);
+    assert_eq!(stack.post_empty("/agent/nobody/drain", &admin).await.0, 404);
     let read = token(&["read"], &[]);
-    assert_eq!(post(&stack, "/agent/b/drain", &read).await.0, 403);
+    assert_eq!(stack.post_empty("/agent/b/drain", &read).await.0, 403);
     stack.shutdown().await;
 }
 
@@ -303,7 +291,7 @@ async fn drain_is_503_not_409_when_nats_fails() {
         .delete_key_value(&state_bucket)
         .await
         .expect("delete state bucket");
-    let (status, body) = post(&stack, "/agent/ghost/drain", &admin).await;
+    let (status, body) = stack.post_empty("/agent/ghost/drain", &admin).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], 503, "{body}");
     let text = body["error"].as_str().expect("error text").to_lowercase();

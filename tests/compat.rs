@@ -8,17 +8,13 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-/// POST without a body; status and JSON answer.
-async fn post(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
-    let resp = stack
-        .http
-        .post(format!("{}{path}", stack.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+/// A ready controller with one agent, `web-01`, on the Linux providers (DNS under `dns`).
+async fn with_web_01(nats: &Nats, dns: &std::path::Path) -> Stack {
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    stack.add_agent("web-01", &[], linux_providers(dns));
+    stack.wait_agents(&["web-01"]).await;
+    stack
 }
 
 /// Polls `GET /api/agent/{host}` until its `state` is `want`; returns that answer.
@@ -47,11 +43,8 @@ fn keys(v: &Value) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agent_timeline_identity_and_retry_revision() {
     let nats = Nats::start();
-    let mut stack = Stack::controller(config(nats.port)).await;
-    stack.wait_ready().await;
     let dns = tempfile::tempdir().expect("tempdir");
-    stack.add_agent("web-01", &[], linux_providers(dns.path()));
-    stack.wait_agents(&["web-01"]).await;
+    let stack = with_web_01(&nats, dns.path()).await;
     let admin = token(&["admin"], &[]);
 
     let (code, agent) = stack.get("/api/agent/web-01", Some(&admin)).await;
@@ -67,10 +60,16 @@ async fn agent_timeline_identity_and_retry_revision() {
         assert_eq!(agent["machine_id"], machine_id.as_str(), "{agent}");
     }
 
-    assert_eq!(post(&stack, "/api/agent/web-01/drain", &admin).await.0, 200);
+    assert_eq!(
+        stack.post_empty("/api/agent/web-01/drain", &admin).await.0,
+        200
+    );
     agent_in_state(&stack, "web-01", &admin, "Drained").await;
     assert_eq!(
-        post(&stack, "/api/agent/web-01/undrain", &admin).await.0,
+        stack
+            .post_empty("/api/agent/web-01/undrain", &admin)
+            .await
+            .0,
         200
     );
     let agent = agent_in_state(&stack, "web-01", &admin, "Ready").await;
@@ -115,7 +114,9 @@ async fn agent_timeline_identity_and_retry_revision() {
     let (code, job) = stack.get("/api/node/web-01/hostname", Some(&admin)).await;
     assert_eq!(code, 200, "{job}");
     let id = job["job_id"].as_str().expect("job id");
-    let (code, retry) = post(&stack, &format!("/api/job/{id}/retry"), &admin).await;
+    let (code, retry) = stack
+        .post_empty(&format!("/api/job/{id}/retry"), &admin)
+        .await;
     assert_eq!(code, 201, "{retry}");
     assert_eq!(
         keys(&retry),
@@ -165,11 +166,8 @@ async fn health_status_has_what_the_clients_parse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn latest_client_fields_are_accepted_unknown_ones_are_not() {
     let nats = Nats::start();
-    let mut stack = Stack::controller(config(nats.port)).await;
-    stack.wait_ready().await;
     let dns = tempfile::tempdir().expect("tempdir");
-    stack.add_agent("web-01", &[], linux_providers(dns.path()));
-    stack.wait_agents(&["web-01"]).await;
+    let stack = with_web_01(&nats, dns.path()).await;
     let admin = token(&["admin"], &[]);
     let put = |body: Value| {
         stack

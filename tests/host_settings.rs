@@ -82,6 +82,20 @@ async fn send(stack: &Stack, method: &str, path: &str, token: &str, body: Value)
     stack.send(m, path, token, body).await
 }
 
+/// [`send`], then the status and the first item's `changed` (the body is printed so a
+/// failure shows it).
+async fn first_changed(
+    stack: &Stack,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let (code, body) = send(stack, method, path, token, body).await;
+    println!("{method} {path}: {code} {body}");
+    (code, body["results"][0]["changed"].clone())
+}
+
 /// hostname → (status, changed, error) of each item.
 fn items(body: &Value) -> Vec<(String, String, Value, Value)> {
     let mut v: Vec<_> = body["results"]
@@ -419,41 +433,13 @@ async fn sysctl_keys_are_managed_as_drop_ins_and_listed_flat() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["results"][0]["value"], "10", "{body}");
     let update = json!({"value": "20"});
-    let (code, body) = send(
-        &stack,
-        "PUT",
-        "/api/node/b/sysctl/vm.swappiness",
-        &admin,
-        update,
-    )
-    .await;
-    assert_eq!(
-        (code, &body["results"][0]["changed"]),
-        (200, &json!(true)),
-        "{body}"
-    );
-    let (code, body) = send(
-        &stack,
-        "DELETE",
-        "/api/node/b/sysctl/vm.swappiness",
-        &admin,
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (code, &body["results"][0]["changed"]),
-        (200, &json!(true)),
-        "{body}"
-    );
-    let (_, body) = send(
-        &stack,
-        "DELETE",
-        "/api/node/b/sysctl/vm.swappiness",
-        &admin,
-        json!({}),
-    )
-    .await;
-    assert_eq!(body["results"][0]["changed"], false, "{body}");
+    let swappiness = "/api/node/b/sysctl/vm.swappiness";
+    let (code, changed) = first_changed(&stack, "PUT", swappiness, &admin, update).await;
+    assert_eq!((code, changed), (200, json!(true)));
+    let (code, changed) = first_changed(&stack, "DELETE", swappiness, &admin, json!({})).await;
+    assert_eq!((code, changed), (200, json!(true)));
+    let (_, changed) = first_changed(&stack, "DELETE", swappiness, &admin, json!({})).await;
+    assert_eq!(changed, false);
     assert!(!b.path("etc/sysctl.d/osapi-vm.swappiness.conf").exists());
 
     // Bad input names the field; reading needs sysctl:read, writing sysctl:write.

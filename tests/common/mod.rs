@@ -403,6 +403,20 @@ impl Stack {
         self.send(reqwest::Method::POST, path, token, body).await
     }
 
+    /// POST without a body (drain, undrain, retry); returns status and JSON body (Null if
+    /// not JSON).
+    pub async fn post_empty(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// GET in the background (a request that will be in flight while the test acts).
     pub fn spawn_get(
         &self,
