@@ -366,10 +366,7 @@ impl Stack {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
-        (status, body)
+        status_and_json(req.send().await.expect("request")).await
     }
 
     /// A request with a JSON body and a bearer token; returns status and JSON body (Null if
@@ -389,8 +386,7 @@ impl Stack {
             .send()
             .await
             .expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        status_and_json(resp).await
     }
 
     /// [`Stack::send`] as a POST.
@@ -413,8 +409,7 @@ impl Stack {
             .send()
             .await
             .expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        status_and_json(resp).await
     }
 
     /// GET in the background (a request that will be in flight while the test acts).
@@ -435,8 +430,7 @@ impl Stack {
                 .send()
                 .await
                 .expect("request");
-            let status = resp.status().as_u16();
-            (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+            status_and_json(resp).await
         })
     }
 
@@ -478,8 +472,7 @@ impl Stack {
             .send()
             .await
             .expect("upload");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        status_and_json(resp).await
     }
 
     pub async fn shutdown(mut self) {
@@ -492,6 +485,12 @@ impl Stack {
 }
 
 /// Waits until a fake node is inside a call (a job is in flight).
+/// A response's status and JSON body (Null if the body is not JSON).
+pub async fn status_and_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 pub async fn wait_running(running: &std::sync::atomic::AtomicUsize) {
     for _ in 0..300 {
         if running.load(std::sync::atomic::Ordering::SeqCst) > 0 {
