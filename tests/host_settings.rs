@@ -122,6 +122,76 @@ fn argv(calls: &[&[&str]]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `GET path` until `ready` holds of the answer (a heartbeat is written just after the
+/// job answers), for at most five seconds; the last answer either way.
+async fn get_until(
+    stack: &Stack,
+    path: &str,
+    token: &str,
+    ready: impl Fn(u16, &Value) -> bool,
+) -> (u16, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (code, body) = stack.get(path, Some(token)).await;
+        if ready(code, &body) || std::time::Instant::now() > deadline {
+            return (code, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// After `a` and `b` were both renamed `new-name`: the registry names the new name, a
+/// name two hosts share is refused, and a unique new name reaches its agent (node ops and
+/// `/agent`), whose identity stays.
+async fn renamed_hosts_are_reached_by_their_new_names(stack: &Stack, admin: &str) {
+    let renamed = |now: &'static str| {
+        move |code: u16, body: &Value| code == 200 && body["current_hostname"] == now
+    };
+    let (_, body) = get_until(stack, "/api/agent/a", admin, renamed("new-name")).await;
+    assert_eq!(body["current_hostname"], "new-name", "{body}");
+    let (code, body) = stack.get("/api/node/new-name/hostname", Some(admin)).await;
+    assert_eq!(code, 400, "two hosts now share the name: {body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("a, b"),
+        "{body}"
+    );
+
+    let bee = json!({"hostname": "bee"});
+    let (code, changed) = first_changed(stack, "PUT", "/api/node/b/hostname", admin, bee).await;
+    assert_eq!((code, changed), (202, json!(true)));
+    let (_, body) = get_until(stack, "/api/agent/bee", admin, renamed("bee")).await;
+    assert_eq!(
+        body["hostname"], "b",
+        "the agent keeps its identity: {body}"
+    );
+    let (_, list) = stack.get("/api/agent", Some(admin)).await;
+    let names: Vec<(&Value, &Value)> = list["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| (&a["hostname"], &a["current_hostname"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (&json!("a"), &json!("new-name")),
+            (&json!("b"), &json!("bee")),
+            (&json!("c"), &Value::Null)
+        ],
+        "{list}"
+    );
+    // (The time zone item is named by its agent; the hostname item by the OS's name.)
+    for (name, agent) in [("bee", "b"), ("new-name", "a"), ("b", "b")] {
+        let (code, body) = stack
+            .get(&format!("/api/node/{name}/timezone"), Some(admin))
+            .await;
+        assert_eq!(code, 200, "{name}: {body}");
+        assert_eq!(body["results"][0]["hostname"], agent, "{name}: {body}");
+    }
+    let (code, _) = stack.get("/api/node/nobody/hostname", Some(admin)).await;
+    assert_eq!(code, 400, "an unknown name is still refused");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostname_timezone_and_power_change_only_the_temp_roots() {
     let host_hostname = std::fs::read("/etc/hostname").ok();
@@ -183,6 +253,7 @@ async fn hostname_timezone_and_power_change_only_the_temp_roots() {
         .and_then(|m| m.modified())
         .ok();
     assert_eq!(before, after, "no file written on a rerun");
+    renamed_hosts_are_reached_by_their_new_names(&stack, &admin).await;
 
     // Time zone: the link under the root, idempotent; unknown and malformed zones refused.
     let berlin = json!({"timezone": "Europe/Berlin"});

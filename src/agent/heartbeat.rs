@@ -94,25 +94,28 @@ struct Vitals {
     memory: Option<Memory>,
 }
 
-/// Writes the entry now, every `interval`, and whenever the state changes, until
-/// cancelled; then removes it.
+/// Writes the entry now, every `interval`, and whenever the state or the host's name
+/// changes, until cancelled; then removes it.
 pub async fn run(
     registry: kv::Store,
     mut entry: AgentRegistration,
     interval: Duration,
     mut state: watch::Receiver<AgentState>,
+    mut renamed: watch::Receiver<Option<String>>,
     mut evaluator: Evaluator,
     cancel: CancellationToken,
 ) {
     let key = AgentRegistration::key(&entry.hostname);
     let mut ticker = tokio::time::interval(interval);
-    let mut state_open = true;
+    let (mut state_open, mut renamed_open) = (true, true);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = ticker.tick() => {}
             changed = state.changed(), if state_open => state_open = changed.is_ok(),
+            changed = renamed.changed(), if renamed_open => renamed_open = changed.is_ok(),
         }
+        entry.current_hostname = renamed.borrow_and_update().clone();
         let (conditions, process, vitals) = evaluator.evaluate().await;
         entry.conditions = conditions;
         entry.uptime_seconds = vitals.uptime_seconds;

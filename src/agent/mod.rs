@@ -127,8 +127,10 @@ pub async fn run(
     let first_facts = facts::collect(&providers, &hostname)
         .await
         .unwrap_or_default();
+    let (renamed, renamed_rx) = watch::channel(None);
     let ctx = Arc::new(JobContext {
         exec: ExecContext {
+            renamed,
             hostname: hostname.clone(),
             labels: config.agent.labels.clone(),
             providers,
@@ -173,6 +175,7 @@ pub async fn run(
         load_average: None,
         memory: None,
         machine_id: crate::provider::system::SystemRoot::default().machine_id(),
+        current_hostname: None,
     };
     let evaluator = heartbeat::Evaluator::new(
         ctx.exec.providers.node.clone(),
@@ -184,6 +187,7 @@ pub async fn run(
         entry,
         heartbeat::interval_for(config.nats.registry.ttl),
         state_rx,
+        renamed_rx,
         evaluator,
         background.clone(),
     ));

@@ -26,6 +26,9 @@ pub struct ExecContext {
     pub facts: std::sync::RwLock<Facts>,
     /// Bytes kept of each command output stream.
     pub max_output: usize,
+    /// The host's new name once osapi renamed it (`None` while it is the agent's own
+    /// name); the heartbeat writes it to the registry entry at once.
+    pub renamed: tokio::sync::watch::Sender<Option<String>>,
     /// Object store and file-state bucket, when configured.
     pub files: Option<(
         async_nats::jetstream::object_store::ObjectStore,

@@ -300,7 +300,7 @@ impl Backend {
         match &target {
             Target::Any => return Ok((target, Vec::new())),
             Target::Host(h) => {
-                let agent = self.agent(h).await?.ok_or_else(|| {
+                let agent = self.find_agent(h).await?.ok_or_else(|| {
                     ApiError::bad_request("hostname", format!("target agent {raw:?} not found"))
                 })?;
                 if agent.state != AgentState::Ready {
@@ -309,6 +309,8 @@ impl Backend {
                         agent.state
                     )));
                 }
+                // A renamed host is reached on its agent's own subject.
+                let target = Target::Host(agent.hostname.clone());
                 return Ok((target, vec![agent.hostname]));
             }
             Target::All | Target::Label { .. } => {}
@@ -324,6 +326,31 @@ impl Backend {
             });
         }
         Ok((target, matching))
+    }
+
+    /// The agent a hostname names: the agent of that name (one key, no scan), else the
+    /// one whose host osapi renamed to it. Two hosts renamed alike are ambiguous: 400.
+    pub async fn find_agent(&self, name: &str) -> Result<Option<AgentRegistration>, ApiError> {
+        if let Some(agent) = self.agent(name).await? {
+            return Ok(Some(agent));
+        }
+        let mut renamed: Vec<AgentRegistration> = self
+            .agents(true)
+            .await?
+            .into_iter()
+            .filter(|a| a.current_hostname.as_deref() == Some(name))
+            .collect();
+        if renamed.len() > 1 {
+            let agents: Vec<&str> = renamed.iter().map(|a| a.hostname.as_str()).collect();
+            return Err(ApiError::bad_request(
+                "hostname",
+                format!(
+                    "{name:?} is the new name of several hosts (agents {}); target one by its agent name",
+                    agents.join(", ")
+                ),
+            ));
+        }
+        Ok(renamed.pop())
     }
 
     /// One agent's registry entry, read fresh (one key, no scan).

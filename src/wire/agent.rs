@@ -38,6 +38,10 @@ pub struct AgentInfo {
     /// The host's `/etc/machine-id` (the latest original's agent identity).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub machine_id: String,
+    /// The host's new name when osapi renamed it after the agent started (the agent
+    /// answers to both until it restarts under the new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_hostname: Option<String>,
     /// The agent's identity-key fingerprint: empty, as osapi has no agent PKI yet.
     #[serde(default)]
     pub fingerprint: String,

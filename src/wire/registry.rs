@@ -45,6 +45,11 @@ pub struct AgentRegistration {
     /// The host's machine id (`/etc/machine-id`), empty where it has none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub machine_id: String,
+    /// The host's name when osapi renamed the host after this agent started. The agent
+    /// keeps its identity (`hostname`: its registry key, consumer and NATS user) until it
+    /// restarts; a target naming the new name reaches it.
+    #[serde(default)]
+    pub current_hostname: Option<String>,
 }
 
 /// Health of one part of a component (`agent.heartbeat`, `controller.api`, ...).

@@ -11,12 +11,27 @@ use crate::wire::ops::host::{
 
 impl Handle for NodeHostnameUpdate {
     async fn run(ctx: &ExecContext, data: HostnameUpdateRequest) -> Result<Done<Changed>, OpError> {
-        let (host, name) = (&ctx.providers.host, data.hostname);
-        change(host, "failed to set the hostname", move |h| {
+        let (host, name) = (&ctx.providers.host, data.hostname.clone());
+        let done = change(host, "failed to set the hostname", move |h| {
             h.set_hostname(&name)
         })
-        .await
+        .await?;
+        follow_rename(ctx, data.hostname);
+        Ok(done)
     }
+}
+
+/// Lets the registry entry name the host as it is now called. The agent's identity (its
+/// key, consumer and NATS user) stays until it restarts: the user may only write under it.
+fn follow_rename(ctx: &ExecContext, name: String) {
+    let now = (name != ctx.hostname).then_some(name);
+    ctx.renamed.send_if_modified(|current| {
+        let differs = *current != now;
+        if differs {
+            *current = now;
+        }
+        differs
+    });
 }
 
 impl Handle for NodeTimezoneUpdate {

@@ -50,6 +50,14 @@ pub async fn run(client: &Client, command: AgentCommand, json: bool) -> anyhow::
 }
 
 impl AgentInfo {
+    /// The agent's name, with the host's new name after a rename through osapi.
+    fn hostname_text(&self) -> String {
+        match &self.current_hostname {
+            Some(now) => format!("{} (renamed {now})", self.hostname),
+            None => self.hostname.clone(),
+        }
+    }
+
     /// `Ready` unless draining or drained.
     fn state_text(&self) -> &str {
         if self.state.is_empty() {
@@ -91,7 +99,7 @@ impl Show for AgentList {
         }
         let rows = rows_of(&self.agents, |a| {
             vec![
-                a.hostname.clone(),
+                a.hostname_text(),
                 a.state_text().to_owned(),
                 a.active_conditions(),
                 labels(Some(&a.labels)),
@@ -142,7 +150,7 @@ impl AgentInfo {
     fn identity(&self) -> String {
         format!(
             "\n  Hostname: {}  Status: {}\n  State: {}\n  Labels: {}\n  OS: {}\n  Uptime: {}\n  Age: {}  Last Seen: {}  Version: {}\n",
-            self.hostname,
+            self.hostname_text(),
             self.status,
             self.state_text(),
             labels(Some(&self.labels)),

@@ -49,39 +49,20 @@ async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, Ap
         agent_version: reg.agent_version,
         conditions: reg.conditions,
         machine_id: reg.machine_id,
+        current_hostname: reg.current_hostname,
         fingerprint: String::new(),
         timeline: Vec::new(),
         facts,
     })
 }
 
-/// One agent's registry entry, read by its key (the sanitiser is one-to-one, so the key
-/// names exactly this hostname): no scan of every agent for one of them.
+/// The agent a path's hostname names: by its own name, or by the new name of a host
+/// osapi renamed ([`Backend::find_agent`]); 404 for neither.
 async fn find(backend: &Backend, hostname: &str) -> Result<AgentRegistration, ApiError> {
-    let not_found = || ApiError::NotFound(format!("agent {hostname:?} not found"));
-    let Some(bytes) = backend
-        .resources
-        .registry
-        .get(AgentRegistration::key(hostname))
-        .await
-        .map_err(unavailable)?
-    else {
-        return Err(not_found());
-    };
-    match serde_json::from_slice::<AgentRegistration>(&bytes) {
-        // An entry at this key always names this host; the check keeps the answer exactly
-        // what matching the listing by hostname gave.
-        Ok(reg) if reg.hostname == hostname => Ok(reg),
-        Ok(reg) => {
-            tracing::warn!(%hostname, found = %reg.hostname, "registry entry under another host's key");
-            Err(not_found())
-        }
-        // The listing skips unreadable entries too: such an agent is not registered.
-        Err(e) => {
-            tracing::warn!(%hostname, error = %e, "unreadable registry entry");
-            Err(not_found())
-        }
-    }
+    backend
+        .find_agent(hostname)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("agent {hostname:?} not found")))
 }
 
 /// Every registered agent.
@@ -111,7 +92,7 @@ pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiEr
     let backend = state.backend()?;
     let reg = find(backend, &hostname).await?;
     let mut agent = info(backend, reg).await?;
-    agent.timeline = timeline(&backend.resources.state, &hostname)
+    agent.timeline = timeline(&backend.resources.state, &agent.hostname)
         .await
         .map_err(ApiError::from)?;
     Ok(Json(agent))
@@ -122,8 +103,9 @@ pub async fn get(Named(state, hostname): Named) -> Result<Json<AgentInfo>, ApiEr
     responses((status = 200, body = DrainResponse), (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
-pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
-    let (flags, key) = drain_flag(&state, &hostname).await?;
+pub async fn drain_agent(Named(state, name): Named) -> Result<Json<DrainResponse>, ApiError> {
+    let (flags, hostname) = drain_flag(&state, &name).await?;
+    let key = drain::key(&hostname);
     // Stamped before the flag is set: the agent's own events follow it in the timeline.
     let asked = time::OffsetDateTime::now_utc();
     flags
@@ -139,15 +121,14 @@ pub async fn drain_agent(Named(state, hostname): Named) -> Result<Json<DrainResp
     }))
 }
 
-/// The state bucket and the key of a registered agent's drain flag (404 for an unknown
-/// agent).
+/// The state bucket (drain flags, timelines) and the agent a name reaches (404 for none).
 async fn drain_flag<'a>(
     state: &'a AppState,
-    hostname: &str,
+    name: &str,
 ) -> Result<(&'a kv::Store, String), ApiError> {
     let backend = state.backend()?;
-    find(backend, hostname).await?;
-    Ok((&backend.resources.state, drain::key(hostname)))
+    let agent = find(backend, name).await?;
+    Ok((&backend.resources.state, agent.hostname))
 }
 
 /// What a failed create of the drain flag means to the client. Only an existing flag is
@@ -168,8 +149,9 @@ fn drain_error(hostname: &str, e: &kv::CreateError) -> ApiError {
     responses((status = 200, body = DrainResponse), (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["agent:write"])))]
-pub async fn undrain_agent(Named(state, hostname): Named) -> Result<Json<DrainResponse>, ApiError> {
-    let (flags, key) = drain_flag(&state, &hostname).await?;
+pub async fn undrain_agent(Named(state, name): Named) -> Result<Json<DrainResponse>, ApiError> {
+    let (flags, hostname) = drain_flag(&state, &name).await?;
+    let key = drain::key(&hostname);
     let flagged = flags.get(&key).await.map_err(unavailable)?.is_some();
     if !flagged {
         return Err(ApiError::Conflict(format!(
