@@ -477,3 +477,94 @@ async fn a_job_past_max_deliver_is_dead_lettered_and_shown_failed() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_interrupted_on_its_host_is_not_made_again_when_redelivered() {
+    let nats = Nats::start();
+    let mut cfg = config(nats.port);
+    cfg.agent.consumer.back_off = vec![Duration::from_secs(1)];
+    let mut stack = Stack::controller(cfg).await;
+    stack.wait_ready().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let solo = |stack: &mut Stack| {
+        stack.add_agent_with("solo", &[], linux_providers(dir.path()), |c| {
+            c.agent.shutdown_grace = Duration::ZERO
+        })
+    };
+    solo(&mut stack);
+    stack.wait_agents(&["solo"]).await;
+    let marker = dir.path().join("ran");
+    let script = format!("echo ran >> {}; sleep 3", marker.display());
+    let call = stack
+        .http
+        .post(format!("{}/api/node/solo/command/shell", stack.base))
+        .bearer_auth(token(&["admin"], &[]))
+        .json(&json!({ "command": script }))
+        .send();
+    let call = tokio::spawn(async move { status_and_json(call.await.expect("request")).await });
+    for _ in 0..200 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(marker.exists(), "the command never started");
+    // The agent dies mid-run (grace 0: abandoned unacknowledged) and comes back.
+    stack.stop_agent("solo").await;
+    solo(&mut stack);
+
+    let (status, body) = call.await.expect("join");
+    println!("{status} {body}");
+    let error = body.to_string();
+    assert!(error.contains("not re-run"), "the caller hears why: {body}");
+    let id = body["job_id"].as_str().expect("job id");
+    let (_, job) = stack
+        .get(&format!("/job/{id}"), Some(&token(&["admin"], &[])))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["responses"]["solo"]["error"],
+        "agent stopped while running; not re-run: check the host",
+        "{job}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("marker"),
+        "ran\n",
+        "the command ran once"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notification_whose_record_never_appears_is_reported_failed_not_dropped() {
+    let nats = Nats::start();
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    stack.add_agent("solo", &[], fake_providers(FakeNode::new("solo")));
+    stack.wait_agents(&["solo"]).await;
+    let js = async_nats::jetstream::new(nats_client(nats.port).await);
+    let id = uuid::Uuid::now_v7().to_string();
+    js.publish("osapi.jobs.query.host.solo", id.clone().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let responses = js
+        .get_key_value("osapi-job-responses")
+        .await
+        .expect("bucket");
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = responses.get(format!("{id}.solo")).await.expect("get");
+        if answer.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer: Value = serde_json::from_slice(&answer.expect("an answer")).expect("json");
+    assert_eq!(answer["status"], "failed", "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains("job record not found"), "{answer}");
+    stack.shutdown().await;
+}

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::processor::{execute, ExecContext, OpError};
+use super::record::{self, Record};
 use crate::job::OpKind;
 use crate::nats::Resources;
 use crate::wire::job::{rfc3339, JobEvent, JobRecord, JobResponse, JobStatus};
@@ -126,11 +127,17 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     let job_id = String::from_utf8_lossy(&msg.payload).trim().to_owned();
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
-    let record = match load_record(res, &job_id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            tracing::warn!(%job_id, "job record missing or unreadable; dropping notification");
+    let kind_of_subject = res.names.subjects().kind_of(&msg.subject);
+    let record = match record::load(res, &job_id).await {
+        Ok(Record::Found(r)) => r,
+        Ok(Record::Dropped(why)) => {
+            tracing::warn!(%job_id, "{why}; dropping notification");
             ack(&msg, AckKind::Term).await;
+            return;
+        }
+        Ok(Record::Missing(why)) => {
+            let kind = kind_of_subject.unwrap_or(OpKind::Query);
+            finish_unrun(ctx, &msg, &job_id, kind, why).await;
             return;
         }
         Err(e) => {
@@ -144,14 +151,18 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
         ack(&msg, AckKind::Ack).await;
         return;
     }
-    let kind = res
-        .names
-        .subjects()
-        .kind_of(&msg.subject)
-        .unwrap_or(record.kind);
-    if record.expired_at(time::OffsetDateTime::now_utc()) {
-        refuse_expired(ctx, &msg, &record, kind).await;
-        return;
+    let kind = kind_of_subject.unwrap_or(record.kind);
+    match refusal(ctx, &msg, &record, kind).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            finish_unrun(ctx, &msg, &job_id, kind, reason).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "cannot read the job's events; will retry");
+            ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            return;
+        }
     }
     let cx = crate::telemetry::otel::process_context(
         msg.headers.as_ref(),
@@ -176,32 +187,53 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     cx.span().end();
 }
 
-/// A job delivered after its caller stopped waiting (its agents were down or drained):
-/// recorded as failed on this host, never run.
-async fn refuse_expired(
+/// Why a redelivered job that had started on this host is not run again.
+const INTERRUPTED: &str = "agent stopped while running; not re-run: check the host";
+
+/// Whether JetStream delivered this notification before (the agent died or gave it back).
+fn redelivered(msg: &jetstream::Message) -> bool {
+    msg.info().is_ok_and(|i| i.delivered > 1)
+}
+
+/// Why this delivery must not run the job, if it must not: it started here before and
+/// changes the host (or its caller is gone), or it arrived after its start-by time.
+/// `Err`: this host's events could not be read; retry later.
+async fn refusal(
     ctx: &JobContext,
     msg: &jetstream::Message,
     record: &JobRecord,
     kind: OpKind,
+) -> Result<Option<String>, String> {
+    let expired = record.expired_at(time::OffsetDateTime::now_utc());
+    if redelivered(msg) && (kind == OpKind::Modify || expired) {
+        let (res, me) = (&ctx.resources, &ctx.exec.hostname);
+        if record::started_here(res, &record.id, me).await? {
+            return Ok(Some(INTERRUPTED.into()));
+        }
+    }
+    Ok(expired.then(|| {
+        format!(
+            "not started: delivered after its start-by time {}, when the caller had stopped waiting; retry the job if it is still wanted",
+            record.start_by.as_deref().unwrap_or("?")
+        )
+    }))
+}
+
+/// A job not run on this host, for `reason`: recorded as failed here, and acked.
+async fn finish_unrun(
+    ctx: &JobContext,
+    msg: &jetstream::Message,
+    job_id: &str,
+    kind: OpKind,
+    reason: String,
 ) {
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
-    let reason = format!(
-        "not started: delivered after its start-by time {}, when the caller had stopped waiting; retry the job if it is still wanted",
-        record.start_by.as_deref().unwrap_or("?")
-    );
-    tracing::warn!(job_id = %record.id, op = %record.operation.kind, "{reason}");
-    event(
-        res,
-        &record.id,
-        JobEvent::Failed,
-        me,
-        json!({"error": reason}),
-    )
-    .await;
-    let response = build_response(&record.id, me, kind, Err(OpError::from(reason)));
+    tracing::warn!(%job_id, "{reason}");
+    event(res, job_id, JobEvent::Failed, me, json!({"error": reason})).await;
+    let response = build_response(job_id, me, kind, Err(OpError::from(reason)));
     if let Err(e) = put_response(res, &response).await {
-        tracing::error!(job_id = %record.id, error = %e, "cannot write job response");
+        tracing::error!(%job_id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
         return;
     }
@@ -278,21 +310,6 @@ async fn run_job(
         tracing::warn!(%job_id, error = %e, "ack failed");
     }
     tracing::debug!(%job_id, op = %record.operation.kind, ?status, duration_ms, "job done");
-}
-
-async fn load_record(res: &Resources, job_id: &str) -> Result<Option<JobRecord>, String> {
-    if job_id.is_empty() || job_id.contains(['.', '*', '>', ' ']) {
-        return Ok(None);
-    }
-    let Some(bytes) = res
-        .jobs
-        .get(JobRecord::key(job_id))
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice(&bytes).ok())
 }
 
 async fn with_progress<F: std::future::Future>(

@@ -7,6 +7,7 @@ pub mod facts;
 pub mod heartbeat;
 pub mod ops;
 pub mod processor;
+pub mod record;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -155,6 +155,14 @@ pub fn agent_permissions(config: &Config, hostname: &str) -> Permissions {
         );
         publish.extend(writes.iter().map(|key| format!("$KV.{b}.{key}")));
     }
+    // Job records again from the stream leader (a replica may lag behind the put), and
+    // its own `started` events by pattern on a redelivery: the body form of direct get
+    // reads any key of the job bucket, whose records it may read already.
+    let jobs = names.infra(&n.kv.bucket);
+    publish.extend([
+        format!("$JS.API.STREAM.MSG.GET.KV_{jobs}"),
+        format!("$JS.API.DIRECT.GET.KV_{jobs}"),
+    ]);
     // Uploaded files, to deploy: their metadata by name, their chunks through a short-lived
     // consumer of its own.
     if !n.objects.bucket.is_empty() {

@@ -40,6 +40,11 @@ pub fn status_event(id: &str, event: &str, host: &str, unix_nano: i128) -> Strin
     )
 }
 
+/// Filter over one host's events of one kind for one job (`status.<id>.started.<host>.*`).
+pub fn status_events_of(id: &str, event: &str, host: &str) -> String {
+    format!("status.{id}.{event}.{}.*", sanitize_hostname(host))
+}
+
 /// Filter over every status event of one job.
 pub fn status_of(id: &str) -> String {
     format!("status.{id}.>")
