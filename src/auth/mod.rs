@@ -223,7 +223,8 @@ impl Authenticator {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
 
         Ok(Self {
             encoding_key: EncodingKey::from_secret(signing_key.as_bytes()),
@@ -339,10 +340,14 @@ impl Authenticator {
         })
     }
 
-    /// Verifies the value of an `Authorization` header, which must be `Bearer <token>`.
+    /// Verifies the value of an `Authorization` header, which must be `Bearer <token>`
+    /// (the scheme in any case, as RFC 7235 has it).
     pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| h.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
             .ok_or(AuthError::MissingBearer)?;
         self.verify(token)
     }
@@ -359,6 +364,23 @@ fn header_alg(token: &str) -> Option<String> {
     value.get("alg")?.as_str().map(str::to_owned)
 }
 
+/// Whether the token's payload has `claim` at all (`jsonwebtoken` reports a claim it
+/// cannot parse, such as `exp: 1e300`, as missing).
+fn claim_present(token: &str, claim: &str) -> bool {
+    let payload = token.split('.').nth(1).and_then(b64::decode);
+    payload
+        .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+        .is_some_and(|v| v.get(claim).is_some())
+}
+
+/// What a registered claim must look like.
+fn claim_format(claim: &str) -> &'static str {
+    match claim {
+        "exp" | "nbf" | "iat" => "must be whole seconds since 1970 (an integer)",
+        _ => "must be a string",
+    }
+}
+
 /// Maps a `jsonwebtoken` failure to [`AuthError::InvalidToken`] with a readable reason.
 fn jwt_error(err: &jsonwebtoken::errors::Error, token: &str) -> AuthError {
     let disallowed_alg = || {
@@ -371,7 +393,14 @@ fn jwt_error(err: &jsonwebtoken::errors::Error, token: &str) -> AuthError {
         ErrorKind::InvalidSignature => "signature is invalid".to_owned(),
         ErrorKind::ExpiredSignature => "token is expired".to_owned(),
         ErrorKind::ImmatureSignature => "token is not valid yet".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) if claim_present(token, claim) => {
+            format!(
+                "token has a malformed {claim} claim: {}",
+                claim_format(claim)
+            )
+        }
         ErrorKind::MissingRequiredClaim(claim) => format!("token is missing the {claim} claim"),
+        ErrorKind::InvalidIssuer => format!("token was not issued by {ISSUER:?}"),
         ErrorKind::InvalidClaimFormat(claim) => format!("token has a malformed {claim} claim"),
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::Json(_) => {
             match disallowed_alg() {

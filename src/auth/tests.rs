@@ -515,7 +515,7 @@ fn bearer_header_required() {
         Some(""),
         Some("Bearer"),
         Some(token.as_str()),
-        Some("bearer x"),
+        Some("Bearer "),
         Some("Basic dXNlcjpwYXNz"),
     ] {
         let err = a.verify_header(header).unwrap_err();
@@ -527,6 +527,48 @@ fn bearer_header_required() {
         Err(AuthError::InvalidToken(_))
     ));
     assert!(a.verify_header(Some(&format!("Bearer {token}"))).is_ok());
+    // RFC 7235: the scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let header = format!("{scheme} {token}");
+        assert!(a.verify_header(Some(&header)).is_ok(), "{header}");
+    }
+}
+
+#[test]
+fn tokens_of_another_issuer_or_none_are_refused() {
+    let a = auth();
+    for (iss, want) in [
+        (Some("someone-else"), "token was not issued by \"osapi\""),
+        (None, "token is missing the iss claim"),
+    ] {
+        let claims = Claims {
+            iss: iss.map(str::to_owned),
+            ..valid_claims(&["read"])
+        };
+        let token = a.sign_claims(&claims).unwrap();
+        let err = a.verify(&token).unwrap_err();
+        assert_eq!(err, AuthError::InvalidToken(want.into()), "{iss:?}");
+    }
+}
+
+#[test]
+fn an_unparsable_exp_is_named_malformed_not_missing() {
+    let a = auth();
+    let claims = serde_json::json!({
+        "roles": ["read"], "iss": "osapi", "exp": 1e300, "iat": 1_700_000_000
+    });
+    let payload = b64::encode(&serde_json::to_vec(&claims).unwrap());
+    let message = format!("{HS256_HEADER_B64}.{payload}");
+    let key = EncodingKey::from_secret(KEY.as_bytes());
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+    let err = a.verify(&format!("{message}.{signature}")).unwrap_err();
+    let AuthError::InvalidToken(reason) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        reason.starts_with("token has a malformed exp claim"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -254,8 +254,22 @@ mod tests {
             }
             assert!(!subject.contains(".jobs.query") && !subject.contains(".jobs.modify"));
             assert!(!subject.contains("CONSUMER.CREATE.KV_"), "{subject}");
-            assert!(!subject.contains("STREAM.MSG.GET"), "{subject}");
         }
+        // Gets by sequence or pattern only of the job bucket, whose records every agent
+        // reads anyway (leader reads, its own `started` events).
+        let unkeyed: Vec<&String> = perms
+            .publish
+            .iter()
+            .filter(|s| s.contains("STREAM.MSG.GET") || s.starts_with("$JS.API.DIRECT.GET.KV_"))
+            .filter(|s| !s.contains("$KV."))
+            .collect();
+        assert_eq!(
+            unkeyed,
+            [
+                "$JS.API.STREAM.MSG.GET.KV_osapi-job-queue",
+                "$JS.API.DIRECT.GET.KV_osapi-job-queue"
+            ]
+        );
         assert_eq!(
             perms.subscribe,
             [
