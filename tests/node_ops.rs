@@ -289,6 +289,52 @@ async fn commands_run_verbatim_time_out_cap_output_and_explain_failures() {
     stack.shutdown().await;
 }
 
+/// A body that is not JSON is 415, whatever it holds; a job too large for one NATS
+/// message is 413 naming the body, and nothing is stored.
+async fn not_json_is_415_and_too_large_is_413(stack: &Stack, admin: &str) {
+    let post = |content_type: Option<&str>, body: String| {
+        let mut req = stack
+            .http
+            .post(format!("{}/api/node/local/command/exec", stack.base))
+            .bearer_auth(admin)
+            .body(body);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        async move { status_and_json(req.send().await.expect("request")).await }
+    };
+    let json = r#"{"command": "true"}"#.to_owned();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let (status, body) = post(content_type, json.clone()).await;
+        assert_eq!(status, 415, "{content_type:?}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("application/json"),
+            "{body}"
+        );
+    }
+    let (status, body) = post(Some("application/json; charset=utf-8"), json).await;
+    assert_eq!(status, 202, "{body}");
+    // Between NATS's 1 MiB per message and the 2 MiB body limit.
+    let big = serde_json::json!({"command": "echo", "args": ["x".repeat(1_500_000)]});
+    let (status, body) = post(Some("application/json"), big.to_string()).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (413, Some("body")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("too large"),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_bodies_get_400_naming_the_field_and_permissions_403() {
     let nats = Nats::start();
@@ -411,12 +457,25 @@ async fn bad_bodies_get_400_naming_the_field_and_permissions_403() {
             json!({"command": "ls", "args": ["x"]}),
             "args",
         ),
+        (
+            Method::POST,
+            "/node/local/command/shell",
+            json!({"command": "echo a\u{0}b"}),
+            "command",
+        ),
+        (
+            Method::POST,
+            "/node/local/command/exec",
+            json!({"command": "echo", "args": ["ok", "a\u{0}"]}),
+            "args[1]",
+        ),
     ];
     for (method, path, body, field) in cases {
         let (status, answer) = stack.send(method.clone(), path, &admin, body.clone()).await;
         assert_eq!(status, 400, "{method} {path} {body}: {answer}");
         assert_eq!(answer["field"], field, "{method} {path} {body}: {answer}");
     }
+    not_json_is_415_and_too_large_is_413(&stack, &admin).await;
     let (status, answer) = stack
         .get("/node/local/network/dns/bad%20name", Some(&admin))
         .await;

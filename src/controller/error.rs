@@ -52,6 +52,12 @@ pub enum ApiError {
     Busy { limit: usize },
     #[error("{message}")]
     Timeout { job_id: String, message: String },
+    /// The request body is too large for what it asks (413, naming the field).
+    #[error("{message}")]
+    TooLarge { field: String, message: String },
+    /// A body that is not JSON where JSON is expected (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -81,6 +87,8 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +124,10 @@ impl From<JobError> for ApiError {
                 job_id: job_id.clone(),
                 message: e.to_string(),
             },
+            JobError::TooLarge { .. } => Self::TooLarge {
+                field: "body".into(),
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -129,7 +141,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (field, job_id) = match &self {
-            Self::BadRequest { field, .. } => (Some(field.clone()), None),
+            Self::BadRequest { field, .. } | Self::TooLarge { field, .. } => {
+                (Some(field.clone()), None)
+            }
             Self::Timeout { job_id, .. } => (None, Some(job_id.clone())),
             _ => (None, None),
         };

@@ -1,7 +1,9 @@
 //! Request extractors whose failures are the API's own 400s, naming the field at fault.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -31,10 +33,98 @@ where
     }
 }
 
-/// Parses a JSON body, naming the field of any error (`servers[1]`).
+/// Parses a JSON body, naming the field of any error (`servers[1]`). A NUL character
+/// in a string is refused here: it would be cut off or refused further down (C strings,
+/// file names, argument vectors), and the agent is no place to find that out.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.windows(6).any(|w| w == br"\u0000") {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request("body", format!("invalid body: {e}")))?;
+        if let Some(field) = nul_in(&value, String::new()) {
+            let field = if field.is_empty() {
+                "body".into()
+            } else {
+                field
+            };
+            return Err(ApiError::bad_request(
+                &field,
+                format!("invalid {field}: NUL characters (\\u0000) are not allowed"),
+            ));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(named_error)
+}
+
+/// The path (`env.KEY`, `args[2]`) of the first string or key holding a NUL, if any.
+fn nul_in(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(k))
+            } else {
+                nul_in(v, join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Answers 415 to a request with a body that is not JSON (multipart uploads aside): a
+/// form or text body is the client's mistake, not something to guess at.
+pub async fn require_json_bodies(req: Request, next: axum::middleware::Next) -> Response {
+    if has_body(&req) && !json_or_multipart(req.headers()) {
+        let sent = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        return ApiError::UnsupportedMediaType(format!(
+            "the body must be JSON, sent with Content-Type: application/json (got {sent})"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn has_body(req: &Request) -> bool {
+    let headers = req.headers();
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) => n > 0,
+        None => headers.contains_key(TRANSFER_ENCODING),
+    }
+}
+
+fn json_or_multipart(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        || essence == "multipart/form-data"
 }
 
 /// Deserialises an already parsed value, naming the field of any error.

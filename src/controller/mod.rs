@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .merge(endpoints)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(extract::require_json_bodies))
         .layer(axum::middleware::from_fn_with_state(metrics, track_http));
     if let Some(cors) = cors_layer(&state.config.controller.api.security.cors.allow_origins)? {
         app = app.layer(cors);

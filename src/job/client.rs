@@ -23,7 +23,13 @@ pub enum JobError {
     Unavailable(#[source] crate::nats::BoxError),
     #[error("timeout waiting for job {job_id}: no agent answered within {}s", timeout.as_secs())]
     Timeout { job_id: String, timeout: Duration },
+    /// The job record would not fit in one NATS message: nothing was stored.
+    #[error("the request is too large: its job would be {size} bytes, and NATS carries at most {limit} per message")]
+    TooLarge { size: usize, limit: usize },
 }
+
+/// Room a record needs beside its body in a KV message (subject, headers).
+const MESSAGE_OVERHEAD: usize = 1024;
 
 /// What came back for a job.
 #[derive(Debug, Clone)]
@@ -126,6 +132,13 @@ impl JobClient {
             start_by: start_by.map(|wait| rfc3339(time::OffsetDateTime::now_utc() + wait)),
         };
         let body = serde_json::to_vec(&record).map_err(unavailable)?;
+        let limit = self.client.server_info().max_payload;
+        if body.len() + MESSAGE_OVERHEAD > limit {
+            return Err(JobError::TooLarge {
+                size: body.len() + MESSAGE_OVERHEAD,
+                limit,
+            });
+        }
         let revision = self
             .resources
             .jobs
