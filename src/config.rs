@@ -159,6 +159,20 @@ pub struct ApiConfig {
     /// Job-backed requests served at once; beyond it a request answers 503 with
     /// `Retry-After` (osapi extension).
     pub max_inflight: usize,
+    /// Open client connections at once; more wait in the kernel's backlog (osapi
+    /// extension). Keep it well under the process's file limit.
+    pub max_connections: usize,
+    /// Requests of any kind served at once; beyond it 503 with `Retry-After` (osapi
+    /// extension).
+    pub max_requests: usize,
+    /// A connection must send a request's headers within this time, also while idle
+    /// between keep-alive requests, or it is closed (osapi extension).
+    #[serde(with = "duration")]
+    pub header_timeout: Duration,
+    /// Longest a request may take; more is 503 with `Retry-After`. Must exceed
+    /// `job_timeout` (osapi extension).
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
     pub security: ApiSecurity,
 }
 
@@ -169,6 +183,10 @@ impl Default for ApiConfig {
             port: 8080,
             job_timeout: Duration::from_secs(30),
             max_inflight: 1024,
+            max_connections: 512,
+            max_requests: 2048,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
             security: ApiSecurity::default(),
         }
     }
@@ -810,6 +828,24 @@ impl Config {
     /// Checks that hold for every command.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_positive("agent.max_jobs", self.agent.max_jobs as i64)?;
+        let api = &self.controller.api;
+        check_positive("controller.api.max_connections", api.max_connections as i64)?;
+        check_positive("controller.api.max_requests", api.max_requests as i64)?;
+        if api.header_timeout.is_zero() {
+            return Err(ConfigError::key(
+                "controller.api.header_timeout",
+                "must be more than 0s (idle and slow connections would be held forever)",
+            ));
+        }
+        if api.request_timeout <= api.job_timeout {
+            return Err(ConfigError::key(
+                "controller.api.request_timeout",
+                format!(
+                    "must be longer than controller.api.job_timeout ({}), or every job request could be cut short",
+                    humantime::format_duration(api.job_timeout)
+                ),
+            ));
+        }
         if !(1024..=400 * 1024).contains(&self.agent.command.max_output) {
             return Err(ConfigError::key(
                 "agent.command.max_output",

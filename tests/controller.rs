@@ -69,3 +69,105 @@ async fn a_stopped_controller_has_finished_its_background_tasks() {
         "heartbeat still running after stop: {left:?}"
     );
 }
+
+/// Opens a TCP connection to the API that sends nothing, or only half a request.
+async fn silent_connection(base: &str, partial: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(partial).await.expect("write");
+    stream
+}
+
+/// Whether the server closed `stream` within `limit` (a read of 0 bytes).
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a 408 or similar before the close
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_and_slow_connections_are_closed_and_the_cap_queues_rather_than_fails() {
+    let nats = Nats::start();
+    let mut cfg = config(nats.port);
+    cfg.controller.api.max_connections = 2;
+    cfg.controller.api.header_timeout = Duration::from_secs(1);
+    let stack = Stack::controller(cfg).await;
+    stack.wait_ready().await;
+    // The readiness probe's kept-alive connection is closed for idleness first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    // Both slots taken: one idle, one slowloris with half its headers.
+    let mut idle = silent_connection(&stack.base, b"").await;
+    let mut slow = silent_connection(&stack.base, b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A third client waits for a slot instead of failing.
+    let fresh = reqwest::Client::new();
+    let status = fresh
+        .get(format!("{}/health", stack.base))
+        .send()
+        .await
+        .expect("request")
+        .status();
+    assert_eq!(status, 200, "queued, then served");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "served only once a slot was freed: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)).await,
+        "idle closed"
+    );
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(3)).await,
+        "slowloris closed"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_requests_than_max_requests_get_503_with_retry_after() {
+    let nats = Nats::start();
+    let mut cfg = config(nats.port);
+    cfg.controller.api.max_requests = 1;
+    let mut stack = Stack::controller(cfg).await;
+    stack.wait_ready().await;
+    let mut slow = FakeNode::new("slow");
+    slow.delay = Duration::from_millis(1500);
+    let running = slow.running.clone();
+    stack.add_agent("slow", &[], fake_providers(slow));
+    stack.wait_agents(&["slow"]).await;
+    let call = stack.spawn_get("/api/node/slow/hostname", &token(&["read"], &[]));
+    wait_running(&running).await;
+    let resp = stack
+        .http
+        .get(format!("{}/health", stack.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("controller.api.max_requests"),
+        "{body}"
+    );
+    let (status, _) = call.await.expect("join");
+    assert_eq!(status, 200, "the request in flight is served");
+    stack.shutdown().await;
+}

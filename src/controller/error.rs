@@ -45,11 +45,10 @@ pub enum ApiError {
     /// A NATS call failed: the cause is logged, never sent (it names servers and buckets).
     #[error("NATS is unavailable; retry shortly")]
     Nats(#[source] BoxError),
-    /// Too many job requests at once; the client should retry after a second.
-    #[error(
-        "too many job requests in flight (controller.api.max_inflight = {limit}); retry shortly"
-    )]
-    Busy { limit: usize },
+    /// A limit of the server was hit (too many requests at once, one too slow); the
+    /// client should retry after a second. The text names the limit's config key.
+    #[error("{0}; retry shortly")]
+    Busy(String),
     #[error("{message}")]
     Timeout { job_id: String, message: String },
     /// The request body is too large for what it asks (413, naming the field).
@@ -83,9 +82,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) | Self::Nats(_) | Self::Busy { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable(_) | Self::Nats(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -147,7 +144,7 @@ impl IntoResponse for ApiError {
             Self::Timeout { job_id, .. } => (None, Some(job_id.clone())),
             _ => (None, None),
         };
-        let busy = matches!(self, Self::Busy { .. });
+        let busy = matches!(self, Self::Busy(_));
         let body = ErrorResponse {
             error: self.to_string(),
             field,

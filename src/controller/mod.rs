@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod http;
 pub mod notify;
 pub mod openapi;
 pub mod state;
@@ -39,8 +40,6 @@ pub enum ControllerError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Serve(std::io::Error),
     #[error("controller.api.security.cors.allow_origins: {0:?} is not a valid origin")]
     Cors(String),
     #[error("controller.notifications: {0}")]
@@ -113,6 +112,10 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(extract::require_json_bodies))
+        .layer(axum::middleware::from_fn_with_state(
+            http::RequestLimits::new(&state.config.controller.api),
+            http::limit_requests,
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, track_http));
     if let Some(cors) = cors_layer(&state.config.controller.api.security.cors.allow_origins)? {
         app = app.layer(cors);
@@ -249,14 +252,9 @@ pub async fn serve_with(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "controller listening");
     }
-    // Connect info gives the audit log the caller's address.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(ControllerError::Serve);
+    http::serve(listener, app, &config.controller.api, shutdown.clone()).await;
     background.cancel();
     state.stop_background(BACKGROUND_STOP_GRACE).await;
     tracing::info!("controller stopped");
-    served
+    Ok(())
 }

@@ -106,9 +106,10 @@ impl AppState {
             }
             Err(_) => {
                 m.jobs_rejected.with_label_values(&[op]).inc();
-                Err(ApiError::Busy {
-                    limit: self.config.controller.api.max_inflight,
-                })
+                Err(ApiError::Busy(format!(
+                    "too many job requests in flight (controller.api.max_inflight = {})",
+                    self.config.controller.api.max_inflight
+                )))
             }
         }
     }

@@ -1,0 +1,167 @@
+//! Serving the API's connections under limits: a cap on open connections, a deadline for
+//! a request's headers (which also closes idle keep-alive connections), a cap on
+//! requests at once and a time limit per request, then a graceful stop.
+//!
+//! `axum::serve` sets none of these, so one slow or idle client per file descriptor could
+//! take the API down (slowloris); this accept loop is axum's with the limits added.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::error::ApiError;
+use crate::config::ApiConfig;
+
+/// Serves `app` on `listener` until `shutdown`, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &ApiConfig,
+    shutdown: CancellationToken,
+) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    // HTTP/1.1, which the API's clients speak. (hyper-util's auto builder first reads the
+    // connection to tell HTTP/2 apart, with no deadline: a client that sent nothing would
+    // hold its slot forever.)
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    loop {
+        // At the cap, new connections wait in the kernel's backlog, not in this process.
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: wait for descriptors to free up, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // The audit log records the caller's address.
+        let service = app
+            .clone()
+            .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// The request limits [`limit_requests`] applies.
+#[derive(Clone)]
+pub struct RequestLimits {
+    slots: Arc<Semaphore>,
+    max_requests: usize,
+    timeout: Duration,
+}
+
+impl RequestLimits {
+    pub fn new(config: &ApiConfig) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(config.max_requests)),
+            max_requests: config.max_requests,
+            timeout: config.request_timeout,
+        }
+    }
+}
+
+/// At most `max_requests` at once and none longer than `request_timeout`: beyond
+/// either, 503 with `Retry-After`.
+pub async fn limit_requests(
+    State(limits): State<RequestLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Ok(_slot) = limits.slots.clone().try_acquire_owned() else {
+        return ApiError::Busy(format!(
+            "too many requests at once (controller.api.max_requests = {})",
+            limits.max_requests
+        ))
+        .into_response();
+    };
+    match tokio::time::timeout(limits.timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Busy(format!(
+            "the request took longer than controller.api.request_timeout ({}s)",
+            limits.timeout.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn a_request_past_its_time_limit_is_503_with_retry_after() {
+        let config = ApiConfig {
+            request_timeout: Duration::from_millis(50),
+            ..ApiConfig::default()
+        };
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/quick", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                RequestLimits::new(&config),
+                limit_requests,
+            ));
+        let call = |path: &'static str| {
+            let request = Request::get(path).body(Body::empty()).expect("request");
+            app.clone().oneshot(request)
+        };
+        let slow = call("/slow").await.expect("response");
+        assert_eq!(slow.status(), 503);
+        assert_eq!(slow.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(slow.into_body(), 4096)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("controller.api.request_timeout"), "{text}");
+        assert_eq!(call("/quick").await.expect("response").status(), 200);
+    }
+}
