@@ -3,10 +3,12 @@
 //! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
 
 pub mod command;
+pub mod cron;
 pub mod dns;
 pub mod facts;
 pub mod file;
 pub mod host;
+pub mod managed;
 pub mod node;
 pub mod ntp;
 pub mod ping;
@@ -71,6 +73,8 @@ pub struct Providers {
     pub sysctl: Arc<dyn sysctl::SysctlProvider>,
     /// Time sources (chrony).
     pub ntp: Arc<dyn ntp::NtpProvider>,
+    /// Managed cron entries.
+    pub cron: Arc<dyn cron::CronProvider>,
 }
 
 impl Providers {
@@ -91,6 +95,7 @@ impl Providers {
             host: Arc::new(host::LinuxHost::default()),
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
+            cron: Arc::new(cron::LinuxCron::default()),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! from the catalogue, so an operation without one does not compile.
 
 pub mod command;
+pub mod cron;
 pub mod file;
 pub mod host;
 pub mod network;

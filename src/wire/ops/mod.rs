@@ -35,6 +35,7 @@ macro_rules! op {
 }
 
 pub mod command;
+pub mod cron;
 pub mod file;
 pub mod host;
 pub mod network;
@@ -120,6 +121,10 @@ pub trait Op: Send + Sync + 'static {
     fn stored_object(_request: &Self::Request) -> Option<&str> {
         None
     }
+
+    /// The request field that names the stored object (a 400 names it when the object
+    /// was not uploaded).
+    const STORED_OBJECT_FIELD: &'static str = "object_name";
 }
 
 /// The HTTP answer of an operation.
@@ -187,6 +192,11 @@ macro_rules! for_each_op {
             $crate::wire::ops::command::CommandShell,
             $crate::wire::ops::file::FileDeploy,
             $crate::wire::ops::file::FileStatus,
+            $crate::wire::ops::cron::ScheduleCronList,
+            $crate::wire::ops::cron::ScheduleCronGet,
+            $crate::wire::ops::cron::ScheduleCronCreate,
+            $crate::wire::ops::cron::ScheduleCronUpdate,
+            $crate::wire::ops::cron::ScheduleCronDelete,
         )
     };
 }

@@ -1,0 +1,192 @@
+//! `osapi client node schedule cron ...`, `... package ...` and `... service ...`:
+//! scheduled scripts, packages and systemd services, each sent through the typed SDK and
+//! printed by its item's `Render` impl; `-j` prints the API's body as it came.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::node::{show, show_confirmed};
+use crate::cli::render::{or_dash, Cells, Render};
+use crate::sdk::Client;
+use crate::wire::ops::cron::{
+    CronChange, CronCreate, CronItem, CronName, CronUpdate, Interval, ScheduleCronCreate,
+    ScheduleCronDelete, ScheduleCronGet, ScheduleCronList, ScheduleCronUpdate,
+};
+use crate::wire::ops::NoInput;
+
+/// `client node schedule ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Scripts run by cron (`/etc/cron.d`, `/etc/cron.{hourly,daily,weekly,monthly}`).
+    Cron {
+        #[command(subcommand)]
+        command: CronCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// Every managed cron entry.
+    List,
+    /// One managed entry.
+    Get {
+        #[arg(long)]
+        name: String,
+    },
+    /// Install a stored script on a schedule or an interval.
+    Create(CronCreateArgs),
+    /// Change a managed entry's script, schedule or user.
+    Update(CronUpdateArgs),
+    /// Remove a managed entry's files.
+    Delete {
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+/// Template variables as `--var KEY=VALUE` (repeatable) or `--vars a=1,b=2`.
+#[derive(Debug, Args)]
+pub struct VarsArgs {
+    #[arg(long = "var", alias = "vars", value_delimiter = ',', value_parser = super::parse_env)]
+    vars: Vec<(String, String)>,
+}
+
+impl VarsArgs {
+    fn into_map(self) -> BTreeMap<String, serde_json::Value> {
+        self.vars
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CronCreateArgs {
+    #[arg(long)]
+    name: String,
+    /// The stored script (upload it with `client file upload`).
+    #[arg(long)]
+    object: String,
+    /// 5-field cron expression: "*/5 * * * *".
+    #[arg(
+        long,
+        conflicts_with = "interval",
+        required_unless_present = "interval"
+    )]
+    schedule: Option<String>,
+    /// hourly, daily, weekly or monthly.
+    #[arg(long, value_parser = parse_interval)]
+    interval: Option<Interval>,
+    /// The account a scheduled script runs as (default root).
+    #[arg(long)]
+    user: Option<String>,
+    /// raw or template (default: as uploaded).
+    #[arg(long)]
+    content_type: Option<String>,
+    #[command(flatten)]
+    vars: VarsArgs,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CronUpdateArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    object: Option<String>,
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    content_type: Option<String>,
+    #[command(flatten)]
+    vars: VarsArgs,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+fn parse_interval(s: &str) -> Result<Interval, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("{s:?} is not hourly, daily, weekly or monthly"))
+}
+
+/// Runs a `schedule` subcommand on `target`.
+pub async fn schedule(
+    client: &Client,
+    target: &str,
+    command: ScheduleCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let ScheduleCommand::Cron { command } = command;
+    match command {
+        CronCommand::List => show::<ScheduleCronList>(client, target, &NoInput {}, json).await,
+        CronCommand::Get { name } => {
+            show::<ScheduleCronGet>(client, target, &CronName { name }, json).await
+        }
+        CronCommand::Create(a) => {
+            let request = CronCreate {
+                name: a.name,
+                object: a.object,
+                schedule: a.schedule,
+                interval: a.interval,
+                user: a.user,
+                content_type: a.content_type,
+                vars: a.vars.into_map(),
+            };
+            let ask = (a.yes, "create a cron entry");
+            show_confirmed::<ScheduleCronCreate>(client, target, ask, &request, json).await
+        }
+        CronCommand::Update(a) => {
+            let request = CronUpdate {
+                name: a.name,
+                object: a.object,
+                schedule: a.schedule,
+                user: a.user,
+                content_type: a.content_type,
+                vars: a.vars.into_map(),
+            };
+            let ask = (a.yes, "update a cron entry");
+            show_confirmed::<ScheduleCronUpdate>(client, target, ask, &request, json).await
+        }
+        CronCommand::Delete { name, yes } => {
+            let ask = (yes, "delete a cron entry");
+            show_confirmed::<ScheduleCronDelete>(client, target, ask, &CronName { name }, json)
+                .await
+        }
+    }
+}
+
+impl Render for CronItem {
+    fn columns() -> &'static [&'static str] {
+        &["name", "source", "schedule", "user", "object"]
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        let Some(e) = &self.entry else {
+            return Vec::new();
+        };
+        vec![vec![
+            e.name.clone(),
+            e.source.clone(),
+            or_dash(e.schedule.as_ref()),
+            or_dash(e.user.as_ref()),
+            e.object.clone(),
+        ]]
+    }
+}
+
+impl Cells for CronChange {
+    const COLUMNS: &'static [&'static str] = &["name", "changed"];
+    fn rows(&self, changed: bool) -> Vec<Vec<String>> {
+        vec![vec![self.name.clone(), changed.to_string()]]
+    }
+}

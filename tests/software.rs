@@ -1,0 +1,323 @@
+//! Scheduled scripts (cron), packages and systemd services through the real stack (issue
+//! 16). Each agent's system root is a temp dir and its tools a recording runner; only
+//! harmless reads (`dpkg-query`) and `systemctl --root=<temp>` run for real, so the host
+//! this runs on is never changed.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::*;
+use osapi::auth::Permission;
+use osapi::provider::runner::RecordingRunner;
+use osapi::provider::system::LinuxSystem;
+use serde_json::{json, Value};
+
+/// An agent's temp system root and its recording runner.
+struct Host {
+    root: tempfile::TempDir,
+    runner: Arc<RecordingRunner>,
+}
+
+impl Host {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("root");
+        Self {
+            root,
+            runner: RecordingRunner::new(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.path().join(p)
+    }
+
+    fn system(&self) -> LinuxSystem {
+        LinuxSystem {
+            root: self.root.path().into(),
+            runner: self.runner.clone(),
+        }
+    }
+
+    fn providers(&self, dns: &Path) -> osapi::provider::Providers {
+        let mut p = linux_providers(dns);
+        p.cron = Arc::new(self.system());
+        p
+    }
+}
+
+async fn send(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let (code, body) = stack.send(m, path, token, body).await;
+    println!("{method} {path}: {code} {body}");
+    (code, body)
+}
+
+/// hostname → status of each item, sorted.
+fn statuses(body: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<_> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("hostname"), s("status"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect()
+}
+
+/// Content, mode and owner of a file (the owner is the agent's: root in production, this
+/// test's user here).
+fn file(path: PathBuf) -> (String, u32, u32) {
+    let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).expect("text");
+    (text, meta.permissions().mode() & 0o7777, meta.uid())
+}
+
+fn mtime(path: PathBuf) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cron_packages_and_services_change_only_temp_roots() {
+    let nats = Nats::start();
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    let dns = tempfile::tempdir().expect("dns");
+    let (a, b, c) = (Host::new(), Host::new(), Host::new());
+    // c cannot hold osapi's state: the directory is a file.
+    std::fs::create_dir_all(c.path("var/lib/osapi")).expect("dir");
+    std::fs::write(c.path("var/lib/osapi/cron"), "").expect("blocker");
+    for (name, h) in [("a", &a), ("b", &b), ("c", &c)] {
+        stack.add_agent(name, &[("group", "web")], h.providers(dns.path()));
+    }
+    stack.wait_agents(&["a", "b", "c"]).await;
+    let admin = token(&["admin"], &[]);
+
+    cron(&stack, &admin, [&a, &b]).await;
+    stack.shutdown().await;
+}
+
+/// Cron entries: scheduled and periodic scripts from the object store, idempotent,
+/// flattened listings, per-host failures, bad input named.
+async fn cron(stack: &Stack, admin: &str, [a, b]: [&Host; 2]) {
+    let script = b"#!/bin/sh\necho backup\n";
+    let (code, body) = stack.upload(admin, "backup.sh", "raw", script, false).await;
+    assert!(code == 200 || code == 201, "{body}");
+    let template = b"#!/bin/sh\necho rotate on {{ hostname }} keeping {{ vars.keep }}\n";
+    stack
+        .upload(admin, "rotate.tmpl", "template", template, false)
+        .await;
+    let nightly = json!({"name": "backup", "object": "backup.sh", "schedule": "0 2 * * *",
+                         "user": "www-data"});
+    let (code, body) = send(
+        stack,
+        "POST",
+        "/api/node/_all/schedule/cron",
+        admin,
+        nightly.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let want = pairs(&[("a", "ok"), ("b", "ok"), ("c", "failed")]);
+    assert_eq!(statuses(&body), want, "{body}");
+    let item = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["hostname"] == "a")
+        .expect("a");
+    assert_eq!(
+        (&item["name"], &item["changed"]),
+        (&json!("backup"), &json!(true))
+    );
+    for h in [a, b] {
+        let table = file(h.path("etc/cron.d/osapi-backup"));
+        let line = "0 2 * * * www-data /var/lib/osapi/cron/backup\n";
+        assert!(table.0.ends_with(line), "{table:?}");
+        assert_eq!(
+            table.0.lines().count(),
+            2,
+            "a comment and the line: {table:?}"
+        );
+        assert_eq!((table.1, table.2), (0o644, euid()));
+        let installed = file(h.path("var/lib/osapi/cron/backup"));
+        assert_eq!(
+            installed,
+            (String::from_utf8_lossy(script).into(), 0o755, euid())
+        );
+    }
+    assert!(a.runner.calls().is_empty(), "cron needs no tool");
+
+    // The same again writes nothing.
+    let before = mtime(a.path("etc/cron.d/osapi-backup"));
+    let (code, body) = send(stack, "POST", "/api/node/a/schedule/cron", admin, nightly).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    assert_eq!(before, mtime(a.path("etc/cron.d/osapi-backup")));
+
+    // A periodic template, rendered per host.
+    let daily = json!({"name": "rotate", "object": "rotate.tmpl", "interval": "daily",
+                       "vars": {"keep": 7}});
+    let (code, body) = send(stack, "POST", "/api/node/a/schedule/cron", admin, daily).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    assert_eq!(
+        file(a.path("etc/cron.daily/osapi-rotate")),
+        (
+            "#!/bin/sh\necho rotate on a keeping 7\n".into(),
+            0o755,
+            euid()
+        )
+    );
+
+    // Flattened listing: one item per entry, the failing host as its own item.
+    let (code, body) = stack.get("/api/node/_all/schedule/cron", Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let mut listed: Vec<(String, String, String)> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("hostname"), s("name"), s("source"))
+        })
+        .collect();
+    listed.sort();
+    let want = [
+        ("a", "backup", "cron.d"),
+        ("a", "rotate", "daily"),
+        ("b", "backup", "cron.d"),
+        ("c", "", ""),
+    ]
+    .map(|(h, n, s)| (h.to_owned(), n.to_owned(), s.to_owned()));
+    assert_eq!(listed, want, "{body}");
+    let (code, body) = stack
+        .get("/api/node/a/schedule/cron/backup", Some(admin))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let entry = &body["results"][0];
+    assert_eq!(
+        (
+            &entry["object"],
+            &entry["schedule"],
+            &entry["user"],
+            &entry["status"]
+        ),
+        (
+            &json!("backup.sh"),
+            &json!("0 2 * * *"),
+            &json!("www-data"),
+            &json!("ok")
+        ),
+        "{body}"
+    );
+
+    // Update: the schedule changes the line; the same update again changes nothing.
+    let later = json!({"schedule": "30 3 * * 1-5"});
+    let path = "/api/node/a/schedule/cron/backup";
+    for changed in [true, false] {
+        let (code, body) = send(stack, "PUT", path, admin, later.clone()).await;
+        assert_eq!(
+            (code, &body["results"][0]["changed"]),
+            (200, &json!(changed)),
+            "{body}"
+        );
+    }
+    let table = file(a.path("etc/cron.d/osapi-backup")).0;
+    assert!(
+        table.ends_with("30 3 * * 1-5 www-data /var/lib/osapi/cron/backup\n"),
+        "{table}"
+    );
+
+    // Delete removes the files, then finds nothing to do.
+    for changed in [true, false] {
+        let (code, body) = send(stack, "DELETE", path, admin, json!({})).await;
+        assert_eq!(
+            (code, &body["results"][0]["changed"]),
+            (200, &json!(changed)),
+            "{body}"
+        );
+    }
+    for gone in ["etc/cron.d/osapi-backup", "var/lib/osapi/cron/backup"] {
+        assert!(!a.path(gone).exists(), "{gone}");
+    }
+    assert!(b.path("etc/cron.d/osapi-backup").exists(), "b untouched");
+    let (code, _) = stack.get(path, Some(admin)).await;
+    assert_eq!(code, 502, "not managed any more");
+
+    // Bad input names the field: nothing reaches a host.
+    let bad: [(&str, &str, Value, &str); 6] = [
+        (
+            "POST",
+            "/api/node/a/schedule/cron",
+            json!({"name": "../x", "object": "backup.sh", "schedule": "0 2 * * *"}),
+            "name",
+        ),
+        (
+            "POST",
+            "/api/node/a/schedule/cron",
+            json!({"name": "x", "object": "backup.sh", "schedule": "0 2 * * *\n* * * * * root sh"}),
+            "schedule",
+        ),
+        (
+            "POST",
+            "/api/node/a/schedule/cron",
+            json!({"name": "x", "object": "backup.sh", "schedule": "0 2 * * *", "interval": "daily"}),
+            "schedule",
+        ),
+        (
+            "POST",
+            "/api/node/a/schedule/cron",
+            json!({"name": "x", "object": "never-uploaded", "interval": "daily"}),
+            "object",
+        ),
+        ("PUT", "/api/node/a/schedule/cron/rotate", json!({}), "body"),
+        (
+            "PUT",
+            "/api/node/a/schedule/cron/rotate",
+            json!({"interval": "weekly"}),
+            "interval",
+        ),
+    ];
+    for (method, path, body, field) in bad {
+        let (code, answer) = send(stack, method, path, admin, body).await;
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some(field)),
+            "{answer}"
+        );
+    }
+    let reader = token(&["read"], &[Permission::CronRead]);
+    let (code, _) = stack.get("/api/node/a/schedule/cron", Some(&reader)).await;
+    assert_eq!(code, 200);
+    let (code, _) = send(
+        stack,
+        "DELETE",
+        "/api/node/a/schedule/cron/rotate",
+        &reader,
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 403);
+}
