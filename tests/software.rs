@@ -11,9 +11,42 @@ use std::sync::Arc;
 
 use common::*;
 use osapi::auth::Permission;
-use osapi::provider::runner::RecordingRunner;
+use osapi::provider::runner::{RecordingRunner, Runner, SystemRunner, ToolOutput};
 use osapi::provider::system::LinuxSystem;
+use osapi::provider::ProviderError;
 use serde_json::{json, Value};
+
+/// The runner of a test agent: the harmless tools run for real (`dpkg-query` reads this
+/// host's package database, `systemctl --root=<temp dir>` edits only that dir), anything
+/// else is recorded and never run.
+struct Tools {
+    recorded: Arc<RecordingRunner>,
+    root: PathBuf,
+}
+
+impl Tools {
+    fn runs_for_real(&self, argv: &[&str]) -> bool {
+        let on_temp_root = format!("--root={}", self.root.display());
+        match argv {
+            ["dpkg-query", ..] => true,
+            ["systemctl", root, ..] => *root == on_temp_root && self.root != Path::new("/"),
+            _ => false,
+        }
+    }
+}
+
+impl Runner for Tools {
+    fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        if self.runs_for_real(argv) && self.recorded.has(argv[0]) {
+            return SystemRunner.run(argv);
+        }
+        self.recorded.run(argv)
+    }
+
+    fn has(&self, program: &str) -> bool {
+        self.recorded.has(program)
+    }
+}
 
 /// An agent's temp system root and its recording runner.
 struct Host {
@@ -35,16 +68,30 @@ impl Host {
     }
 
     fn system(&self) -> LinuxSystem {
+        let tools = Tools {
+            recorded: self.runner.clone(),
+            root: self.root.path().into(),
+        };
         LinuxSystem {
             root: self.root.path().into(),
-            runner: self.runner.clone(),
+            runner: Arc::new(tools),
         }
     }
 
     fn providers(&self, dns: &Path) -> osapi::provider::Providers {
         let mut p = linux_providers(dns);
         p.cron = Arc::new(self.system());
+        p.packages = Arc::new(self.system());
         p
+    }
+
+    /// The argument vectors recorded (not run) so far, joined.
+    fn recorded(&self) -> Vec<String> {
+        self.runner
+            .calls()
+            .into_iter()
+            .map(|c| c.join(" "))
+            .collect()
     }
 }
 
@@ -109,6 +156,7 @@ async fn cron_packages_and_services_change_only_temp_roots() {
     let admin = token(&["admin"], &[]);
 
     cron(&stack, &admin, [&a, &b]).await;
+    packages(&stack, &admin, [&a, &b]).await;
     stack.shutdown().await;
 }
 
@@ -315,6 +363,176 @@ async fn cron(stack: &Stack, admin: &str, [a, b]: [&Host; 2]) {
         stack,
         "DELETE",
         "/api/node/a/schedule/cron/rotate",
+        &reader,
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 403);
+}
+
+/// This host's installed packages, as `dpkg-query` itself says: name → version.
+fn host_packages() -> std::collections::BTreeMap<String, String> {
+    let format = "--showformat=${db:Status-Abbrev}\t${Package}\t${Version}\n";
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", format])
+        .output()
+        .expect("dpkg-query");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let installed = f.next()?.starts_with("ii");
+            let (name, version) = (f.next()?, f.next()?);
+            installed.then(|| (name.to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+const APT: &str =
+    "env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold";
+
+/// Packages: reads from this host's real dpkg database, changes recorded (never run),
+/// idempotent where the package is already as asked.
+async fn packages(stack: &Stack, admin: &str, [a, b]: [&Host; 2]) {
+    if !SystemRunner.has("dpkg-query") {
+        assert!(
+            std::env::var_os("OSAPI_REQUIRE_TOOLS").is_none(),
+            "OSAPI_REQUIRE_TOOLS is set, but dpkg-query is not installed"
+        );
+        eprintln!("skipped packages: no dpkg-query on this host");
+        return;
+    }
+    let truth = host_packages();
+    assert!(truth.contains_key("dpkg"), "a Debian host has dpkg");
+    let (code, body) = stack.get("/api/node/a/package", Some(admin)).await;
+    assert_eq!(code, 200);
+    let listed: std::collections::BTreeMap<String, String> = body["results"][0]["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+            (s("name"), s("version"))
+        })
+        .collect();
+    assert_eq!(listed, truth, "the API lists what dpkg-query says");
+    let (code, body) = stack.get("/api/node/a/package/dpkg", Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let dpkg = &body["results"][0]["packages"][0];
+    assert_eq!(
+        (&dpkg["version"], &dpkg["status"]),
+        (&json!(truth["dpkg"]), &json!("installed"))
+    );
+    assert!(
+        dpkg["size"]
+            .as_u64()
+            .is_some_and(|s| s > 0 && s % 1024 == 0),
+        "{body}"
+    );
+    let (code, body) = stack
+        .get("/api/node/a/package/osapi-no-such-package", Some(admin))
+        .await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body["results"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not installed"));
+
+    // An installed package is nothing to install; a missing one is nothing to remove.
+    a.runner.clear();
+    let installed = json!({"name": "dpkg"});
+    let (code, body) = send(stack, "POST", "/api/node/a/package", admin, installed).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    let gone = "/api/node/a/package/osapi-no-such-package";
+    let (code, body) = send(stack, "DELETE", gone, admin, json!({})).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    assert!(a.recorded().is_empty(), "nothing run: {:?}", a.recorded());
+
+    // The changes themselves: recorded, never run. b has no apt-get: skipped, per host.
+    b.runner.without("apt-get");
+    let new = json!({"name": "osapi-no-such-package"});
+    let (code, body) = send(stack, "POST", "/api/node/_all/package", admin, new).await;
+    assert_eq!(code, 200, "{body}");
+    let got = statuses(&body);
+    assert_eq!(
+        &got[..2],
+        &pairs(&[("a", "ok"), ("b", "skipped")])[..],
+        "{body}"
+    );
+    let removable = truth.keys().next().expect("a package");
+    let path = format!("/api/node/a/package/{removable}");
+    let (code, body) = send(stack, "DELETE", &path, admin, json!({})).await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (code, body) = send(
+        stack,
+        "POST",
+        "/api/node/a/package/update",
+        admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (code, &body["results"][0]["changed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    assert_eq!(
+        a.recorded(),
+        [
+            format!("{APT} install osapi-no-such-package"),
+            format!("{APT} remove {removable}"),
+            format!("{APT} update"),
+        ]
+    );
+
+    a.runner.answer(
+        "apt",
+        ToolOutput {
+            stdout: "Listing...\ncurl/stable 8.0 amd64 [upgradable from: 7.0]\n".into(),
+            ..Default::default()
+        },
+    );
+    let (code, body) = stack.get("/api/node/a/package/update", Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["results"][0]["updates"],
+        json!([{"name": "curl", "current_version": "7.0", "new_version": "8.0"}])
+    );
+
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/node/a/package",
+            json!({"name": "nginx; rm -rf /"}),
+        ),
+        ("POST", "/api/node/a/package", json!({"name": "-o=APT::x"})),
+        ("DELETE", "/api/node/a/package/%24(id)", json!({})),
+        ("GET", "/api/node/a/package/a%20b", json!({})),
+    ] {
+        let (code, answer) = send(stack, method, path, admin, body).await;
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some("name")),
+            "{answer}"
+        );
+    }
+    let reader = token(&["read"], &[Permission::PackageRead]);
+    let (code, _) = send(
+        stack,
+        "POST",
+        "/api/node/a/package/update",
         &reader,
         json!({}),
     )

@@ -11,6 +11,7 @@ pub mod host;
 pub mod managed;
 pub mod node;
 pub mod ntp;
+pub mod package;
 pub mod ping;
 pub mod process;
 pub mod runner;
@@ -75,6 +76,8 @@ pub struct Providers {
     pub ntp: Arc<dyn ntp::NtpProvider>,
     /// Managed cron entries.
     pub cron: Arc<dyn cron::CronProvider>,
+    /// Debian packages.
+    pub packages: Arc<dyn package::PackageProvider>,
 }
 
 impl Providers {
@@ -96,6 +99,7 @@ impl Providers {
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
             cron: Arc::new(cron::LinuxCron::default()),
+            packages: Arc::new(package::LinuxPackages::default()),
         }
     }
 }

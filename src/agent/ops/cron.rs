@@ -6,10 +6,10 @@ use super::{Done, Handle};
 use crate::agent::processor::{with_provider, ExecContext, OpError};
 use crate::provider::cron::CronRecord;
 use crate::wire::ops::cron::{
-    CronChange, CronCreate, CronEntry, CronList, CronName, CronUpdate, ScheduleCronCreate,
-    ScheduleCronDelete, ScheduleCronGet, ScheduleCronList, ScheduleCronUpdate,
+    CronCreate, CronEntry, CronList, CronName, CronUpdate, ScheduleCronCreate, ScheduleCronDelete,
+    ScheduleCronGet, ScheduleCronList, ScheduleCronUpdate,
 };
-use crate::wire::ops::NoInput;
+use crate::wire::ops::{Named, NoInput};
 use crate::wire::Validate;
 
 /// The job data checked again on the host: names become file names here.
@@ -23,7 +23,7 @@ async fn install(
     record: CronRecord,
     create: bool,
     doing: &'static str,
-) -> Result<Done<CronChange>, OpError> {
+) -> Result<Done<Named>, OpError> {
     let script = object_content(
         ctx,
         &record.entry.object,
@@ -37,7 +37,7 @@ async fn install(
         p.put(&record, &script, create)
     })
     .await?;
-    Ok(Done::new(CronChange { name }, changed))
+    Ok(Done::new(Named { name }, changed))
 }
 
 impl Handle for ScheduleCronList {
@@ -58,7 +58,7 @@ impl Handle for ScheduleCronGet {
 }
 
 impl Handle for ScheduleCronCreate {
-    async fn run(ctx: &ExecContext, data: CronCreate) -> Result<Done<CronChange>, OpError> {
+    async fn run(ctx: &ExecContext, data: CronCreate) -> Result<Done<Named>, OpError> {
         checked(&data)?;
         let source = data.interval.map_or("cron.d", |i| i.as_str()).to_owned();
         let record = CronRecord {
@@ -79,7 +79,7 @@ impl Handle for ScheduleCronCreate {
 
 impl Handle for ScheduleCronUpdate {
     /// The stored entry with the fields the request gives replaced.
-    async fn run(ctx: &ExecContext, data: CronUpdate) -> Result<Done<CronChange>, OpError> {
+    async fn run(ctx: &ExecContext, data: CronUpdate) -> Result<Done<Named>, OpError> {
         checked(&data)?;
         let doing = "failed to update a cron entry";
         let name = data.name.clone();
@@ -108,11 +108,11 @@ impl Handle for ScheduleCronUpdate {
 }
 
 impl Handle for ScheduleCronDelete {
-    async fn run(ctx: &ExecContext, data: CronName) -> Result<Done<CronChange>, OpError> {
+    async fn run(ctx: &ExecContext, data: CronName) -> Result<Done<Named>, OpError> {
         checked(&data)?;
         let doing = "failed to delete a cron entry";
         let name = data.name.clone();
         let changed = with_provider(&ctx.providers.cron, doing, move |p| p.delete(&name)).await?;
-        Ok(Done::new(CronChange { name: data.name }, changed))
+        Ok(Done::new(Named { name: data.name }, changed))
     }
 }

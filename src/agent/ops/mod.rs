@@ -9,6 +9,7 @@ pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
+pub mod package;
 pub mod sysctl;
 
 use std::future::Future;

@@ -88,6 +88,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::services::ScheduleCommand,
     },
+    /// Debian packages (dpkg, apt-get).
+    Package {
+        #[command(subcommand)]
+        command: super::services::PackageCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -387,6 +392,9 @@ pub async fn run(
         NodeCommand::File { command } => node_file(client, target, command, json).await,
         NodeCommand::Schedule { command } => {
             super::services::schedule(client, target, command, json).await
+        }
+        NodeCommand::Package { command } => {
+            super::services::package(client, target, command, json).await
         }
     }
 }

@@ -11,10 +11,14 @@ use super::node::{show, show_confirmed};
 use crate::cli::render::{or_dash, Cells, Render};
 use crate::sdk::Client;
 use crate::wire::ops::cron::{
-    CronChange, CronCreate, CronItem, CronName, CronUpdate, Interval, ScheduleCronCreate,
-    ScheduleCronDelete, ScheduleCronGet, ScheduleCronList, ScheduleCronUpdate,
+    CronCreate, CronItem, CronName, CronUpdate, Interval, ScheduleCronCreate, ScheduleCronDelete,
+    ScheduleCronGet, ScheduleCronList, ScheduleCronUpdate,
 };
-use crate::wire::ops::NoInput;
+use crate::wire::ops::package::{
+    NodePackageGet, NodePackageInstall, NodePackageList, NodePackageListUpdates, NodePackageRemove,
+    NodePackageUpdate, PackageList, PackageName, UpdateList,
+};
+use crate::wire::ops::{Named, NoInput};
 
 /// `client node schedule ...`.
 #[derive(Debug, Subcommand)]
@@ -47,6 +51,38 @@ pub enum CronCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Installed packages.
+    List,
+    /// One installed package.
+    Get {
+        #[arg(long)]
+        name: String,
+    },
+    /// Install a package (nothing to do when it is installed).
+    Install(PackageArgs),
+    /// Remove a package (nothing to do when it is not installed).
+    Remove(PackageArgs),
+    /// Refresh the package index (apt-get update).
+    Update {
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Packages with a newer version available.
+    Updates,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    #[arg(long)]
+    name: String,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 /// Template variables as `--var KEY=VALUE` (repeatable) or `--vars a=1,b=2`.
@@ -165,6 +201,73 @@ pub async fn schedule(
     }
 }
 
+/// Runs a `package` subcommand on `target`.
+pub async fn package(
+    client: &Client,
+    target: &str,
+    command: PackageCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let read = NoInput {};
+    match command {
+        PackageCommand::List => show::<NodePackageList>(client, target, &read, json).await,
+        PackageCommand::Get { name } => {
+            show::<NodePackageGet>(client, target, &PackageName { name }, json).await
+        }
+        PackageCommand::Install(a) => {
+            let ask = (a.yes, "install a package");
+            let request = PackageName { name: a.name };
+            show_confirmed::<NodePackageInstall>(client, target, ask, &request, json).await
+        }
+        PackageCommand::Remove(a) => {
+            let ask = (a.yes, "remove a package");
+            let request = PackageName { name: a.name };
+            show_confirmed::<NodePackageRemove>(client, target, ask, &request, json).await
+        }
+        PackageCommand::Update { yes } => {
+            let ask = (yes, "refresh the package index");
+            show_confirmed::<NodePackageUpdate>(client, target, ask, &read, json).await
+        }
+        PackageCommand::Updates => {
+            show::<NodePackageListUpdates>(client, target, &read, json).await
+        }
+    }
+}
+
+impl Cells for PackageList {
+    const COLUMNS: &'static [&'static str] = &["name", "version", "size", "description"];
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        self.packages
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.version.clone(),
+                    p.size
+                        .map_or_else(|| "-".to_owned(), crate::cli::render::bytes),
+                    or_dash(p.description.as_ref()),
+                ]
+            })
+            .collect()
+    }
+}
+
+impl Cells for UpdateList {
+    const COLUMNS: &'static [&'static str] = &["name", "current", "new"];
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        self.updates
+            .iter()
+            .map(|u| {
+                vec![
+                    u.name.clone(),
+                    u.current_version.clone(),
+                    u.new_version.clone(),
+                ]
+            })
+            .collect()
+    }
+}
+
 impl Render for CronItem {
     fn columns() -> &'static [&'static str] {
         &["name", "source", "schedule", "user", "object"]
@@ -184,7 +287,7 @@ impl Render for CronItem {
     }
 }
 
-impl Cells for CronChange {
+impl Cells for Named {
     const COLUMNS: &'static [&'static str] = &["name", "changed"];
     fn rows(&self, changed: bool) -> Vec<Vec<String>> {
         vec![vec![self.name.clone(), changed.to_string()]]

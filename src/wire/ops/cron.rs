@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::file::{check_account, check_object_name};
-use super::NoInput;
+use super::{Named, NoInput};
 use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
 
 /// A cron operation: `$perm` on `$path`, answered with 200 (as the original).
@@ -34,7 +34,7 @@ cron_op!(ScheduleCronGet, "schedule.cron.get", Query, Get,
 cron_op!(ScheduleCronCreate, "schedule.cron.create", Modify, Post,
     "/node/{hostname}/schedule/cron", CronWrite,
     "Installs a script from the object store on a schedule or a periodic interval.",
-    CronCreate => CronChange => HostResult<CronChange>;
+    CronCreate => Named => HostResult<Named>;
     const STORED_OBJECT_FIELD: &'static str = "object";
     fn stored_object(request: &CronCreate) -> Option<&str> {
         Some(&request.object)
@@ -43,7 +43,7 @@ cron_op!(ScheduleCronCreate, "schedule.cron.create", Modify, Post,
 cron_op!(ScheduleCronUpdate, "schedule.cron.update", Modify, Put,
     "/node/{hostname}/schedule/cron/{name}", CronWrite,
     "Changes a managed cron entry's script, schedule or user.",
-    CronUpdate => CronChange => HostResult<CronChange>;
+    CronUpdate => Named => HostResult<Named>;
     const STORED_OBJECT_FIELD: &'static str = "object";
     fn stored_object(request: &CronUpdate) -> Option<&str> {
         request.object.as_deref()
@@ -51,7 +51,7 @@ cron_op!(ScheduleCronUpdate, "schedule.cron.update", Modify, Put,
 );
 cron_op!(ScheduleCronDelete, "schedule.cron.delete", Modify, Delete,
     "/node/{hostname}/schedule/cron/{name}", CronWrite,
-    "Removes a managed cron entry's files.", CronName => CronChange => HostResult<CronChange>);
+    "Removes a managed cron entry's files.", CronName => Named => HostResult<Named>);
 
 /// The periodic directories of `/etc/cron.<interval>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -100,14 +100,6 @@ pub struct CronList {
 }
 
 impl Payload for CronList {}
-
-/// A change's answer: the entry's name (beside `changed`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CronChange {
-    pub name: String,
-}
-
-impl Payload for CronChange {}
 
 /// The name of `GET`/`DELETE /node/{hostname}/schedule/cron/{name}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

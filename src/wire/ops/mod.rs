@@ -41,6 +41,7 @@ pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
+pub mod package;
 pub mod sysctl;
 
 use std::time::Duration;
@@ -143,6 +144,15 @@ pub struct Changed {}
 
 impl Payload for Changed {}
 
+/// The payload of a change to one named thing (a cron entry, a package, a service): its
+/// name beside the item's `changed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Named {
+    pub name: String,
+}
+
+impl Payload for Named {}
+
 /// The request of an operation that takes nothing but its target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +207,12 @@ macro_rules! for_each_op {
             $crate::wire::ops::cron::ScheduleCronCreate,
             $crate::wire::ops::cron::ScheduleCronUpdate,
             $crate::wire::ops::cron::ScheduleCronDelete,
+            $crate::wire::ops::package::NodePackageList,
+            $crate::wire::ops::package::NodePackageGet,
+            $crate::wire::ops::package::NodePackageInstall,
+            $crate::wire::ops::package::NodePackageRemove,
+            $crate::wire::ops::package::NodePackageUpdate,
+            $crate::wire::ops::package::NodePackageListUpdates,
         )
     };
 }
