@@ -82,6 +82,7 @@ impl Host {
         let mut p = linux_providers(dns);
         p.cron = Arc::new(self.system());
         p.packages = Arc::new(self.system());
+        p.services = Arc::new(self.system());
         p
     }
 
@@ -153,10 +154,13 @@ async fn cron_packages_and_services_change_only_temp_roots() {
         stack.add_agent(name, &[("group", "web")], h.providers(dns.path()));
     }
     stack.wait_agents(&["a", "b", "c"]).await;
+    // systemd runs on a alone (its marker under the root); b and c skip services.
+    std::fs::create_dir_all(a.path("run/systemd/system")).expect("systemd marker");
     let admin = token(&["admin"], &[]);
 
     cron(&stack, &admin, [&a, &b]).await;
     packages(&stack, &admin, [&a, &b]).await;
+    services(&stack, &admin, &a).await;
     stack.shutdown().await;
 }
 
@@ -537,5 +541,207 @@ async fn packages(stack: &Stack, admin: &str, [a, b]: [&Host; 2]) {
         json!({}),
     )
     .await;
+    assert_eq!(code, 403);
+}
+
+/// What `systemctl` answers on a's recorded runner from now on.
+fn systemctl_says(h: &Host, stdout: &str) {
+    h.runner.answer(
+        "systemctl",
+        ToolOutput {
+            stdout: stdout.into(),
+            ..Default::default()
+        },
+    );
+}
+
+/// Sends `method path` and checks the first item's `changed`.
+async fn changes(stack: &Stack, admin: &str, method: &str, path: &str, body: Value, want: bool) {
+    let (code, answer) = send(stack, method, path, admin, body).await;
+    assert_eq!(
+        (code, &answer["results"][0]["changed"]),
+        (200, &json!(want)),
+        "{answer}"
+    );
+}
+
+/// Services: unit files in the temp root (enable/disable by the real `systemctl --root`),
+/// start/stop/restart and reloads recorded, skipped where systemd does not run.
+async fn services(stack: &Stack, admin: &str, a: &Host) {
+    if !SystemRunner.has("systemctl") {
+        assert!(
+            std::env::var_os("OSAPI_REQUIRE_TOOLS").is_none(),
+            "OSAPI_REQUIRE_TOOLS is set, but systemctl is not installed"
+        );
+        eprintln!("skipped services: no systemctl on this host");
+        return;
+    }
+    let unit = "[Unit]\nDescription=osapi test\n[Service]\nExecStart=/bin/true\n\
+                [Install]\nWantedBy=multi-user.target\n";
+    stack
+        .upload(admin, "web.unit", "raw", unit.as_bytes(), false)
+        .await;
+    let create = json!({"name": "web", "object": "web.unit"});
+    a.runner.clear();
+    let (code, body) = send(
+        stack,
+        "POST",
+        "/api/node/_all/service",
+        admin,
+        create.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let want = pairs(&[("a", "ok"), ("b", "skipped"), ("c", "skipped")]);
+    assert_eq!(statuses(&body), want, "{body}");
+    let file_path = "etc/systemd/system/osapi-web.service";
+    assert_eq!(file(a.path(file_path)), (unit.to_owned(), 0o644, euid()));
+    assert_eq!(a.recorded(), ["systemctl daemon-reload"]);
+    a.runner.clear();
+    changes(stack, admin, "POST", "/api/node/a/service", create, false).await;
+    assert!(a.recorded().is_empty(), "{:?}", a.recorded());
+
+    // Enable and disable edit the temp root for real; twice is once.
+    let wants = a.path("etc/systemd/system/multi-user.target.wants/osapi-web.service");
+    let enable = "/api/node/a/service/osapi-web/enable";
+    changes(stack, admin, "POST", enable, json!({}), true).await;
+    assert!(wants.symlink_metadata().is_ok(), "enabled: linked");
+    changes(stack, admin, "POST", enable, json!({}), false).await;
+
+    let listing = r#"[{"unit":"osapi-web.service","load":"loaded","active":"inactive",
+                      "sub":"dead","description":"osapi test"}]"#;
+    systemctl_says(a, listing);
+    let (code, body) = stack.get("/api/node/a/service", Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let listed = &body["results"][0]["services"][0];
+    assert_eq!(
+        (&listed["name"], &listed["enabled"]),
+        (&json!("osapi-web.service"), &json!(true))
+    );
+    systemctl_says(
+        a,
+        "LoadState=loaded\nActiveState=active\nDescription=osapi test\nMainPID=42\n",
+    );
+    let (code, body) = stack
+        .get("/api/node/a/service/osapi-web", Some(admin))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["results"][0]["service"],
+        json!({"name": "osapi-web.service", "status": "active", "enabled": true,
+               "description": "osapi test", "pid": 42})
+    );
+
+    // Start, stop, restart: recorded, idempotent on what is-active says.
+    a.runner.clear();
+    systemctl_says(a, "inactive\n");
+    let start = "/api/node/a/service/osapi-web/start";
+    changes(stack, admin, "POST", start, json!({}), true).await;
+    changes(
+        stack,
+        admin,
+        "POST",
+        "/api/node/a/service/osapi-web/stop",
+        json!({}),
+        false,
+    )
+    .await;
+    systemctl_says(a, "active\n");
+    changes(stack, admin, "POST", start, json!({}), false).await;
+    changes(
+        stack,
+        admin,
+        "POST",
+        "/api/node/a/service/osapi-web/restart",
+        json!({}),
+        true,
+    )
+    .await;
+    let active = "systemctl is-active osapi-web.service";
+    assert_eq!(
+        a.recorded(),
+        [
+            active,
+            "systemctl start osapi-web.service",
+            active,
+            active,
+            "systemctl restart osapi-web.service"
+        ]
+    );
+
+    let disable = "/api/node/a/service/osapi-web/disable";
+    changes(stack, admin, "POST", disable, json!({}), true).await;
+    assert!(wants.symlink_metadata().is_err(), "disabled: unlinked");
+    changes(stack, admin, "POST", disable, json!({}), false).await;
+
+    // Update: another object changes the file and reloads; only managed units.
+    let v2 = unit.replace("/bin/true", "/bin/false");
+    stack
+        .upload(admin, "web2.unit", "raw", v2.as_bytes(), false)
+        .await;
+    a.runner.clear();
+    let update = json!({"object": "web2.unit"});
+    let path = "/api/node/a/service/web";
+    changes(stack, admin, "PUT", path, update.clone(), true).await;
+    changes(stack, admin, "PUT", path, update, false).await;
+    assert_eq!(file(a.path(file_path)).0, v2);
+    assert_eq!(a.recorded(), ["systemctl daemon-reload"]);
+    let (code, body) = send(
+        stack,
+        "PUT",
+        "/api/node/a/service/nginx",
+        admin,
+        json!({"object": "web2.unit"}),
+    )
+    .await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body["results"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not managed"));
+
+    // Delete: stop, disable, remove, reload; then nothing to do.
+    a.runner.clear();
+    changes(stack, admin, "DELETE", path, json!({}), true).await;
+    assert!(!a.path(file_path).exists());
+    assert_eq!(
+        a.recorded(),
+        [
+            "systemctl stop osapi-web.service",
+            "systemctl daemon-reload"
+        ]
+    );
+    changes(stack, admin, "DELETE", path, json!({}), false).await;
+    assert!(
+        !Path::new("/etc/systemd/system/osapi-web.service").exists(),
+        "host untouched"
+    );
+
+    for (method, path, body, field) in [
+        (
+            "POST",
+            "/api/node/a/service",
+            json!({"name": "../../etc/passwd", "object": "web.unit"}),
+            "name",
+        ),
+        (
+            "POST",
+            "/api/node/a/service",
+            json!({"name": "x", "object": "never-uploaded"}),
+            "object",
+        ),
+        ("POST", "/api/node/a/service/a%2Fb/start", json!({}), "name"),
+        ("GET", "/api/node/a/service/..%2Fx", json!({}), "name"),
+        ("DELETE", "/api/node/a/service/x%3Bid", json!({}), "name"),
+    ] {
+        let (code, answer) = send(stack, method, path, admin, body).await;
+        assert_eq!(
+            (code, answer["field"].as_str()),
+            (400, Some(field)),
+            "{answer}"
+        );
+    }
+    let reader = token(&["read"], &[Permission::ServiceRead]);
+    let (code, _) = send(stack, "POST", start, &reader, json!({})).await;
     assert_eq!(code, 403);
 }

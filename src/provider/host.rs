@@ -54,7 +54,7 @@ impl LinuxHost {
     }
 
     /// Whether systemd manages the system (its tools then apply changes live).
-    fn systemd(&self, tool: &str) -> bool {
+    pub(super) fn systemd(&self, tool: &str) -> bool {
         self.root.join("run/systemd/system").is_dir() && self.runner.has(tool)
     }
 }

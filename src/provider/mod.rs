@@ -15,6 +15,7 @@ pub mod package;
 pub mod ping;
 pub mod process;
 pub mod runner;
+pub mod service;
 pub mod sysctl;
 pub mod system;
 
@@ -78,6 +79,8 @@ pub struct Providers {
     pub cron: Arc<dyn cron::CronProvider>,
     /// Debian packages.
     pub packages: Arc<dyn package::PackageProvider>,
+    /// systemd services and managed unit files.
+    pub services: Arc<dyn service::ServiceProvider>,
 }
 
 impl Providers {
@@ -100,6 +103,7 @@ impl Providers {
             ntp: Arc::new(ntp::LinuxNtp::default()),
             cron: Arc::new(cron::LinuxCron::default()),
             packages: Arc::new(package::LinuxPackages::default()),
+            services: Arc::new(service::LinuxServices::default()),
         }
     }
 }

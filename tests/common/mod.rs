@@ -221,7 +221,7 @@ pub fn fake_providers(node: FakeNode) -> Providers {
 }
 
 /// Real Linux providers except DNS, which is rooted in `dir`, and the managed domains
-/// that change the host (cron, packages), whose system root is `dir` and whose tools are recorded,
+/// that change the host (cron, packages, services), whose system root is `dir` and whose tools are recorded,
 /// never run: a test calling every route changes nothing on this machine.
 pub fn linux_providers(dns_dir: &Path) -> Providers {
     let mut p = Providers::linux();
@@ -232,6 +232,7 @@ pub fn linux_providers(dns_dir: &Path) -> Providers {
     };
     p.cron = Arc::new(temp_system());
     p.packages = Arc::new(temp_system());
+    p.services = Arc::new(temp_system());
     p
 }
 

@@ -10,6 +10,7 @@ pub mod network;
 pub mod node;
 pub mod ntp;
 pub mod package;
+pub mod service;
 pub mod sysctl;
 
 use std::future::Future;

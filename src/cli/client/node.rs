@@ -93,6 +93,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::services::PackageCommand,
     },
+    /// systemd services and the unit files osapi manages.
+    Service {
+        #[command(subcommand)]
+        command: super::services::ServiceCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -395,6 +400,9 @@ pub async fn run(
         }
         NodeCommand::Package { command } => {
             super::services::package(client, target, command, json).await
+        }
+        NodeCommand::Service { command } => {
+            super::services::service(client, target, command, json).await
         }
     }
 }

@@ -18,6 +18,11 @@ use crate::wire::ops::package::{
     NodePackageGet, NodePackageInstall, NodePackageList, NodePackageListUpdates, NodePackageRemove,
     NodePackageUpdate, PackageList, PackageName, UpdateList,
 };
+use crate::wire::ops::service::{
+    NodeServiceCreate, NodeServiceDelete, NodeServiceDisable, NodeServiceEnable, NodeServiceGet,
+    NodeServiceList, NodeServiceRestart, NodeServiceStart, NodeServiceStop, NodeServiceUpdate,
+    ServiceGet, ServiceInfo, ServiceList, ServiceName, ServiceUnit,
+};
 use crate::wire::ops::{Named, NoInput};
 
 /// `client node schedule ...`.
@@ -80,6 +85,54 @@ pub enum PackageCommand {
 pub struct PackageArgs {
     #[arg(long)]
     name: String,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Every service unit systemd knows.
+    List,
+    /// One service (`.service` is added to a bare name).
+    Get {
+        #[arg(long)]
+        name: String,
+    },
+    /// Install the unit file osapi-<name>.service from a stored object.
+    Create(ServiceUnitArgs),
+    /// Replace a managed unit file.
+    Update(ServiceUnitArgs),
+    /// Stop, disable and remove a managed unit file.
+    Delete(ServiceArgs),
+    /// Start a service.
+    Start(ServiceArgs),
+    /// Stop a service.
+    Stop(ServiceArgs),
+    /// Restart a service.
+    Restart(ServiceArgs),
+    /// Start a service at boot.
+    Enable(ServiceArgs),
+    /// Do not start a service at boot.
+    Disable(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[arg(long)]
+    name: String,
+    /// Do not ask for confirmation with -T _all.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceUnitArgs {
+    #[arg(long)]
+    name: String,
+    /// The stored unit file (upload it with `client file upload`).
+    #[arg(long)]
+    object: String,
     /// Do not ask for confirmation with -T _all.
     #[arg(short = 'y', long)]
     yes: bool,
@@ -231,6 +284,87 @@ pub async fn package(
         PackageCommand::Updates => {
             show::<NodePackageListUpdates>(client, target, &read, json).await
         }
+    }
+}
+
+/// Runs a `service` subcommand on `target`.
+pub async fn service(
+    client: &Client,
+    target: &str,
+    command: ServiceCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let unit = |a: ServiceUnitArgs, verb| {
+        let request = ServiceUnit {
+            name: a.name,
+            object: a.object,
+        };
+        ((a.yes, verb), request)
+    };
+    let named = |a: ServiceArgs, verb| ((a.yes, verb), ServiceName { name: a.name });
+    match command {
+        ServiceCommand::List => show::<NodeServiceList>(client, target, &NoInput {}, json).await,
+        ServiceCommand::Get { name } => {
+            show::<NodeServiceGet>(client, target, &ServiceName { name }, json).await
+        }
+        ServiceCommand::Create(a) => {
+            let (ask, r) = unit(a, "install a unit file");
+            show_confirmed::<NodeServiceCreate>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Update(a) => {
+            let (ask, r) = unit(a, "replace a unit file");
+            show_confirmed::<NodeServiceUpdate>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Delete(a) => {
+            let (ask, r) = named(a, "remove a unit file");
+            show_confirmed::<NodeServiceDelete>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Start(a) => {
+            let (ask, r) = named(a, "start a service");
+            show_confirmed::<NodeServiceStart>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Stop(a) => {
+            let (ask, r) = named(a, "stop a service");
+            show_confirmed::<NodeServiceStop>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Restart(a) => {
+            let (ask, r) = named(a, "restart a service");
+            show_confirmed::<NodeServiceRestart>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Enable(a) => {
+            let (ask, r) = named(a, "enable a service");
+            show_confirmed::<NodeServiceEnable>(client, target, ask, &r, json).await
+        }
+        ServiceCommand::Disable(a) => {
+            let (ask, r) = named(a, "disable a service");
+            show_confirmed::<NodeServiceDisable>(client, target, ask, &r, json).await
+        }
+    }
+}
+
+fn service_row(s: &ServiceInfo) -> Vec<String> {
+    vec![
+        s.name.clone(),
+        s.status.clone(),
+        s.enabled.to_string(),
+        or_dash(s.pid),
+        or_dash(s.description.as_ref()),
+    ]
+}
+
+const SERVICE_COLUMNS: &[&str] = &["name", "status", "enabled", "pid", "description"];
+
+impl Cells for ServiceList {
+    const COLUMNS: &'static [&'static str] = SERVICE_COLUMNS;
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        self.services.iter().map(service_row).collect()
+    }
+}
+
+impl Cells for ServiceGet {
+    const COLUMNS: &'static [&'static str] = SERVICE_COLUMNS;
+    fn rows(&self, _: bool) -> Vec<Vec<String>> {
+        vec![service_row(&self.service)]
     }
 }
 

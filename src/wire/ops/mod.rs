@@ -42,6 +42,7 @@ pub mod network;
 pub mod node;
 pub mod ntp;
 pub mod package;
+pub mod service;
 pub mod sysctl;
 
 use std::time::Duration;
@@ -213,6 +214,16 @@ macro_rules! for_each_op {
             $crate::wire::ops::package::NodePackageRemove,
             $crate::wire::ops::package::NodePackageUpdate,
             $crate::wire::ops::package::NodePackageListUpdates,
+            $crate::wire::ops::service::NodeServiceList,
+            $crate::wire::ops::service::NodeServiceGet,
+            $crate::wire::ops::service::NodeServiceCreate,
+            $crate::wire::ops::service::NodeServiceUpdate,
+            $crate::wire::ops::service::NodeServiceDelete,
+            $crate::wire::ops::service::NodeServiceStart,
+            $crate::wire::ops::service::NodeServiceStop,
+            $crate::wire::ops::service::NodeServiceRestart,
+            $crate::wire::ops::service::NodeServiceEnable,
+            $crate::wire::ops::service::NodeServiceDisable,
         )
     };
 }
