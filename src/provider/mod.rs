@@ -3,15 +3,19 @@
 //! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
 
 pub mod command;
+pub mod cron;
 pub mod dns;
 pub mod facts;
 pub mod file;
 pub mod host;
+pub mod managed;
 pub mod node;
 pub mod ntp;
+pub mod package;
 pub mod ping;
 pub mod process;
 pub mod runner;
+pub mod service;
 pub mod sysctl;
 pub mod system;
 
@@ -71,6 +75,12 @@ pub struct Providers {
     pub sysctl: Arc<dyn sysctl::SysctlProvider>,
     /// Time sources (chrony).
     pub ntp: Arc<dyn ntp::NtpProvider>,
+    /// Managed cron entries.
+    pub cron: Arc<dyn cron::CronProvider>,
+    /// Debian packages.
+    pub packages: Arc<dyn package::PackageProvider>,
+    /// systemd services and managed unit files.
+    pub services: Arc<dyn service::ServiceProvider>,
 }
 
 impl Providers {
@@ -91,6 +101,9 @@ impl Providers {
             host: Arc::new(host::LinuxHost::default()),
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
+            cron: Arc::new(cron::LinuxCron::default()),
+            packages: Arc::new(package::LinuxPackages::default()),
+            services: Arc::new(service::LinuxServices::default()),
         }
     }
 }

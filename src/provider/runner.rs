@@ -52,6 +52,12 @@ pub trait Runner: Send + Sync {
     /// Whether `program` is installed (on `PATH`).
     fn has(&self, program: &str) -> bool;
 
+    /// [`Runner::run`] for a tool that may take longer than the usual limit (a package
+    /// install): killed after `timeout` instead.
+    fn run_for(&self, argv: &[&str], _timeout: Duration) -> Result<ToolOutput, ProviderError> {
+        self.run(argv)
+    }
+
     /// Runs `argv` and requires a zero exit; its stdout.
     fn check(&self, argv: &[&str]) -> Result<String, ProviderError> {
         self.run(argv)?.success(argv)
@@ -63,6 +69,10 @@ pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        self.run_for(argv, TOOL_TIMEOUT)
+    }
+
+    fn run_for(&self, argv: &[&str], timeout: Duration) -> Result<ToolOutput, ProviderError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| ProviderError::InvalidInput("empty argument vector".into()))?;
@@ -73,14 +83,14 @@ impl Runner for SystemRunner {
             },
             cwd: None,
             env: BTreeMap::from([("LC_ALL".to_owned(), "C".to_owned())]),
-            timeout: TOOL_TIMEOUT,
+            timeout,
             max_output: TOOL_OUTPUT,
         };
         let out = block_on(LinuxCommand.run(spec))?;
         if out.timed_out {
             return Err(ProviderError::Failed(format!(
                 "{program} did not finish within {}s",
-                TOOL_TIMEOUT.as_secs()
+                timeout.as_secs()
             )));
         }
         Ok(ToolOutput {

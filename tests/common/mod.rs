@@ -220,10 +220,19 @@ pub fn fake_providers(node: FakeNode) -> Providers {
     p
 }
 
-/// Real Linux providers except DNS, which is rooted in `dir`.
+/// Real Linux providers except DNS, which is rooted in `dir`, and the managed domains
+/// that change the host (cron, packages, services), whose system root is `dir` and whose tools are recorded,
+/// never run: a test calling every route changes nothing on this machine.
 pub fn linux_providers(dns_dir: &Path) -> Providers {
     let mut p = Providers::linux();
     p.dns = temp_dns(dns_dir);
+    let temp_system = || osapi::provider::system::LinuxSystem {
+        root: dns_dir.into(),
+        runner: osapi::provider::runner::RecordingRunner::new(),
+    };
+    p.cron = Arc::new(temp_system());
+    p.packages = Arc::new(temp_system());
+    p.services = Arc::new(temp_system());
     p
 }
 

@@ -112,6 +112,60 @@ async fn uid_gid(
     Ok((uid, gid))
 }
 
+/// An object read whole (templates, scripts, unit files: small by nature), with its
+/// metadata's content type (`raw` when it has none).
+async fn read_whole(
+    objects: &async_nats::jetstream::object_store::ObjectStore,
+    name: &str,
+) -> Result<(Vec<u8>, String), String> {
+    let mut object = objects
+        .get(name)
+        .await
+        .map_err(|e| format!("object {name:?}: {e}"))?;
+    let content_type = object
+        .info
+        .metadata
+        .get("osapi-content-type")
+        .cloned()
+        .unwrap_or_else(raw_type);
+    let mut raw = Vec::new();
+    (&mut object)
+        .take(MAX_TEMPLATE as u64 + 1)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(|e| format!("reading object {name:?}: {e}"))?;
+    if raw.len() > MAX_TEMPLATE {
+        return Err(format!(
+            "object {name:?}: templates, scripts and units are limited to {MAX_TEMPLATE} bytes"
+        ));
+    }
+    Ok((raw, content_type))
+}
+
+fn raw_type() -> String {
+    "raw".to_owned()
+}
+
+/// What `object` renders to on this host: its bytes, or for a template (by
+/// `content_type`, else by the type it was uploaded with) the rendered text.
+pub(super) async fn object_content(
+    ctx: &ExecContext,
+    object: &str,
+    content_type: Option<&str>,
+    vars: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<u8>, OpError> {
+    let (objects, _, _) = ctx
+        .files
+        .as_ref()
+        .ok_or("file storage is not configured on this agent")?;
+    let (raw, uploaded_as) = read_whole(objects, object).await?;
+    if content_type.unwrap_or(&uploaded_as) != "template" {
+        return Ok(raw);
+    }
+    let text = String::from_utf8(raw).map_err(|_| format!("template {object:?} is not UTF-8"))?;
+    Ok(render(ctx, &text, vars)?.into_bytes())
+}
+
 /// Chunks pulled per request: bounds what is in memory to about 1 MiB however large the
 /// object, where the object store's push reader can run far ahead of a slow disk.
 const CHUNKS_PER_PULL: usize = 8;
@@ -231,19 +285,7 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
     let mut hash = Sha256::new();
     let io = |e: std::io::Error| format!("writing {}: {e}", data.path);
     if data.content_type == "template" {
-        let mut object = objects
-            .get(&data.object_name)
-            .await
-            .map_err(|e| format!("object {:?}: {e}", data.object_name))?;
-        let mut raw = Vec::new();
-        (&mut object)
-            .take(MAX_TEMPLATE as u64 + 1)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(io)?;
-        if raw.len() > MAX_TEMPLATE {
-            return Err(format!("templates are limited to {MAX_TEMPLATE} bytes").into());
-        }
+        let (raw, _) = read_whole(objects, &data.object_name).await?;
         let text = String::from_utf8(raw).map_err(|_| "template is not UTF-8".to_string())?;
         let rendered = render(ctx, &text, &data.vars)?;
         hash.update(rendered.as_bytes());

@@ -3,11 +3,14 @@
 //! from the catalogue, so an operation without one does not compile.
 
 pub mod command;
+pub mod cron;
 pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
+pub mod package;
+pub mod service;
 pub mod sysctl;
 
 use std::future::Future;

@@ -16,6 +16,7 @@ mod file;
 mod health;
 mod job;
 mod node;
+mod services;
 
 pub use agent::AgentCommand;
 pub use audit::AuditCommand;

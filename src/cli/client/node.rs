@@ -83,6 +83,21 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: NodeFileCommand,
     },
+    /// Scheduled scripts (cron).
+    Schedule {
+        #[command(subcommand)]
+        command: super::services::ScheduleCommand,
+    },
+    /// Debian packages (dpkg, apt-get).
+    Package {
+        #[command(subcommand)]
+        command: super::services::PackageCommand,
+    },
+    /// systemd services and the unit files osapi manages.
+    Service {
+        #[command(subcommand)]
+        command: super::services::ServiceCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -380,6 +395,15 @@ pub async fn run(
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
+        NodeCommand::Schedule { command } => {
+            super::services::schedule(client, target, command, json).await
+        }
+        NodeCommand::Package { command } => {
+            super::services::package(client, target, command, json).await
+        }
+        NodeCommand::Service { command } => {
+            super::services::service(client, target, command, json).await
+        }
     }
 }
 
@@ -485,7 +509,7 @@ async fn power(
 }
 
 /// [`show`] after the `-T _all` question for a change (`yes` skips it).
-async fn show_confirmed<O: Op>(
+pub(super) async fn show_confirmed<O: Op>(
     client: &Client,
     target: &str,
     (yes, verb): (bool, &str),
@@ -502,7 +526,7 @@ where
 }
 
 /// Sends `O` and prints its answer.
-async fn show<O: Op>(
+pub(super) async fn show<O: Op>(
     client: &Client,
     target: &str,
     request: &O::Request,

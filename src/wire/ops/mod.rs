@@ -35,11 +35,14 @@ macro_rules! op {
 }
 
 pub mod command;
+pub mod cron;
 pub mod file;
 pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
+pub mod package;
+pub mod service;
 pub mod sysctl;
 
 use std::time::Duration;
@@ -120,6 +123,10 @@ pub trait Op: Send + Sync + 'static {
     fn stored_object(_request: &Self::Request) -> Option<&str> {
         None
     }
+
+    /// The request field that names the stored object (a 400 names it when the object
+    /// was not uploaded).
+    const STORED_OBJECT_FIELD: &'static str = "object_name";
 }
 
 /// The HTTP answer of an operation.
@@ -137,6 +144,15 @@ pub enum AnswerShape {
 pub struct Changed {}
 
 impl Payload for Changed {}
+
+/// The payload of a change to one named thing (a cron entry, a package, a service): its
+/// name beside the item's `changed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Named {
+    pub name: String,
+}
+
+impl Payload for Named {}
 
 /// The request of an operation that takes nothing but its target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -187,6 +203,27 @@ macro_rules! for_each_op {
             $crate::wire::ops::command::CommandShell,
             $crate::wire::ops::file::FileDeploy,
             $crate::wire::ops::file::FileStatus,
+            $crate::wire::ops::cron::ScheduleCronList,
+            $crate::wire::ops::cron::ScheduleCronGet,
+            $crate::wire::ops::cron::ScheduleCronCreate,
+            $crate::wire::ops::cron::ScheduleCronUpdate,
+            $crate::wire::ops::cron::ScheduleCronDelete,
+            $crate::wire::ops::package::NodePackageList,
+            $crate::wire::ops::package::NodePackageGet,
+            $crate::wire::ops::package::NodePackageInstall,
+            $crate::wire::ops::package::NodePackageRemove,
+            $crate::wire::ops::package::NodePackageUpdate,
+            $crate::wire::ops::package::NodePackageListUpdates,
+            $crate::wire::ops::service::NodeServiceList,
+            $crate::wire::ops::service::NodeServiceGet,
+            $crate::wire::ops::service::NodeServiceCreate,
+            $crate::wire::ops::service::NodeServiceUpdate,
+            $crate::wire::ops::service::NodeServiceDelete,
+            $crate::wire::ops::service::NodeServiceStart,
+            $crate::wire::ops::service::NodeServiceStop,
+            $crate::wire::ops::service::NodeServiceRestart,
+            $crate::wire::ops::service::NodeServiceEnable,
+            $crate::wire::ops::service::NodeServiceDisable,
         )
     };
 }
