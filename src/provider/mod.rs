@@ -2,6 +2,7 @@
 //!
 //! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
 
+pub mod accounts;
 pub mod command;
 pub mod dns;
 pub mod facts;
@@ -71,6 +72,8 @@ pub struct Providers {
     pub sysctl: Arc<dyn sysctl::SysctlProvider>,
     /// Time sources (chrony).
     pub ntp: Arc<dyn ntp::NtpProvider>,
+    /// Local groups.
+    pub groups: Arc<dyn accounts::GroupProvider>,
 }
 
 impl Providers {
@@ -91,6 +94,7 @@ impl Providers {
             host: Arc::new(host::LinuxHost::default()),
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
+            groups: Arc::new(accounts::LinuxAccounts::default()),
         }
     }
 }

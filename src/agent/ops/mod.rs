@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod file;
+pub mod group;
 pub mod host;
 pub mod network;
 pub mod node;

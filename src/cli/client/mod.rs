@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::de::DeserializeOwned;
 
+mod accounts;
 mod agent;
 mod audit;
 mod file;

@@ -83,6 +83,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: NodeFileCommand,
     },
+    /// Local groups.
+    Group {
+        #[command(subcommand)]
+        command: super::accounts::GroupCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -380,6 +385,9 @@ pub async fn run(
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
+        NodeCommand::Group { command } => {
+            super::accounts::group(client, target, command, json).await
+        }
     }
 }
 
@@ -485,7 +493,7 @@ async fn power(
 }
 
 /// [`show`] after the `-T _all` question for a change (`yes` skips it).
-async fn show_confirmed<O: Op>(
+pub(super) async fn show_confirmed<O: Op>(
     client: &Client,
     target: &str,
     (yes, verb): (bool, &str),
@@ -502,7 +510,7 @@ where
 }
 
 /// Sends `O` and prints its answer.
-async fn show<O: Op>(
+pub(super) async fn show<O: Op>(
     client: &Client,
     target: &str,
     request: &O::Request,

@@ -36,6 +36,7 @@ macro_rules! op {
 
 pub mod command;
 pub mod file;
+pub mod group;
 pub mod host;
 pub mod network;
 pub mod node;
@@ -187,6 +188,11 @@ macro_rules! for_each_op {
             $crate::wire::ops::command::CommandShell,
             $crate::wire::ops::file::FileDeploy,
             $crate::wire::ops::file::FileStatus,
+            $crate::wire::ops::group::NodeGroupList,
+            $crate::wire::ops::group::NodeGroupGet,
+            $crate::wire::ops::group::NodeGroupCreate,
+            $crate::wire::ops::group::NodeGroupUpdate,
+            $crate::wire::ops::group::NodeGroupDelete,
         )
     };
 }

@@ -1,0 +1,78 @@
+//! `node.group.*` through the group provider, off the async threads.
+
+use super::{Done, Handle};
+use crate::agent::processor::{with_provider, ExecContext, OpError};
+use crate::wire::ops::group::{
+    GroupCreate, GroupList, GroupMembers, GroupName, Named, NodeGroupCreate, NodeGroupDelete,
+    NodeGroupGet, NodeGroupList, NodeGroupUpdate,
+};
+use crate::wire::ops::NoInput;
+
+/// A group change through the provider, answered with the group's name.
+async fn change(
+    ctx: &ExecContext,
+    name: String,
+    doing: &str,
+    f: impl FnOnce(
+            &dyn crate::provider::accounts::GroupProvider,
+            &str,
+        ) -> Result<bool, crate::provider::ProviderError>
+        + Send
+        + 'static,
+) -> Result<Done<Named>, OpError> {
+    let named = Named::of(&name);
+    let changed = with_provider(&ctx.providers.groups, doing, move |p| f(p, &name)).await?;
+    Ok(Done::new(named, changed))
+}
+
+impl Handle for NodeGroupList {
+    async fn run(ctx: &ExecContext, _: NoInput) -> Result<Done<GroupList>, OpError> {
+        let groups =
+            with_provider(&ctx.providers.groups, "failed to list groups", |p| p.list()).await?;
+        Ok(Done::read(GroupList {
+            groups: Some(groups),
+        }))
+    }
+}
+
+impl Handle for NodeGroupGet {
+    async fn run(ctx: &ExecContext, data: GroupName) -> Result<Done<GroupList>, OpError> {
+        let doing = "failed to get a group";
+        let group = with_provider(&ctx.providers.groups, doing, move |p| p.get(&data.name)).await?;
+        Ok(Done::read(GroupList {
+            groups: Some(vec![group]),
+        }))
+    }
+}
+
+impl Handle for NodeGroupCreate {
+    async fn run(ctx: &ExecContext, data: GroupCreate) -> Result<Done<Named>, OpError> {
+        let name = data.name.clone();
+        change(ctx, name, "failed to create a group", move |p, _| {
+            p.create(&data)
+        })
+        .await
+    }
+}
+
+impl Handle for NodeGroupUpdate {
+    async fn run(ctx: &ExecContext, data: GroupMembers) -> Result<Done<Named>, OpError> {
+        let members = data.members;
+        change(
+            ctx,
+            data.name,
+            "failed to update a group",
+            move |p, name| p.set_members(name, &members),
+        )
+        .await
+    }
+}
+
+impl Handle for NodeGroupDelete {
+    async fn run(ctx: &ExecContext, data: GroupName) -> Result<Done<Named>, OpError> {
+        change(ctx, data.name, "failed to delete a group", |p, name| {
+            p.delete(name)
+        })
+        .await
+    }
+}
