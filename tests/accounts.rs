@@ -35,8 +35,7 @@ fn host_fingerprint() -> Vec<(String, String)> {
         entries.sort();
         for e in entries {
             let link = std::fs::read_link(&e).map(|l| l.display().to_string());
-            let content =
-                link.unwrap_or_else(|_| digest(&std::fs::read(&e).unwrap_or_default()));
+            let content = link.unwrap_or_else(|_| digest(&std::fs::read(&e).unwrap_or_default()));
             out.push((e.display().to_string(), content));
         }
     }
@@ -103,6 +102,8 @@ impl Host {
     fn providers(&self, dns: &Path) -> osapi::provider::Providers {
         let mut p = linux_providers(dns);
         p.groups = self.accounts();
+        p.users = self.accounts();
+        p.ssh_keys = self.accounts();
         p
     }
 
@@ -265,11 +266,395 @@ async fn group_domain(stack: &Stack, h: &Host, admin: &str) {
     assert_eq!(code, 403);
 }
 
+/// The password the secrecy checks look for.
+const PASSWORD: &str = "Tr0ub4dor&3-osapi-secret";
+/// A key ssh-keygen made, and the fingerprint `ssh-keygen -lf` printed for it.
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4r8a6zHpx24NhR23/h/+BrGZG847D7EDPk1ybbjCf8 test@example";
+const KEY_FP: &str = "SHA256:WK9JkojmPVn01RwMGumgrRQ8Nxcxf0QSBUAdqFU+uzc";
+
+/// Whether the shadow line of `user` holds `password`'s SHA-512 crypt hash.
+fn shadow_holds(h: &Host, user: &str, password: &str) -> bool {
+    let shadow = h.read("etc/shadow");
+    let Some(field) = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{user}:")))
+        .and_then(|rest| rest.split(':').next())
+    else {
+        return false;
+    };
+    // $6$rounds=N$salt$hash
+    let parts: Vec<&str> = field.split('$').collect();
+    let [_, "6", rounds, salt, hash] = parts.as_slice() else {
+        return false;
+    };
+    let rounds: usize = rounds
+        .trim_start_matches("rounds=")
+        .parse()
+        .expect("rounds");
+    let params = sha_crypt::Sha512Params::new(rounds).expect("params");
+    sha_crypt::sha512_crypt_b64(password.as_bytes(), salt.as_bytes(), &params)
+        .is_ok_and(|h| h == *hash)
+}
+
+fn mode_of(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).expect("metadata");
+    (m.mode() & 0o7777, m.uid())
+}
+
+async fn user_domain(stack: &Stack, h: &Host, admin: &str) {
+    let web = json!({"name": "web", "gid": 3000});
+    assert_eq!(
+        changed(stack, "POST", "/api/node/a/group", admin, web).await,
+        true
+    );
+
+    // Create with a password: useradd, then chpasswd with the hash on stdin.
+    let alice = json!({"name": "alice", "uid": 1500, "shell": "/bin/sh", "groups": ["web"],
+        "password": PASSWORD});
+    h.runner.clear();
+    assert_eq!(
+        changed(stack, "POST", "/api/node/a/user", admin, alice.clone()).await,
+        true
+    );
+    assert_eq!(h.programs(), ["useradd", "chpasswd"]);
+    let root = format!("{}/", h.root.path().display());
+    assert_eq!(
+        h.runner.calls()[0],
+        [
+            "useradd",
+            "--root",
+            &root,
+            "--create-home",
+            "-u",
+            "1500",
+            "-s",
+            "/bin/sh",
+            "-G",
+            "web",
+            "alice"
+        ]
+    );
+    let fed = h.runner.fed();
+    assert_eq!(fed.len(), 1);
+    assert_eq!(fed[0].0, ["chpasswd", "--root", &root, "-e"]);
+    assert!(
+        shadow_holds(h, "alice", PASSWORD),
+        "{}",
+        h.read("etc/shadow")
+    );
+    assert!(h.path("home/alice").is_dir(), "home created under the root");
+    h.runner.clear();
+    assert_eq!(
+        changed(stack, "POST", "/api/node/a/user", admin, alice).await,
+        false
+    );
+    assert!(h.programs().is_empty(), "no tool on a rerun");
+
+    let (code, body) = stack.get("/api/node/a/user/alice", Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let got = &body["results"][0]["users"][0];
+    assert_eq!(
+        (
+            got["uid"].as_u64(),
+            got["shell"].as_str(),
+            got["home"].as_str()
+        ),
+        (Some(1500), Some("/bin/sh"), Some("/home/alice")),
+        "{body}"
+    );
+    assert_eq!(got["groups"], json!(["users", "web"]), "{body}");
+    assert_eq!(got["locked"], false, "{body}");
+    let (_, body) = stack.get("/api/node/a/user", Some(admin)).await;
+    let names: Vec<&str> = body["results"][0]["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["root", "alice"], "{body}");
+
+    // Password: changed; the new one is in the shadow database.
+    let new_password = format!("{PASSWORD}-2");
+    let path = "/api/node/a/user/alice/password";
+    let pw = json!({"password": new_password});
+    assert_eq!(changed(stack, "POST", path, admin, pw).await, true);
+    assert!(shadow_holds(h, "alice", &new_password));
+
+    // Update: lock, then the same again (nothing run), then shell and groups.
+    let path = "/api/node/a/user/alice";
+    assert_eq!(
+        changed(stack, "PUT", path, admin, json!({"lock": true})).await,
+        true
+    );
+    let (_, body) = stack.get(path, Some(admin)).await;
+    assert_eq!(body["results"][0]["users"][0]["locked"], true, "{body}");
+    h.runner.clear();
+    assert_eq!(
+        changed(
+            stack,
+            "PUT",
+            path,
+            admin,
+            json!({"lock": true, "shell": "/bin/sh"})
+        )
+        .await,
+        false
+    );
+    assert!(h.programs().is_empty());
+    let change = json!({"lock": false, "shell": "/bin/bash", "groups": []});
+    assert_eq!(changed(stack, "PUT", path, admin, change).await, true);
+    let (_, body) = stack.get(path, Some(admin)).await;
+    let got = &body["results"][0]["users"][0];
+    assert_eq!(
+        (got["locked"].as_bool(), got["shell"].as_str()),
+        (Some(false), Some("/bin/bash"))
+    );
+    assert_eq!(got["groups"], json!(["users"]), "{body}");
+
+    // Bad input names the field.
+    let users = "/api/node/a/user";
+    refused(
+        stack,
+        "POST",
+        users,
+        admin,
+        json!({"name": "Alice"}),
+        "name",
+    )
+    .await;
+    refused(
+        stack,
+        "POST",
+        users,
+        admin,
+        json!({"name": "9lives"}),
+        "name",
+    )
+    .await;
+    refused(
+        stack,
+        "POST",
+        users,
+        admin,
+        json!({"name": "eve", "uid": 0}),
+        "uid",
+    )
+    .await;
+    refused(
+        stack,
+        "POST",
+        users,
+        admin,
+        json!({"name": "eve", "shell": "sh"}),
+        "shell",
+    )
+    .await;
+    refused(stack, "PUT", path, admin, json!({}), "body").await;
+    refused(
+        stack,
+        "POST",
+        "/api/node/a/user/alice/password",
+        admin,
+        json!({"password": ""}),
+        "password",
+    )
+    .await;
+    let (code, _) = stack.get("/api/node/a/user/..%2Fetc", Some(admin)).await;
+    assert_eq!(code, 400);
+}
+
+async fn ssh_key_domain(stack: &Stack, h: &Host, admin: &str) {
+    let keys = "/api/node/a/user/alice/ssh-key";
+    let (code, body) = stack.get(keys, Some(admin)).await;
+    assert_eq!(
+        (code, &body["results"][0]["keys"]),
+        (200, &json!([])),
+        "{body}"
+    );
+    assert_eq!(
+        changed(stack, "POST", keys, admin, json!({"key": KEY})).await,
+        true
+    );
+    let file = h.path("home/alice/.ssh/authorized_keys");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("keys"),
+        format!("{KEY}\n")
+    );
+    assert_eq!(mode_of(&file), (0o600, 1500));
+    assert_eq!(mode_of(&h.path("home/alice/.ssh")), (0o700, 1500));
+    assert_eq!(
+        changed(stack, "POST", keys, admin, json!({"key": KEY})).await,
+        false
+    );
+
+    let (_, body) = stack.get(keys, Some(admin)).await;
+    let listed = &body["results"][0]["keys"];
+    assert_eq!(
+        listed,
+        &json!([{"type": "ssh-ed25519", "fingerprint": KEY_FP, "comment": "test@example"}])
+    );
+    if osapi::provider::system::which("ssh-keygen").is_some() {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&file)
+            .output()
+            .expect("ssh-keygen");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(printed.contains(KEY_FP), "ssh-keygen -lf says {printed}");
+    }
+
+    let bad = json!({"key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4r8a6z comment"});
+    refused(stack, "POST", keys, admin, bad, "key").await;
+    refused(
+        stack,
+        "DELETE",
+        &format!("{keys}/MD5:00"),
+        admin,
+        json!({}),
+        "fingerprint",
+    )
+    .await;
+    let one = format!("{keys}/{}", KEY_FP.replace('/', "%2F").replace('+', "%2B"));
+    assert_eq!(changed(stack, "DELETE", &one, admin, json!({})).await, true);
+    assert_eq!(
+        changed(stack, "DELETE", &one, admin, json!({})).await,
+        false
+    );
+    let (_, body) = stack.get(keys, Some(admin)).await;
+    assert_eq!(body["results"][0]["keys"], json!([]), "{body}");
+
+    // Deleting the user removes its home; again, nothing to do.
+    let alice = "/api/node/a/user/alice";
+    assert_eq!(
+        changed(stack, "DELETE", alice, admin, json!({})).await,
+        true
+    );
+    assert!(!h.path("home/alice").exists());
+    assert!(!h.read("etc/passwd").contains("alice"));
+    h.runner.clear();
+    assert_eq!(
+        changed(stack, "DELETE", alice, admin, json!({})).await,
+        false
+    );
+    assert!(h.programs().is_empty());
+    let (code, body) = stack.get(alice, Some(admin)).await;
+    assert_eq!(code, 502, "{body}");
+}
+
+/// Every message of every JetStream stream (job records, responses, events, audit), as
+/// text.
+async fn everything_in_nats(port: u16) -> String {
+    use futures::TryStreamExt;
+    let js = async_nats::jetstream::new(nats_client(port).await);
+    let names: Vec<String> = js.stream_names().try_collect().await.expect("streams");
+    let mut all = String::new();
+    for name in names {
+        let mut stream = js.get_stream(&name).await.expect("stream");
+        let state = stream.info().await.expect("info").state.clone();
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(m) = stream.get_raw_message(seq).await {
+                all.push_str(&format!(
+                    "{} {}\n",
+                    m.subject,
+                    String::from_utf8_lossy(&m.payload)
+                ));
+            }
+        }
+    }
+    all
+}
+
+/// Log lines of this process (controller and agent run in it), at every level.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let logs = Self::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        logs
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// The password sent above is nowhere: not in the audit log, a job record, a response or
+/// a log line (nor in any other message NATS holds).
+async fn password_is_nowhere(stack: &Stack, nats_port: u16, logs: &Logs, admin: &str) {
+    let (code, audit) = stack.get("/api/audit/export", Some(admin)).await;
+    assert_eq!(code, 200, "{audit}");
+    let audit = audit.to_string();
+    assert!(
+        audit.contains("/user/alice/password"),
+        "the password change is audited"
+    );
+    let (_, jobs) = stack.get("/api/job?limit=100", Some(admin)).await;
+    let mut job_details = String::new();
+    for job in jobs["items"].as_array().expect("jobs") {
+        let id = job["id"].as_str().expect("id");
+        job_details.push_str(
+            &stack
+                .get(&format!("/api/job/{id}"), Some(admin))
+                .await
+                .1
+                .to_string(),
+        );
+    }
+    assert!(
+        job_details.contains("node.user.password"),
+        "the jobs are read back"
+    );
+    let nats = everything_in_nats(nats_port).await;
+    assert!(nats.contains("password_hash"), "the job records are read");
+    let logs = logs.text();
+    assert!(
+        logs.contains("node.user.password") || logs.len() > 1000,
+        "logs are captured"
+    );
+    for (place, text) in [
+        ("audit log", &audit),
+        ("job records", &job_details),
+        ("NATS", &nats),
+        ("logs", &logs),
+    ] {
+        assert!(
+            !text.contains(PASSWORD),
+            "the password leaked into the {place}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn accounts_and_certificates_change_only_the_temp_root() {
-    if !tools_present(&["groupadd", "gpasswd", "groupdel"]) {
+    let shadow_tools = [
+        "groupadd", "gpasswd", "groupdel", "useradd", "usermod", "userdel", "chpasswd",
+    ];
+    if !tools_present(&shadow_tools) {
         return;
     }
+    let logs = Logs::capture();
     let before = host_fingerprint();
     let nats = Nats::start();
     let mut stack = Stack::controller(config(nats.port)).await;
@@ -281,6 +666,9 @@ async fn accounts_and_certificates_change_only_the_temp_root() {
     let admin = token(&["admin"], &[]);
 
     group_domain(&stack, &a, &admin).await;
+    user_domain(&stack, &a, &admin).await;
+    ssh_key_domain(&stack, &a, &admin).await;
+    password_is_nowhere(&stack, nats.port, &logs, &admin).await;
 
     stack.shutdown().await;
     assert_eq!(

@@ -138,6 +138,17 @@ impl LinuxHost {
 
 /// Replaces `path` with `content` (mode 0644) in one rename: readers never see half.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
+    write_atomic_as(path, content, 0o644, None)
+}
+
+/// [`write_atomic`] with `mode`, and `owner` (uid, gid) when given; both are set before
+/// the rename, so the file never shows with looser ones.
+pub(crate) fn write_atomic_as(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), ProviderError> {
     let what = path.display().to_string();
     let dir = path
         .parent()
@@ -149,8 +160,12 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderEr
     tmp.write_all(content)
         .map_err(|e| ProviderError::from_io(&what, e))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
         .map_err(|e| ProviderError::from_io(&what, e))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid))
+            .map_err(|e| ProviderError::from_io(&what, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| ProviderError::from_io(&what, e.error))?;
     Ok(())

@@ -13,8 +13,10 @@ pub mod ntp;
 pub mod ping;
 pub mod process;
 pub mod runner;
+pub mod ssh_key;
 pub mod sysctl;
 pub mod system;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -74,6 +76,10 @@ pub struct Providers {
     pub ntp: Arc<dyn ntp::NtpProvider>,
     /// Local groups.
     pub groups: Arc<dyn accounts::GroupProvider>,
+    /// Local users.
+    pub users: Arc<dyn user::UserProvider>,
+    /// Users' authorized SSH keys.
+    pub ssh_keys: Arc<dyn ssh_key::SshKeyProvider>,
 }
 
 impl Providers {
@@ -95,6 +101,8 @@ impl Providers {
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
             groups: Arc::new(accounts::LinuxAccounts::default()),
+            users: Arc::new(accounts::LinuxAccounts::default()),
+            ssh_keys: Arc::new(accounts::LinuxAccounts::default()),
         }
     }
 }

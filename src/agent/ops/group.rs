@@ -2,26 +2,22 @@
 
 use super::{Done, Handle};
 use crate::agent::processor::{with_provider, ExecContext, OpError};
+use crate::provider::ProviderError;
 use crate::wire::ops::group::{
     GroupCreate, GroupList, GroupMembers, GroupName, Named, NodeGroupCreate, NodeGroupDelete,
     NodeGroupGet, NodeGroupList, NodeGroupUpdate,
 };
 use crate::wire::ops::NoInput;
 
-/// A group change through the provider, answered with the group's name.
-async fn change(
-    ctx: &ExecContext,
+/// An account change through `provider`, answered with the name it acted on.
+pub(super) async fn named_change<P: ?Sized + Send + Sync + 'static>(
+    provider: &std::sync::Arc<P>,
     name: String,
     doing: &str,
-    f: impl FnOnce(
-            &dyn crate::provider::accounts::GroupProvider,
-            &str,
-        ) -> Result<bool, crate::provider::ProviderError>
-        + Send
-        + 'static,
+    f: impl FnOnce(&P, &str) -> Result<bool, ProviderError> + Send + 'static,
 ) -> Result<Done<Named>, OpError> {
     let named = Named::of(&name);
-    let changed = with_provider(&ctx.providers.groups, doing, move |p| f(p, &name)).await?;
+    let changed = with_provider(provider, doing, move |p| f(p, &name)).await?;
     Ok(Done::new(named, changed))
 }
 
@@ -48,9 +44,12 @@ impl Handle for NodeGroupGet {
 impl Handle for NodeGroupCreate {
     async fn run(ctx: &ExecContext, data: GroupCreate) -> Result<Done<Named>, OpError> {
         let name = data.name.clone();
-        change(ctx, name, "failed to create a group", move |p, _| {
-            p.create(&data)
-        })
+        named_change(
+            &ctx.providers.groups,
+            name,
+            "failed to create a group",
+            move |p, _| p.create(&data),
+        )
         .await
     }
 }
@@ -58,8 +57,8 @@ impl Handle for NodeGroupCreate {
 impl Handle for NodeGroupUpdate {
     async fn run(ctx: &ExecContext, data: GroupMembers) -> Result<Done<Named>, OpError> {
         let members = data.members;
-        change(
-            ctx,
+        named_change(
+            &ctx.providers.groups,
             data.name,
             "failed to update a group",
             move |p, name| p.set_members(name, &members),
@@ -70,9 +69,12 @@ impl Handle for NodeGroupUpdate {
 
 impl Handle for NodeGroupDelete {
     async fn run(ctx: &ExecContext, data: GroupName) -> Result<Done<Named>, OpError> {
-        change(ctx, data.name, "failed to delete a group", |p, name| {
-            p.delete(name)
-        })
+        named_change(
+            &ctx.providers.groups,
+            data.name,
+            "failed to delete a group",
+            |p, name| p.delete(name),
+        )
         .await
     }
 }

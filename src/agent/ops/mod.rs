@@ -10,6 +10,7 @@ pub mod network;
 pub mod node;
 pub mod ntp;
 pub mod sysctl;
+pub mod user;
 
 use std::future::Future;
 

@@ -88,6 +88,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::accounts::GroupCommand,
     },
+    /// Local users, their passwords and SSH keys.
+    User {
+        #[command(subcommand)]
+        command: super::accounts::UserCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -388,6 +393,7 @@ pub async fn run(
         NodeCommand::Group { command } => {
             super::accounts::group(client, target, command, json).await
         }
+        NodeCommand::User { command } => super::accounts::user(client, target, command, json).await,
     }
 }
 

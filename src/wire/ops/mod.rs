@@ -41,7 +41,9 @@ pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
+pub mod ssh_key;
 pub mod sysctl;
+pub mod user;
 
 use std::time::Duration;
 
@@ -193,6 +195,15 @@ macro_rules! for_each_op {
             $crate::wire::ops::group::NodeGroupCreate,
             $crate::wire::ops::group::NodeGroupUpdate,
             $crate::wire::ops::group::NodeGroupDelete,
+            $crate::wire::ops::user::NodeUserList,
+            $crate::wire::ops::user::NodeUserGet,
+            $crate::wire::ops::user::NodeUserCreate,
+            $crate::wire::ops::user::NodeUserUpdate,
+            $crate::wire::ops::user::NodeUserDelete,
+            $crate::wire::ops::user::NodeUserPassword,
+            $crate::wire::ops::ssh_key::NodeSshKeyList,
+            $crate::wire::ops::ssh_key::NodeSshKeyAdd,
+            $crate::wire::ops::ssh_key::NodeSshKeyRemove,
         )
     };
 }
