@@ -13,6 +13,7 @@ use std::sync::Arc;
 use common::*;
 use osapi::auth::Permission;
 use osapi::provider::accounts::LinuxAccounts;
+use osapi::provider::certificate::LinuxCertificates;
 use osapi::provider::runner::{RecordingRunner, SystemRunner};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -85,6 +86,16 @@ impl Host {
         put("etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640);
         put("etc/gshadow", "root:*::\nusers:*::\n", 0o640);
         std::fs::create_dir_all(root.path().join("home")).expect("home");
+        // A trust store with one system certificate.
+        put(
+            "usr/share/ca-certificates/test/System_Root.crt",
+            SYSTEM_CA,
+            0o644,
+        );
+        put("etc/ca-certificates.conf", "test/System_Root.crt\n", 0o644);
+        for dir in ["etc/ssl/certs", "etc/ca-certificates/update.d"] {
+            std::fs::create_dir_all(root.path().join(dir)).expect("dir");
+        }
         Self {
             root,
             runner: RecordingRunner::passing_to(Arc::new(SystemRunner)),
@@ -104,6 +115,10 @@ impl Host {
         p.groups = self.accounts();
         p.users = self.accounts();
         p.ssh_keys = self.accounts();
+        p.certificates = Arc::new(LinuxCertificates {
+            root: self.root.path().into(),
+            runner: self.runner.clone(),
+        });
         p
     }
 
@@ -543,6 +558,122 @@ async fn ssh_key_domain(stack: &Stack, h: &Host, admin: &str) {
     assert_eq!(code, 502, "{body}");
 }
 
+const SYSTEM_CA: &str = include_str!("fixtures/ca-system.pem");
+const CUSTOM_CA: &str = include_str!("fixtures/ca-custom.pem");
+const CUSTOM_CA_2: &str = include_str!("fixtures/ca-custom-2.pem");
+
+/// A line of a certificate's base64, to find it in a bundle.
+fn body_line(pem: &str) -> &str {
+    pem.lines().nth(2).expect("a PEM body")
+}
+
+async fn certificate_domain(stack: &Stack, h: &Host, admin: &str) {
+    let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
+    for (name, bytes) in [
+        ("corp.pem", CUSTOM_CA),
+        ("corp-2.pem", CUSTOM_CA_2),
+        ("key.pem", key),
+    ] {
+        let (code, body) = stack
+            .upload(admin, name, "raw", bytes.as_bytes(), false)
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let cas = "/api/node/a/certificate/ca";
+    let (code, body) = stack.get(cas, Some(admin)).await;
+    assert_eq!(code, 200, "{body}");
+    let system = json!({"name": "test/System_Root", "source": "system"});
+    assert_eq!(
+        body["results"][0]["certificates"],
+        json!([system]),
+        "{body}"
+    );
+
+    // Create: the file, then the real update-ca-certificates on the root's store.
+    h.runner.clear();
+    let corp = json!({"name": "corp", "object": "corp.pem"});
+    assert_eq!(changed(stack, "POST", cas, admin, corp.clone()).await, true);
+    let file = h.path("usr/local/share/ca-certificates/osapi-corp.crt");
+    assert_eq!(std::fs::read_to_string(&file).expect("crt"), CUSTOM_CA);
+    assert_eq!(mode_of(&file).0, 0o644);
+    assert_eq!(h.programs(), ["update-ca-certificates"]);
+    let bundle = || h.read("etc/ssl/certs/ca-certificates.crt");
+    assert!(
+        bundle().contains(body_line(CUSTOM_CA)),
+        "trusted: {}",
+        bundle()
+    );
+    assert!(bundle().contains(body_line(SYSTEM_CA)));
+    assert!(h.path("etc/ssl/certs/osapi-corp.pem").exists());
+    h.runner.clear();
+    assert_eq!(changed(stack, "POST", cas, admin, corp).await, false);
+    assert!(h.programs().is_empty(), "no tool on a rerun");
+    let (_, body) = stack.get(cas, Some(admin)).await;
+    let custom = json!({"name": "corp", "source": "custom"});
+    assert_eq!(
+        body["results"][0]["certificates"],
+        json!([custom, system]),
+        "{body}"
+    );
+
+    // Not a certificate, no such object, a bad name: 400 naming the field, nothing written.
+    let bad = json!({"name": "bad", "object": "key.pem"});
+    refused(stack, "POST", cas, admin, bad, "object").await;
+    assert!(!h
+        .path("usr/local/share/ca-certificates/osapi-bad.crt")
+        .exists());
+    refused(
+        stack,
+        "POST",
+        cas,
+        admin,
+        json!({"name": "bad", "object": "none.pem"}),
+        "object",
+    )
+    .await;
+    refused(
+        stack,
+        "POST",
+        cas,
+        admin,
+        json!({"name": "../x", "object": "corp.pem"}),
+        "name",
+    )
+    .await;
+
+    // Update replaces the content; an unmanaged name is refused.
+    let one = format!("{cas}/corp");
+    assert_eq!(
+        changed(stack, "PUT", &one, admin, json!({"object": "corp-2.pem"})).await,
+        true
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("crt"), CUSTOM_CA_2);
+    assert!(bundle().contains(body_line(CUSTOM_CA_2)) && !bundle().contains(body_line(CUSTOM_CA)));
+    let (code, body) = send(
+        stack,
+        "PUT",
+        &format!("{cas}/nope"),
+        admin,
+        json!({"object": "corp.pem"}),
+    )
+    .await;
+    assert_eq!(code, 502, "{body}");
+
+    // Delete: file, link and bundle entry go; again, nothing to do.
+    assert_eq!(changed(stack, "DELETE", &one, admin, json!({})).await, true);
+    assert!(!file.exists() && !h.path("etc/ssl/certs/osapi-corp.pem").exists());
+    assert!(!bundle().contains(body_line(CUSTOM_CA_2)) && bundle().contains(body_line(SYSTEM_CA)));
+    h.runner.clear();
+    assert_eq!(
+        changed(stack, "DELETE", &one, admin, json!({})).await,
+        false
+    );
+    assert!(h.programs().is_empty());
+    let reader = token(&["read"], &[Permission::CertificateRead]);
+    assert_eq!(stack.get(cas, Some(&reader)).await.0, 200);
+    assert_eq!(send(stack, "DELETE", &one, &reader, json!({})).await.0, 403);
+}
+
 /// Every message of every JetStream stream (job records, responses, events, audit), as
 /// text.
 async fn everything_in_nats(port: u16) -> String {
@@ -649,7 +780,14 @@ async fn password_is_nowhere(stack: &Stack, nats_port: u16, logs: &Logs, admin: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn accounts_and_certificates_change_only_the_temp_root() {
     let shadow_tools = [
-        "groupadd", "gpasswd", "groupdel", "useradd", "usermod", "userdel", "chpasswd",
+        "update-ca-certificates",
+        "groupadd",
+        "gpasswd",
+        "groupdel",
+        "useradd",
+        "usermod",
+        "userdel",
+        "chpasswd",
     ];
     if !tools_present(&shadow_tools) {
         return;
@@ -669,6 +807,7 @@ async fn accounts_and_certificates_change_only_the_temp_root() {
     user_domain(&stack, &a, &admin).await;
     ssh_key_domain(&stack, &a, &admin).await;
     password_is_nowhere(&stack, nats.port, &logs, &admin).await;
+    certificate_domain(&stack, &a, &admin).await;
 
     stack.shutdown().await;
     assert_eq!(

@@ -3,6 +3,7 @@
 //! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
 
 pub mod accounts;
+pub mod certificate;
 pub mod command;
 pub mod dns;
 pub mod facts;
@@ -80,6 +81,8 @@ pub struct Providers {
     pub users: Arc<dyn user::UserProvider>,
     /// Users' authorized SSH keys.
     pub ssh_keys: Arc<dyn ssh_key::SshKeyProvider>,
+    /// Trusted CA certificates.
+    pub certificates: Arc<dyn certificate::CertificateProvider>,
 }
 
 impl Providers {
@@ -103,6 +106,7 @@ impl Providers {
             groups: Arc::new(accounts::LinuxAccounts::default()),
             users: Arc::new(accounts::LinuxAccounts::default()),
             ssh_keys: Arc::new(accounts::LinuxAccounts::default()),
+            certificates: Arc::new(certificate::LinuxCertificates::default()),
         }
     }
 }

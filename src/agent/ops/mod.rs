@@ -2,6 +2,7 @@
 //! payload out. One [`Handle`] impl per operation; the processor's dispatch table is built
 //! from the catalogue, so an operation without one does not compile.
 
+pub mod certificate;
 pub mod command;
 pub mod file;
 pub mod group;

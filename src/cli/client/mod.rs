@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 mod accounts;
 mod agent;
 mod audit;
+mod certificate;
 mod file;
 mod health;
 mod job;

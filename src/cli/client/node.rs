@@ -93,6 +93,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::accounts::UserCommand,
     },
+    /// Trusted CA certificates.
+    Certificate {
+        #[command(subcommand)]
+        command: super::certificate::CertificateCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -394,6 +399,9 @@ pub async fn run(
             super::accounts::group(client, target, command, json).await
         }
         NodeCommand::User { command } => super::accounts::user(client, target, command, json).await,
+        NodeCommand::Certificate { command } => {
+            super::certificate::certificate(client, target, command, json).await
+        }
     }
 }
 

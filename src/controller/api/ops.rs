@@ -44,7 +44,7 @@ async fn handle<O: Op>(
     let request: O::Request = request_of::<O>(params, &body)?;
     request.validate()?;
     if let Some(object) = O::stored_object(&request) {
-        super::file::require_object(&state, "object_name", object).await?;
+        super::file::require_object(&state, O::STORED_OBJECT_FIELD, object).await?;
     }
     let data = O::Data::from(request);
     let limit = O::time_limit(&data);

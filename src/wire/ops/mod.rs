@@ -34,6 +34,7 @@ macro_rules! op {
     };
 }
 
+pub mod certificate;
 pub mod command;
 pub mod file;
 pub mod group;
@@ -123,6 +124,9 @@ pub trait Op: Send + Sync + 'static {
     fn stored_object(_request: &Self::Request) -> Option<&str> {
         None
     }
+
+    /// The request field naming that object, which a 400 for a missing one names.
+    const STORED_OBJECT_FIELD: &'static str = "object_name";
 }
 
 /// The HTTP answer of an operation.
@@ -204,6 +208,10 @@ macro_rules! for_each_op {
             $crate::wire::ops::ssh_key::NodeSshKeyList,
             $crate::wire::ops::ssh_key::NodeSshKeyAdd,
             $crate::wire::ops::ssh_key::NodeSshKeyRemove,
+            $crate::wire::ops::certificate::CertificateCaList,
+            $crate::wire::ops::certificate::CertificateCaCreate,
+            $crate::wire::ops::certificate::CertificateCaUpdate,
+            $crate::wire::ops::certificate::CertificateCaDelete,
         )
     };
 }
