@@ -155,6 +155,16 @@ async fn changed(stack: &Stack, method: &str, path: &str, token: &str, body: Val
     body["results"][0]["changed"].clone()
 }
 
+/// The same change again: `changed: false`, and no tool run.
+async fn unchanged(stack: &Stack, h: &Host, method: &str, path: &str, token: &str, body: Value) {
+    h.runner.clear();
+    assert_eq!(changed(stack, method, path, token, body).await, false);
+    assert!(
+        h.programs().is_empty(),
+        "no tool on a rerun of {method} {path}"
+    );
+}
+
 /// A 400 naming `field`.
 async fn refused(stack: &Stack, method: &str, path: &str, token: &str, body: Value, field: &str) {
     let (code, body) = send(stack, method, path, token, body).await;
@@ -191,12 +201,7 @@ async fn group_domain(stack: &Stack, h: &Host, admin: &str) {
         h.runner.calls()[0],
         ["groupadd", "--root", root.as_str(), "-g", "2000", "devs"]
     );
-    h.runner.clear();
-    assert_eq!(
-        changed(stack, "POST", "/api/node/a/group", admin, devs).await,
-        false
-    );
-    assert!(h.programs().is_empty(), "no tool on a rerun");
+    unchanged(stack, h, "POST", "/api/node/a/group", admin, devs).await;
     let (code, body) = stack.get("/api/node/a/group/devs", Some(admin)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(
@@ -217,9 +222,7 @@ async fn group_domain(stack: &Stack, h: &Host, admin: &str) {
         json!(["root"]),
         "{body}"
     );
-    h.runner.clear();
-    assert_eq!(changed(stack, "PUT", path, admin, members).await, false);
-    assert!(h.programs().is_empty());
+    unchanged(stack, h, "PUT", path, admin, members).await;
     assert_eq!(
         changed(stack, "PUT", path, admin, json!({"members": []})).await,
         true
@@ -258,12 +261,7 @@ async fn group_domain(stack: &Stack, h: &Host, admin: &str) {
     // Delete, then again: nothing to do.
     assert_eq!(changed(stack, "DELETE", path, admin, json!({})).await, true);
     assert!(!h.read("etc/group").contains("devs"));
-    h.runner.clear();
-    assert_eq!(
-        changed(stack, "DELETE", path, admin, json!({})).await,
-        false
-    );
-    assert!(h.programs().is_empty());
+    unchanged(stack, h, "DELETE", path, admin, json!({})).await;
     let (code, body) = stack.get(path, Some(admin)).await;
     assert_eq!(code, 502, "{body}");
 
@@ -360,12 +358,7 @@ async fn user_domain(stack: &Stack, h: &Host, admin: &str) {
         h.read("etc/shadow")
     );
     assert!(h.path("home/alice").is_dir(), "home created under the root");
-    h.runner.clear();
-    assert_eq!(
-        changed(stack, "POST", "/api/node/a/user", admin, alice).await,
-        false
-    );
-    assert!(h.programs().is_empty(), "no tool on a rerun");
+    unchanged(stack, h, "POST", "/api/node/a/user", admin, alice).await;
 
     let (code, body) = stack.get("/api/node/a/user/alice", Some(admin)).await;
     assert_eq!(code, 200, "{body}");
@@ -405,19 +398,15 @@ async fn user_domain(stack: &Stack, h: &Host, admin: &str) {
     );
     let (_, body) = stack.get(path, Some(admin)).await;
     assert_eq!(body["results"][0]["users"][0]["locked"], true, "{body}");
-    h.runner.clear();
-    assert_eq!(
-        changed(
-            stack,
-            "PUT",
-            path,
-            admin,
-            json!({"lock": true, "shell": "/bin/sh"})
-        )
-        .await,
-        false
-    );
-    assert!(h.programs().is_empty());
+    unchanged(
+        stack,
+        h,
+        "PUT",
+        path,
+        admin,
+        json!({"lock": true, "shell": "/bin/sh"}),
+    )
+    .await;
     let change = json!({"lock": false, "shell": "/bin/bash", "groups": []});
     assert_eq!(changed(stack, "PUT", path, admin, change).await, true);
     let (_, body) = stack.get(path, Some(admin)).await;
@@ -430,52 +419,23 @@ async fn user_domain(stack: &Stack, h: &Host, admin: &str) {
 
     // Bad input names the field.
     let users = "/api/node/a/user";
-    refused(
-        stack,
-        "POST",
-        users,
-        admin,
-        json!({"name": "Alice"}),
-        "name",
-    )
-    .await;
-    refused(
-        stack,
-        "POST",
-        users,
-        admin,
-        json!({"name": "9lives"}),
-        "name",
-    )
-    .await;
-    refused(
-        stack,
-        "POST",
-        users,
-        admin,
-        json!({"name": "eve", "uid": 0}),
-        "uid",
-    )
-    .await;
-    refused(
-        stack,
-        "POST",
-        users,
-        admin,
-        json!({"name": "eve", "shell": "sh"}),
-        "shell",
-    )
-    .await;
-    refused(stack, "PUT", path, admin, json!({}), "body").await;
-    refused(
-        stack,
-        "POST",
-        "/api/node/a/user/alice/password",
-        admin,
-        json!({"password": ""}),
-        "password",
-    )
-    .await;
+    let password = "/api/node/a/user/alice/password";
+    let bad: [(&str, &str, Value, &str); 6] = [
+        ("POST", users, json!({"name": "Alice"}), "name"),
+        ("POST", users, json!({"name": "9lives"}), "name"),
+        ("POST", users, json!({"name": "eve", "uid": 0}), "uid"),
+        (
+            "POST",
+            users,
+            json!({"name": "eve", "shell": "sh"}),
+            "shell",
+        ),
+        ("PUT", path, json!({}), "body"),
+        ("POST", password, json!({"password": ""}), "password"),
+    ];
+    for (method, to, body, field) in bad {
+        refused(stack, method, to, admin, body, field).await;
+    }
     let (code, _) = stack.get("/api/node/a/user/..%2Fetc", Some(admin)).await;
     assert_eq!(code, 400);
 }
@@ -531,8 +491,18 @@ async fn ssh_key_domain(stack: &Stack, h: &Host, admin: &str) {
         "fingerprint",
     )
     .await;
+    // Through the SDK, which encodes the fingerprint's `/` and `+` in the path.
+    let sdk = osapi::sdk::Client::new(&stack.base, admin).expect("client");
+    let remove = osapi::wire::ops::ssh_key::SshKeyRemove {
+        name: "alice".into(),
+        fingerprint: KEY_FP.into(),
+    };
+    let answer = sdk
+        .run::<osapi::wire::ops::ssh_key::NodeSshKeyRemove>("a", &remove)
+        .await
+        .expect("remove");
+    assert_eq!(answer.results[0].changed, Some(true), "{answer:?}");
     let one = format!("{keys}/{}", KEY_FP.replace('/', "%2F").replace('+', "%2B"));
-    assert_eq!(changed(stack, "DELETE", &one, admin, json!({})).await, true);
     assert_eq!(
         changed(stack, "DELETE", &one, admin, json!({})).await,
         false
@@ -548,14 +518,61 @@ async fn ssh_key_domain(stack: &Stack, h: &Host, admin: &str) {
     );
     assert!(!h.path("home/alice").exists());
     assert!(!h.read("etc/passwd").contains("alice"));
-    h.runner.clear();
-    assert_eq!(
-        changed(stack, "DELETE", alice, admin, json!({})).await,
-        false
-    );
-    assert!(h.programs().is_empty());
+    unchanged(stack, h, "DELETE", alice, admin, json!({})).await;
     let (code, body) = stack.get(alice, Some(admin)).await;
     assert_eq!(code, 502, "{body}");
+    let (code, body) = send(stack, "DELETE", "/api/node/a/user/root", admin, json!({})).await;
+    assert_eq!(code, 502, "root is never deleted: {body}");
+    assert!(h.read("etc/passwd").starts_with("root:"));
+}
+
+/// Broadcasts and label targets reach every agent's root; `_any` one of them.
+async fn every_target_form(stack: &Stack, hosts: [&Host; 2], admin: &str) {
+    let fleet = json!({"name": "fleet", "gid": 4000});
+    let (code, body) = send(stack, "POST", "/api/node/_all/group", admin, fleet).await;
+    assert_eq!(code, 200, "{body}");
+    let mut got: Vec<(String, Value)> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["hostname"].as_str().unwrap_or("").to_owned(),
+                r["changed"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        got,
+        [("a".into(), json!(true)), ("b".into(), json!(true))],
+        "{body}"
+    );
+    for h in hosts {
+        assert!(h.read("etc/group").contains("fleet:x:4000:"));
+    }
+    let (code, body) = stack
+        .get("/api/node/group:web/group/fleet", Some(admin))
+        .await;
+    assert_eq!(
+        (code, Stack::hosts(&body)),
+        (200, vec!["a".into(), "b".into()]),
+        "{body}"
+    );
+    let (code, body) = stack.get("/api/node/_any/user", Some(admin)).await;
+    assert_eq!((code, Stack::hosts(&body).len()), (200, 1), "{body}");
+    let (code, body) = send(
+        stack,
+        "DELETE",
+        "/api/node/_all/group/fleet",
+        admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!((code, Stack::hosts(&body).len()), (200, 2), "{body}");
+    for h in hosts {
+        assert!(!h.read("etc/group").contains("fleet"));
+    }
 }
 
 const SYSTEM_CA: &str = include_str!("fixtures/ca-system.pem");
@@ -605,9 +622,7 @@ async fn certificate_domain(stack: &Stack, h: &Host, admin: &str) {
     );
     assert!(bundle().contains(body_line(SYSTEM_CA)));
     assert!(h.path("etc/ssl/certs/osapi-corp.pem").exists());
-    h.runner.clear();
-    assert_eq!(changed(stack, "POST", cas, admin, corp).await, false);
-    assert!(h.programs().is_empty(), "no tool on a rerun");
+    unchanged(stack, h, "POST", cas, admin, corp).await;
     let (_, body) = stack.get(cas, Some(admin)).await;
     let custom = json!({"name": "corp", "source": "custom"});
     assert_eq!(
@@ -663,15 +678,42 @@ async fn certificate_domain(stack: &Stack, h: &Host, admin: &str) {
     assert_eq!(changed(stack, "DELETE", &one, admin, json!({})).await, true);
     assert!(!file.exists() && !h.path("etc/ssl/certs/osapi-corp.pem").exists());
     assert!(!bundle().contains(body_line(CUSTOM_CA_2)) && bundle().contains(body_line(SYSTEM_CA)));
-    h.runner.clear();
-    assert_eq!(
-        changed(stack, "DELETE", &one, admin, json!({})).await,
-        false
-    );
-    assert!(h.programs().is_empty());
+    unchanged(stack, h, "DELETE", &one, admin, json!({})).await;
     let reader = token(&["read"], &[Permission::CertificateRead]);
     assert_eq!(stack.get(cas, Some(&reader)).await.0, 200);
     assert_eq!(send(stack, "DELETE", &one, &reader, json!({})).await.0, 403);
+}
+
+/// The CLI prints the new domains' tables (the binary, against this stack).
+async fn cli_tables(stack: &Stack, admin: &str) {
+    let config = tempfile::NamedTempFile::new().expect("config");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
+            .arg("-f")
+            .arg(config.path())
+            .args(args)
+            .args(["-T", "a", "--url", &stack.base, "--token", admin])
+            .output()
+            .expect("run osapi");
+        stdout_of_success(args, &out)
+    };
+    let users = run(&["client", "node", "user", "list"]);
+    assert!(
+        users.contains("LOCKED") && users.contains("/root"),
+        "{users}"
+    );
+    let groups = run(&["client", "node", "group", "get", "--name", "users"]);
+    assert!(
+        groups.contains("users") && groups.contains("100"),
+        "{groups}"
+    );
+    let cas = run(&["client", "node", "certificate", "list"]);
+    assert!(
+        cas.contains("test/System_Root") && cas.contains("system"),
+        "{cas}"
+    );
+    let made = run(&["client", "node", "group", "create", "--name", "cli"]);
+    assert!(made.contains("cli") && made.contains("true"), "{made}");
 }
 
 /// Every message of every JetStream stream (job records, responses, events, audit), as
@@ -697,43 +739,9 @@ async fn everything_in_nats(port: u16) -> String {
     all
 }
 
-/// Log lines of this process (controller and agent run in it), at every level.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture() -> Self {
-        let logs = Self::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        logs
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
 /// The password sent above is nowhere: not in the audit log, a job record, a response or
 /// a log line (nor in any other message NATS holds).
-async fn password_is_nowhere(stack: &Stack, nats_port: u16, logs: &Logs, admin: &str) {
+async fn password_is_nowhere(stack: &Stack, nats_port: u16, logs: &LogBuffer, admin: &str) {
     let (code, audit) = stack.get("/api/audit/export", Some(admin)).await;
     assert_eq!(code, 200, "{audit}");
     let audit = audit.to_string();
@@ -792,22 +800,26 @@ async fn accounts_and_certificates_change_only_the_temp_root() {
     if !tools_present(&shadow_tools) {
         return;
     }
-    let logs = Logs::capture();
+    // Every level: at TRACE the NATS client logs each payload it moves.
+    let logs = capture_logs("trace");
     let before = host_fingerprint();
     let nats = Nats::start();
     let mut stack = Stack::controller(config(nats.port)).await;
     stack.wait_ready().await;
     let dns = tempfile::tempdir().expect("dns");
-    let a = Host::new();
-    stack.add_agent("a", &[], a.providers(dns.path()));
-    stack.wait_agents(&["a"]).await;
+    let (a, b) = (Host::new(), Host::new());
+    stack.add_agent("a", &[("group", "web")], a.providers(dns.path()));
+    stack.add_agent("b", &[("group", "web")], b.providers(dns.path()));
+    stack.wait_agents(&["a", "b"]).await;
     let admin = token(&["admin"], &[]);
 
     group_domain(&stack, &a, &admin).await;
+    every_target_form(&stack, [&a, &b], &admin).await;
     user_domain(&stack, &a, &admin).await;
     ssh_key_domain(&stack, &a, &admin).await;
     password_is_nowhere(&stack, nats.port, &logs, &admin).await;
     certificate_domain(&stack, &a, &admin).await;
+    cli_tables(&stack, &admin).await;
 
     stack.shutdown().await;
     assert_eq!(

@@ -36,6 +36,8 @@ impl LinuxAccounts {
 
     /// The file's lines; none when there is no file.
     fn key_lines(&self, file: &std::path::Path) -> Result<Vec<String>, ProviderError> {
+        let dir = file.parent().unwrap_or(file);
+        refuse_links(&[dir, file])?;
         match std::fs::read_to_string(file) {
             Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -55,14 +57,30 @@ impl LinuxAccounts {
             .parent()
             .ok_or_else(|| ProviderError::InvalidInput("no .ssh directory".into()))?;
         let io = |e| ProviderError::from_io(&dir.display().to_string(), e);
+        refuse_links(&[dir, file])?;
         std::fs::create_dir_all(dir).map_err(io)?;
+        refuse_links(&[dir])?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid)).map_err(io)?;
+        std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid)).map_err(io)?;
         let mut text = lines.join("\n");
         text.push('\n');
         let owner = Some((user.uid, user.gid));
         super::host::write_atomic_as(file, text.as_bytes(), 0o600, owner)
     }
+}
+
+/// An error when any of `paths` is a symbolic link: the user owns its home, and a link
+/// planted as `.ssh` would have osapi (root) write and chown where it points.
+fn refuse_links(paths: &[&std::path::Path]) -> Result<(), ProviderError> {
+    for path in paths {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(ProviderError::PermissionDenied(format!(
+                "{} is a symbolic link: not following it",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The fingerprint of a line's key, if it holds one.
@@ -108,5 +126,59 @@ impl SshKeyProvider for LinuxAccounts {
         }
         self.write_keys(&entry, &file, &kept)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::runner::RecordingRunner;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4r8a6zHpx24NhR23/h/+BrGZG847D7EDPk1ybbjCf8 k";
+
+    fn rooted() -> (tempfile::TempDir, LinuxAccounts) {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::create_dir_all(root.path().join("home/bob")).unwrap();
+        let uid = nix::unistd::getuid().as_raw();
+        let gid = nix::unistd::getgid().as_raw();
+        let passwd = format!("bob:x:{uid}:{gid}::/home/bob:/bin/sh\n");
+        std::fs::write(root.path().join("etc/passwd"), passwd).unwrap();
+        let p = LinuxAccounts {
+            root: root.path().into(),
+            runner: RecordingRunner::new(),
+        };
+        (root, p)
+    }
+
+    #[test]
+    fn keys_round_trip_with_other_lines_kept() {
+        let (root, p) = rooted();
+        assert!(p.list("bob").unwrap().is_empty());
+        assert!(p.add("bob", KEY).unwrap());
+        assert!(!p.add("bob", &format!("no-pty {KEY}")).unwrap(), "same key");
+        let file = root.path().join("home/bob/.ssh/authorized_keys");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("# mine\n{text}")).unwrap();
+        let fp = p.list("bob").unwrap()[0].fingerprint.clone();
+        assert!(p.remove("bob", &fp).unwrap());
+        assert!(!p.remove("bob", &fp).unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "# mine\n");
+        assert!(matches!(p.list("eve"), Err(ProviderError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_planted_link_is_not_followed() {
+        let (root, p) = rooted();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.path().join("home/bob/.ssh")).unwrap();
+        assert!(matches!(
+            p.add("bob", KEY),
+            Err(ProviderError::PermissionDenied(_))
+        ));
+        assert!(p.list("bob").is_err());
+        assert!(!elsewhere.join("authorized_keys").exists());
     }
 }

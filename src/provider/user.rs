@@ -205,8 +205,15 @@ impl UserProvider for LinuxAccounts {
     }
 
     fn delete(&self, name: &str) -> Result<bool, ProviderError> {
-        if self.find_user(name)?.is_none() {
+        let Some(found) = self.find_user(name)? else {
             return Ok(false);
+        };
+        // `userdel -r` of root (or of an account whose home is `/`) would take the system.
+        if found.uid == 0 || found.home.trim_end_matches('/').is_empty() {
+            return Err(ProviderError::InvalidInput(format!(
+                "refusing to delete {name:?}: uid {} with home {:?}",
+                found.uid, found.home
+            )));
         }
         self.shadow_tool("userdel", &["-r", name])?;
         Ok(true)

@@ -83,7 +83,7 @@ impl Validate for UserName {
 }
 
 /// Body of `POST /node/{hostname}/user`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub name: String,
@@ -102,6 +102,21 @@ pub struct UserCreate {
     /// A system account (an id from the system range).
     #[serde(default)]
     pub system: bool,
+}
+
+/// Never prints the password (a request may be logged on its way through).
+impl std::fmt::Debug for UserCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCreate")
+            .field("name", &self.name)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("home", &self.home)
+            .field("shell", &self.shell)
+            .field("groups", &self.groups)
+            .field("system", &self.system)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Validate for UserCreate {
