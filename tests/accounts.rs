@@ -685,35 +685,54 @@ async fn certificate_domain(stack: &Stack, h: &Host, admin: &str) {
 }
 
 /// The CLI prints the new domains' tables (the binary, against this stack).
-async fn cli_tables(stack: &Stack, admin: &str) {
+async fn cli_tables(stack: &Stack, h: &Host, admin: &str) {
     let config = tempfile::NamedTempFile::new().expect("config");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
             .arg("-f")
             .arg(config.path())
             .args(args)
             .args(["-T", "a", "--url", &stack.base, "--token", admin])
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run osapi");
-        stdout_of_success(args, &out)
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        stdout_of_success(args, &child.wait_with_output().expect("osapi output"))
     };
-    let users = run(&["client", "node", "user", "list"]);
+    let users = run(&["client", "node", "user", "list"], "");
     assert!(
         users.contains("LOCKED") && users.contains("/root"),
         "{users}"
     );
-    let groups = run(&["client", "node", "group", "get", "--name", "users"]);
+    let groups = run(&["client", "node", "group", "get", "--name", "users"], "");
     assert!(
         groups.contains("users") && groups.contains("100"),
         "{groups}"
     );
-    let cas = run(&["client", "node", "certificate", "list"]);
+    let cas = run(&["client", "node", "certificate", "list"], "");
     assert!(
         cas.contains("test/System_Root") && cas.contains("system"),
         "{cas}"
     );
-    let made = run(&["client", "node", "group", "create", "--name", "cli"]);
+    let made = run(&["client", "node", "group", "create", "--name", "cli"], "");
     assert!(made.contains("cli") && made.contains("true"), "{made}");
+    // A password from stdin, out of the argument vector.
+    let cli_password = format!("{PASSWORD}-cli");
+    let set = run(
+        &["client", "node", "user", "password", "--name", "root"],
+        &format!("{cli_password}\n"),
+    );
+    assert!(set.contains("root") && set.contains("true"), "{set}");
+    assert!(
+        shadow_holds(h, "root", &cli_password),
+        "{}",
+        h.read("etc/shadow")
+    );
 }
 
 /// Every message of every JetStream stream (job records, responses, events, audit), as
@@ -817,9 +836,9 @@ async fn accounts_and_certificates_change_only_the_temp_root() {
     every_target_form(&stack, [&a, &b], &admin).await;
     user_domain(&stack, &a, &admin).await;
     ssh_key_domain(&stack, &a, &admin).await;
-    password_is_nowhere(&stack, nats.port, &logs, &admin).await;
     certificate_domain(&stack, &a, &admin).await;
-    cli_tables(&stack, &admin).await;
+    cli_tables(&stack, &a, &admin).await;
+    password_is_nowhere(&stack, nats.port, &logs, &admin).await;
 
     stack.shutdown().await;
     assert_eq!(

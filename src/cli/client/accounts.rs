@@ -68,8 +68,10 @@ pub enum UserCommand {
     Password {
         #[arg(long)]
         name: String,
+        /// The password; without it, the first line of stdin (kept out of the process
+        /// list and the shell's history).
         #[arg(long)]
-        password: String,
+        password: Option<String>,
         /// Do not ask for confirmation with -T _all.
         #[arg(short = 'y', long)]
         yes: bool,
@@ -272,11 +274,22 @@ pub async fn user(
             yes,
         } => {
             let ask = (yes, "set a user's password");
+            let password = match password {
+                Some(p) => p,
+                None => first_line_of_stdin()?,
+            };
             let request = PasswordRequest { name, password };
             show_confirmed::<NodeUserPassword>(client, target, ask, &request, json).await
         }
         UserCommand::SshKey { command } => ssh_key(client, target, command, json).await,
     }
+}
+
+/// The first line of stdin, without its line break.
+fn first_line_of_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 /// `client node user ssh-key ...`.
