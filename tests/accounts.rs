@@ -47,20 +47,26 @@ fn digest(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-/// Whether a missing tool fails the test instead of skipping it (CI installs them all).
+/// Whether the tools are installed and this runs as root (the shadow tools chroot into
+/// `--root`, keys are chowned to their user); else the test is skipped, or fails when
+/// `OSAPI_REQUIRE_TOOLS` is set (CI installs them all and runs as root).
 fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
+    let mut missing: Vec<String> = tools
         .iter()
         .filter(|t| osapi::provider::system::which(t).is_none())
+        .map(|t| format!("{t} is not installed"))
         .collect();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("this does not run as root".into());
+    }
     if missing.is_empty() {
         return true;
     }
     assert!(
         std::env::var_os("OSAPI_REQUIRE_TOOLS").is_none(),
-        "OSAPI_REQUIRE_TOOLS is set, but {missing:?} are not installed"
+        "OSAPI_REQUIRE_TOOLS is set, but {missing:?}"
     );
-    eprintln!("skipped: {missing:?} not installed");
+    eprintln!("skipped: {missing:?}");
     false
 }
 
