@@ -43,6 +43,10 @@ impl Runner for Tools {
         self.recorded.run(argv)
     }
 
+    fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError> {
+        self.recorded.run_with_input(argv, input)
+    }
+
     fn has(&self, program: &str) -> bool {
         self.recorded.has(program)
     }

@@ -127,6 +127,16 @@ fn timeline(events: &[StatusEvent]) -> Vec<TimelineEvent> {
         .collect()
 }
 
+/// Job data as `/job` shows it: a password's hash (`node.user.create`,
+/// `node.user.password`) is masked, so that reading jobs, which every role may, never
+/// hands out shadow hashes. The stored record keeps it for the agent.
+fn shown(mut data: serde_json::Value) -> serde_json::Value {
+    if let Some(hash) = data.get_mut("password_hash").filter(|h| !h.is_null()) {
+        *hash = serde_json::Value::String("********".into());
+    }
+    data
+}
+
 /// One answer's data and `changed`; several: no data, `changed` true if any changed.
 fn result_and_changed(answers: &[JobResponse]) -> (Option<Value>, Option<bool>) {
     match answers {
@@ -187,7 +197,7 @@ pub fn build_detail(
         created: record.created,
         operation: JobOperation {
             kind: record.operation.kind,
-            data: record.operation.data,
+            data: shown(record.operation.data),
         },
         result,
         changed,

@@ -37,6 +37,28 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr.
     pub max_output: usize,
+    /// What the command reads on stdin (nothing: `/dev/null`).
+    pub stdin: Stdin,
+}
+
+/// Bytes written to a command's stdin, then closed. They may be a secret (`chpasswd`'s
+/// input), so `Debug` shows only their length.
+#[derive(Clone, Default)]
+pub struct Stdin(pub Vec<u8>);
+
+impl std::fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stdin({} bytes)", self.0.len())
+    }
+}
+
+/// Writes `input` to the child's stdin and closes it (a child that exits without reading
+/// it all is not an error: its exit status says how it went).
+async fn feed(stdin: Option<tokio::process::ChildStdin>, input: Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    if let Some(mut pipe) = stdin {
+        let _ = pipe.write_all(&input).await;
+    }
 }
 
 /// What it did: the wire result (output capped at `max_output`, which it records) and
@@ -192,8 +214,13 @@ async fn run(spec: CommandSpec) -> Result<CommandOutput, ProviderError> {
         check_cwd(dir)?;
         cmd.current_dir(dir);
     }
+    let stdin = if spec.stdin.0.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
     cmd.envs(&spec.env)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so one signal reaches everything it starts.
@@ -215,11 +242,16 @@ async fn run(spec: CommandSpec) -> Result<CommandOutput, ProviderError> {
             .map(Pid::from_raw),
     );
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let input = feed(child.stdin.take(), spec.stdin.0.clone());
     let (mut out, mut err) = (Capped::new(spec.max_output), Capped::new(spec.max_output));
 
     let (status, timed_out) = {
         let mut reads = Box::pin(async {
-            tokio::join!(read_capped(stdout, &mut out), read_capped(stderr, &mut err))
+            tokio::join!(
+                read_capped(stdout, &mut out),
+                read_capped(stderr, &mut err),
+                input
+            )
         });
         let mut reads_done = false;
         let mut wait = Box::pin(child.wait());
@@ -286,6 +318,7 @@ mod tests {
             env: BTreeMap::new(),
             timeout: Duration::from_millis(timeout_ms),
             max_output: 1024,
+            stdin: Stdin::default(),
         }
     }
 

@@ -138,7 +138,7 @@ impl LinuxHost {
 
 /// Replaces `path` with `content` (mode 0644) in one rename: readers never see half.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
-    write_atomic_mode(path, content, 0o644)
+    write_atomic_as(path, content, 0o644, None)
 }
 
 /// [`write_atomic`] with the file's `mode`, set before the rename.
@@ -146,6 +146,17 @@ pub(crate) fn write_atomic_mode(
     path: &Path,
     content: &[u8],
     mode: u32,
+) -> Result<(), ProviderError> {
+    write_atomic_as(path, content, mode, None)
+}
+
+/// [`write_atomic`] with `mode`, and `owner` (uid, gid) when given; both are set before
+/// the rename, so the file never shows with looser ones.
+pub(crate) fn write_atomic_as(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
 ) -> Result<(), ProviderError> {
     let what = path.display().to_string();
     let dir = path
@@ -160,6 +171,10 @@ pub(crate) fn write_atomic_mode(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
         .map_err(|e| ProviderError::from_io(&what, e))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid))
+            .map_err(|e| ProviderError::from_io(&what, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| ProviderError::from_io(&what, e.error))?;
     Ok(())

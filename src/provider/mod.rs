@@ -2,6 +2,8 @@
 //!
 //! Each domain is a trait with a Linux implementation, so tests and other platforms plug in.
 
+pub mod accounts;
+pub mod certificate;
 pub mod command;
 pub mod cron;
 pub mod dns;
@@ -16,8 +18,10 @@ pub mod ping;
 pub mod process;
 pub mod runner;
 pub mod service;
+pub mod ssh_key;
 pub mod sysctl;
 pub mod system;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -81,6 +85,14 @@ pub struct Providers {
     pub packages: Arc<dyn package::PackageProvider>,
     /// systemd services and managed unit files.
     pub services: Arc<dyn service::ServiceProvider>,
+    /// Local groups.
+    pub groups: Arc<dyn accounts::GroupProvider>,
+    /// Local users.
+    pub users: Arc<dyn user::UserProvider>,
+    /// Users' authorized SSH keys.
+    pub ssh_keys: Arc<dyn ssh_key::SshKeyProvider>,
+    /// Trusted CA certificates.
+    pub certificates: Arc<dyn certificate::CertificateProvider>,
 }
 
 impl Providers {
@@ -104,6 +116,10 @@ impl Providers {
             cron: Arc::new(cron::LinuxCron::default()),
             packages: Arc::new(package::LinuxPackages::default()),
             services: Arc::new(service::LinuxServices::default()),
+            groups: Arc::new(accounts::LinuxAccounts::default()),
+            users: Arc::new(accounts::LinuxAccounts::default()),
+            ssh_keys: Arc::new(accounts::LinuxAccounts::default()),
+            certificates: Arc::new(certificate::LinuxCertificates::default()),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::command::{CommandRunner, CommandSpec, LinuxCommand, Program};
+use super::command::{CommandRunner, CommandSpec, LinuxCommand, Program, Stdin};
 use super::ProviderError;
 
 /// How long one tool may run before its process group is killed.
@@ -49,6 +49,9 @@ pub trait Runner: Send + Sync {
     /// Runs `argv[0]` with the rest as its arguments. `Ok` whatever the exit code; a tool
     /// that cannot be started is an error naming it.
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError>;
+    /// [`Runner::run`] with `input` written to the tool's stdin: how a secret reaches a
+    /// tool (`chpasswd`), never on its argument vector, where every user can read it.
+    fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError>;
     /// Whether `program` is installed (on `PATH`).
     fn has(&self, program: &str) -> bool;
 
@@ -62,6 +65,11 @@ pub trait Runner: Send + Sync {
     fn check(&self, argv: &[&str]) -> Result<String, ProviderError> {
         self.run(argv)?.success(argv)
     }
+
+    /// [`Runner::run_with_input`], requiring a zero exit; its stdout.
+    fn check_with_input(&self, argv: &[&str], input: &[u8]) -> Result<String, ProviderError> {
+        self.run_with_input(argv, input)?.success(argv)
+    }
 }
 
 /// Runs tools on this host, through the command provider's process-group handling.
@@ -69,10 +77,30 @@ pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
-        self.run_for(argv, TOOL_TIMEOUT)
+        self.exec(argv, &[], TOOL_TIMEOUT)
+    }
+
+    fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError> {
+        self.exec(argv, input, TOOL_TIMEOUT)
     }
 
     fn run_for(&self, argv: &[&str], timeout: Duration) -> Result<ToolOutput, ProviderError> {
+        self.exec(argv, &[], timeout)
+    }
+
+    fn has(&self, program: &str) -> bool {
+        super::system::which(program).is_some()
+    }
+}
+
+impl SystemRunner {
+    /// Runs `argv` with `input` on its stdin, killed after `timeout`.
+    fn exec(
+        &self,
+        argv: &[&str],
+        input: &[u8],
+        timeout: Duration,
+    ) -> Result<ToolOutput, ProviderError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| ProviderError::InvalidInput("empty argument vector".into()))?;
@@ -85,6 +113,7 @@ impl Runner for SystemRunner {
             env: BTreeMap::from([("LC_ALL".to_owned(), "C".to_owned())]),
             timeout,
             max_output: TOOL_OUTPUT,
+            stdin: Stdin(input.to_vec()),
         };
         let out = block_on(LinuxCommand.run(spec))?;
         if out.timed_out {
@@ -98,10 +127,6 @@ impl Runner for SystemRunner {
             stdout: out.result.stdout,
             stderr: out.result.stderr,
         })
-    }
-
-    fn has(&self, program: &str) -> bool {
-        super::system::which(program).is_some()
     }
 }
 
@@ -122,17 +147,46 @@ fn block_on<T>(
 
 /// A runner for tests: runs nothing, records every argument vector, and answers with
 /// the output set for a program (empty success by default). Tools listed as missing
-/// are reported absent by [`Runner::has`] and fail to start.
-#[derive(Debug, Default)]
+/// are reported absent by [`Runner::has`] and fail to start. Of a tool given stdin it
+/// records only that it was, and how many bytes: never the bytes (a password).
+///
+/// [`RecordingRunner::passing_to`] makes one that records and then really runs each tool
+/// with another runner (tools acting on a temp root, such as `useradd --root`).
+#[derive(Default)]
 pub struct RecordingRunner {
     calls: Mutex<Vec<Vec<String>>>,
+    fed: Mutex<Vec<(Vec<String>, usize)>>,
     answers: Mutex<BTreeMap<String, ToolOutput>>,
     missing: Mutex<BTreeSet<String>>,
+    inner: Option<Arc<dyn Runner>>,
+}
+
+impl std::fmt::Debug for RecordingRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingRunner")
+            .field("calls", &self.calls())
+            .field("passing", &self.inner.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordingRunner {
     pub fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// A runner that records every call, then runs it with `inner`.
+    pub fn passing_to(inner: Arc<dyn Runner>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Some(inner),
+            ..Self::default()
+        })
+    }
+
+    /// The argument vectors that were given stdin, with the number of bytes given, in
+    /// order (they are in [`RecordingRunner::calls`] too).
+    pub fn fed(&self) -> Vec<(Vec<String>, usize)> {
+        lock(&self.fed).clone()
     }
 
     /// What `program` answers from now on.
@@ -153,6 +207,7 @@ impl RecordingRunner {
     /// Forgets the calls so far.
     pub fn clear(&self) {
         lock(&self.calls).clear();
+        lock(&self.fed).clear();
     }
 }
 
@@ -163,13 +218,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Runner for RecordingRunner {
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        self.run_with_input(argv, &[])
+    }
+
+    fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError> {
         let program = argv.first().copied().unwrap_or_default();
         if !self.has(program) {
             return Err(ProviderError::NotFound(format!(
                 "{program} is not installed"
             )));
         }
-        lock(&self.calls).push(argv.iter().map(|a| (*a).to_owned()).collect());
+        let recorded: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
+        if !input.is_empty() {
+            lock(&self.fed).push((recorded.clone(), input.len()));
+        }
+        lock(&self.calls).push(recorded);
+        if let Some(inner) = &self.inner {
+            return inner.run_with_input(argv, input);
+        }
         Ok(lock(&self.answers)
             .get(program)
             .cloned()
@@ -178,6 +244,7 @@ impl Runner for RecordingRunner {
 
     fn has(&self, program: &str) -> bool {
         !lock(&self.missing).contains(program)
+            && self.inner.as_ref().is_none_or(|inner| inner.has(program))
     }
 }
 
@@ -220,5 +287,18 @@ mod tests {
         r.without("chronyc");
         assert!(r.run(&["chronyc", "tracking"]).is_err());
         assert_eq!(r.calls(), [vec!["date".to_owned(), "+%:z".to_owned()]]);
+        r.check_with_input(&["chpasswd", "-e"], b"u:secret")
+            .unwrap();
+        assert_eq!(r.fed(), [(vec!["chpasswd".into(), "-e".into()], 8)]);
+        assert!(!format!("{r:?}").contains("secret"));
+    }
+
+    #[test]
+    fn stdin_reaches_the_tool_and_a_passing_recorder_runs_it() {
+        let r = RecordingRunner::passing_to(Arc::new(SystemRunner));
+        let out = r.check_with_input(&["sh", "-c", "read l; echo \"<$l>\""], b"hi\n");
+        assert_eq!(out.unwrap(), "<hi>\n");
+        assert_eq!(r.fed().len(), 1);
+        assert!(!r.has("osapi-no-such-tool"));
     }
 }

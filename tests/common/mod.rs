@@ -587,3 +587,45 @@ pub fn assert_bash_completion_loads(script: &Path) {
     assert!(loaded.status.success() && stderr.is_empty(), "{stderr}");
     assert!(String::from_utf8_lossy(&loaded.stdout).contains("osapi"));
 }
+
+/// Log output collected in memory (plain text, no colours).
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the process-wide log subscriber with `filter` (`osapi=debug`, `trace`) once
+/// per test binary and returns its buffer; the controller and agents run in the process,
+/// so their lines land there.
+pub fn capture_logs(filter: &str) -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = LogBuffer::default();
+        let writer = buf.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("no other log subscriber in this binary");
+        buf
+    })
+    .clone()
+}

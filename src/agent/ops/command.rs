@@ -39,6 +39,7 @@ async fn exec(
         env: data.env,
         timeout,
         max_output: ctx.max_output,
+        stdin: Default::default(),
     };
     let out = ctx
         .providers

@@ -2,9 +2,11 @@
 //! payload out. One [`Handle`] impl per operation; the processor's dispatch table is built
 //! from the catalogue, so an operation without one does not compile.
 
+pub mod certificate;
 pub mod command;
 pub mod cron;
 pub mod file;
+pub mod group;
 pub mod host;
 pub mod network;
 pub mod node;
@@ -12,6 +14,7 @@ pub mod ntp;
 pub mod package;
 pub mod service;
 pub mod sysctl;
+pub mod user;
 
 use std::future::Future;
 

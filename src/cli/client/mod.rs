@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::de::DeserializeOwned;
 
+mod accounts;
 mod agent;
 mod audit;
+mod certificate;
 mod file;
 mod health;
 mod job;

@@ -98,6 +98,21 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::services::ServiceCommand,
     },
+    /// Local groups.
+    Group {
+        #[command(subcommand)]
+        command: super::accounts::GroupCommand,
+    },
+    /// Local users, their passwords and SSH keys.
+    User {
+        #[command(subcommand)]
+        command: super::accounts::UserCommand,
+    },
+    /// Trusted CA certificates.
+    Certificate {
+        #[command(subcommand)]
+        command: super::certificate::CertificateCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -403,6 +418,13 @@ pub async fn run(
         }
         NodeCommand::Service { command } => {
             super::services::service(client, target, command, json).await
+        }
+        NodeCommand::Group { command } => {
+            super::accounts::group(client, target, command, json).await
+        }
+        NodeCommand::User { command } => super::accounts::user(client, target, command, json).await,
+        NodeCommand::Certificate { command } => {
+            super::certificate::certificate(client, target, command, json).await
         }
     }
 }

@@ -34,16 +34,20 @@ macro_rules! op {
     };
 }
 
+pub mod certificate;
 pub mod command;
 pub mod cron;
 pub mod file;
+pub mod group;
 pub mod host;
 pub mod network;
 pub mod node;
 pub mod ntp;
 pub mod package;
 pub mod service;
+pub mod ssh_key;
 pub mod sysctl;
+pub mod user;
 
 use std::time::Duration;
 
@@ -224,6 +228,24 @@ macro_rules! for_each_op {
             $crate::wire::ops::service::NodeServiceRestart,
             $crate::wire::ops::service::NodeServiceEnable,
             $crate::wire::ops::service::NodeServiceDisable,
+            $crate::wire::ops::group::NodeGroupList,
+            $crate::wire::ops::group::NodeGroupGet,
+            $crate::wire::ops::group::NodeGroupCreate,
+            $crate::wire::ops::group::NodeGroupUpdate,
+            $crate::wire::ops::group::NodeGroupDelete,
+            $crate::wire::ops::user::NodeUserList,
+            $crate::wire::ops::user::NodeUserGet,
+            $crate::wire::ops::user::NodeUserCreate,
+            $crate::wire::ops::user::NodeUserUpdate,
+            $crate::wire::ops::user::NodeUserDelete,
+            $crate::wire::ops::user::NodeUserPassword,
+            $crate::wire::ops::ssh_key::NodeSshKeyList,
+            $crate::wire::ops::ssh_key::NodeSshKeyAdd,
+            $crate::wire::ops::ssh_key::NodeSshKeyRemove,
+            $crate::wire::ops::certificate::CertificateCaList,
+            $crate::wire::ops::certificate::CertificateCaCreate,
+            $crate::wire::ops::certificate::CertificateCaUpdate,
+            $crate::wire::ops::certificate::CertificateCaDelete,
         )
     };
 }
