@@ -138,6 +138,15 @@ impl LinuxHost {
 
 /// Replaces `path` with `content` (mode 0644) in one rename: readers never see half.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
+    write_atomic_mode(path, content, 0o644)
+}
+
+/// [`write_atomic`] with the file's `mode` set before it takes the path's place.
+pub(crate) fn write_atomic_mode(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+) -> Result<(), ProviderError> {
     let what = path.display().to_string();
     let dir = path
         .parent()
@@ -149,7 +158,7 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderEr
     tmp.write_all(content)
         .map_err(|e| ProviderError::from_io(&what, e))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
         .map_err(|e| ProviderError::from_io(&what, e))?;
     tmp.persist(path)
         .map_err(|e| ProviderError::from_io(&what, e.error))?;

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod facts;
 pub mod file;
 pub mod host;
+pub mod log;
 pub mod node;
 pub mod ntp;
 pub mod ping;
@@ -71,6 +72,10 @@ pub struct Providers {
     pub sysctl: Arc<dyn sysctl::SysctlProvider>,
     /// Time sources (chrony).
     pub ntp: Arc<dyn ntp::NtpProvider>,
+    /// The host's processes (/proc, kill(2)).
+    pub processes: Arc<dyn process::ProcessProvider>,
+    /// The systemd journal (`journalctl`).
+    pub logs: Arc<dyn log::LogProvider>,
 }
 
 impl Providers {
@@ -91,6 +96,8 @@ impl Providers {
             host: Arc::new(host::LinuxHost::default()),
             sysctl: Arc::new(sysctl::LinuxSysctl::default()),
             ntp: Arc::new(ntp::LinuxNtp::default()),
+            processes: Arc::new(process::LinuxProcesses),
+            logs: Arc::new(log::LinuxLogs::default()),
         }
     }
 }

@@ -10,6 +10,9 @@ pub mod node;
 pub mod ntp;
 pub mod sysctl;
 
+pub mod log;
+pub mod process;
+
 use std::future::Future;
 
 use super::processor::{ExecContext, OpError};

@@ -16,6 +16,7 @@ mod file;
 mod health;
 mod job;
 mod node;
+mod runtime;
 
 pub use agent::AgentCommand;
 pub use audit::AuditCommand;

@@ -13,7 +13,7 @@ use crate::sdk::{Client, RawResponse};
 use crate::wire::ops::command::{
     CommandData, CommandExec, CommandExecRequest, CommandPayload, CommandShell, CommandShellRequest,
 };
-use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, StatusRequest};
+use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, FileUndeploy, StatusRequest};
 use crate::wire::ops::host::{
     HostnameUpdateRequest, NodeHostnameUpdate, NodePowerReboot, NodePowerShutdown,
     NodeTimezoneUpdate, PowerRequest, TimezoneUpdateRequest,
@@ -82,6 +82,16 @@ pub enum NodeCommand {
     File {
         #[command(subcommand)]
         command: NodeFileCommand,
+    },
+    /// The host's processes; signal one.
+    Process {
+        #[command(subcommand)]
+        command: super::runtime::ProcessCommand,
+    },
+    /// The systemd journal.
+    Log {
+        #[command(subcommand)]
+        command: super::runtime::LogCommand,
     },
 }
 
@@ -340,6 +350,14 @@ pub enum NodeFileCommand {
         #[arg(long)]
         path: String,
     },
+    /// Remove a file osapi deployed (its state is kept, marked undeployed).
+    Undeploy {
+        #[arg(long)]
+        path: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
 }
 
 /// Runs a `node` subcommand on `target`.
@@ -380,6 +398,10 @@ pub async fn run(
         NodeCommand::Network { command } => network(client, target, command, json).await,
         NodeCommand::Command { command } => run_command(client, target, command, json).await,
         NodeCommand::File { command } => node_file(client, target, command, json).await,
+        NodeCommand::Process { command } => {
+            super::runtime::process(client, target, command, json).await
+        }
+        NodeCommand::Log { command } => super::runtime::log(client, target, command, json).await,
     }
 }
 
@@ -485,7 +507,7 @@ async fn power(
 }
 
 /// [`show`] after the `-T _all` question for a change (`yes` skips it).
-async fn show_confirmed<O: Op>(
+pub(super) async fn show_confirmed<O: Op>(
     client: &Client,
     target: &str,
     (yes, verb): (bool, &str),
@@ -502,7 +524,7 @@ where
 }
 
 /// Sends `O` and prints its answer.
-async fn show<O: Op>(
+pub(super) async fn show<O: Op>(
     client: &Client,
     target: &str,
     request: &O::Request,
@@ -706,6 +728,10 @@ async fn node_file(
         }
         NodeFileCommand::Status { path } => {
             show::<FileStatus>(client, target, &StatusRequest { path }, json).await
+        }
+        NodeFileCommand::Undeploy { path, yes } => {
+            let (ask, request) = ((yes, "remove a deployed file"), StatusRequest { path });
+            show_confirmed::<FileUndeploy>(client, target, ask, &request, json).await
         }
     }
 }

@@ -42,6 +42,10 @@ pub mod node;
 pub mod ntp;
 pub mod sysctl;
 
+pub mod log;
+pub mod netplan;
+pub mod process;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -89,6 +93,9 @@ pub trait Op: Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// Whether the request has a JSON body (else it is made of path parameters alone).
     const BODY: bool = matches!(Self::METHOD, Method::Post | Method::Put);
+    /// Whether a bodiless request also takes the URL's query parameters (a read's
+    /// filters: `?lines=50&priority=err`); the path parameters win over them.
+    const QUERY: bool = false;
     /// The operation's name and kind.
     const OP: OpName = OpName {
         name: Self::NAME,
@@ -149,6 +156,35 @@ impl Validate for NoInput {
     }
 }
 
+/// Integers that arrive as text (path and query parameters) or as JSON numbers (bodies).
+pub fn int_or_text<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<T> {
+        Number(T),
+        Text(String),
+    }
+    match Raw::<T>::deserialize(d)? {
+        Raw::Number(n) => Ok(n),
+        Raw::Text(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// [`int_or_text`] for an optional field (with `#[serde(default)]`).
+pub fn opt_int_or_text<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    int_or_text(d).map(Some)
+}
+
 /// Calls `$m!` with every operation type of the catalogue, in one list.
 ///
 /// ```text
@@ -187,6 +223,13 @@ macro_rules! for_each_op {
             $crate::wire::ops::command::CommandShell,
             $crate::wire::ops::file::FileDeploy,
             $crate::wire::ops::file::FileStatus,
+            $crate::wire::ops::file::FileUndeploy,
+            $crate::wire::ops::process::NodeProcessList,
+            $crate::wire::ops::process::NodeProcessGet,
+            $crate::wire::ops::process::NodeProcessSignal,
+            $crate::wire::ops::log::NodeLogQuery,
+            $crate::wire::ops::log::NodeLogSources,
+            $crate::wire::ops::log::NodeLogUnit,
         )
     };
 }

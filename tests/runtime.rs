@@ -1,0 +1,451 @@
+//! Issue 18 through the real stack (nats-server, controller, in-process agents, HTTP):
+//! fact keys, file undeploy and stale deploys, processes, the journal, and the Netplan
+//! interface, route and DNS drop-ins. One stack serves every check. Each agent's system
+//! root is a temp dir and its tools a recording runner fed recorded output; only harmless
+//! reads (the process table) touch the host, and the only signal goes to a child this
+//! test started.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::*;
+use osapi::auth::Permission;
+use osapi::provider::log::LinuxLogs;
+use osapi::provider::runner::{RecordingRunner, ToolOutput};
+use serde_json::{json, Value};
+
+/// Two journal entries as `journalctl --output=json` prints them, then a line cut short.
+const JOURNAL: &str = concat!(
+    r#"{"__REALTIME_TIMESTAMP":"1700000000123456","PRIORITY":"3","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"error: maximum authentication attempts exceeded","_PID":"812","_HOSTNAME":"rt-a"}"#,
+    "\n",
+    r#"{"__REALTIME_TIMESTAMP":"1700000002000000","PRIORITY":"2","SYSLOG_IDENTIFIER":"kernel","MESSAGE":"Out of memory","_HOSTNAME":"rt-a"}"#,
+    "\n",
+    r#"{"__REALTIME_TIMESTAMP":"17"#,
+);
+
+/// An agent's temp system root (with a journal file) and its recording runner.
+struct Host {
+    root: tempfile::TempDir,
+    runner: Arc<RecordingRunner>,
+}
+
+impl Host {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("root");
+        let journal = root.path().join("var/log/journal/0123abcd");
+        std::fs::create_dir_all(&journal).expect("journal dir");
+        std::fs::write(journal.join("system.journal"), "").expect("journal");
+        let runner = RecordingRunner::new();
+        runner.answer(
+            "journalctl",
+            ToolOutput {
+                stdout: JOURNAL.into(),
+                ..Default::default()
+            },
+        );
+        Self { root, runner }
+    }
+
+    fn providers(&self, dns: &Path) -> osapi::provider::Providers {
+        let mut p = linux_providers(dns);
+        p.logs = Arc::new(LinuxLogs {
+            root: self.root.path().into(),
+            runner: self.runner.clone(),
+        });
+        p
+    }
+
+    /// The argument vectors run so far, each joined by spaces; then forgets them.
+    fn take_calls(&self) -> Vec<String> {
+        let calls = self.runner.calls().iter().map(|c| c.join(" ")).collect();
+        self.runner.clear();
+        calls
+    }
+}
+
+async fn send(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let (code, body) = stack.send(m, path, token, body).await;
+    println!("{method} {path}: {code} {body}");
+    (code, body)
+}
+
+/// GET with the admin token, printed.
+async fn get(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
+    let (code, body) = stack.get(path, Some(token)).await;
+    let text = body.to_string();
+    println!("GET {path}: {code} {}", &text[..text.len().min(600)]);
+    (code, body)
+}
+
+/// A 400 whose body names `field`.
+fn assert_bad(field: &str, (code, body): (u16, Value)) {
+    assert_eq!(code, 400, "{body}");
+    let text = body.to_string();
+    assert!(text.contains(field), "400 does not name {field}: {body}");
+}
+
+/// Resident memory of `pid` from /proc, bytes.
+fn rss_of(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).expect("statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("rss pages");
+    // SAFETY-free: the page size from the kernel's own auxiliary value.
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    pages * page
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runtime_and_network_configuration_end_to_end() {
+    let started = Instant::now();
+    let nats = Nats::start();
+    let mut stack = Stack::controller(config(nats.port)).await;
+    stack.wait_ready().await;
+    let dns = tempfile::tempdir().expect("dns");
+    let a = Host::new();
+    stack.add_agent("rt-a", &[("group", "rt")], a.providers(dns.path()));
+    // rt-b reads the journal of this machine (a harmless read).
+    stack.add_agent("rt-b", &[("group", "rt")], linux_providers(dns.path()));
+    stack.wait_agents(&["rt-a", "rt-b"]).await;
+    let admin = token(&["admin"], &[]);
+
+    fact_keys(&stack, &admin).await;
+    file_undeploy_and_stale(&stack, &admin).await;
+    processes(&stack, &admin).await;
+    journal(&stack, &admin, &a).await;
+
+    stack.shutdown().await;
+    println!("wall: {:?}", started.elapsed());
+}
+
+async fn fact_keys(stack: &Stack, admin: &str) {
+    let (code, body) = get(stack, "/api/facts/keys", admin).await;
+    assert_eq!(code, 200);
+    let keys: Vec<&str> = body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            assert_eq!(k["builtin"], true, "{k}");
+            assert!(
+                k["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{k}"
+            );
+            k["key"].as_str().expect("key")
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "interface.primary",
+            "hostname",
+            "arch",
+            "kernel",
+            "fqdn",
+            "containerized"
+        ]
+    );
+    let reader = token(&["read"], &[Permission::AgentRead]);
+    assert_eq!(stack.get("/facts/keys", Some(&reader)).await.0, 200);
+    let other = token(&["admin"], &[Permission::FileRead]);
+    assert_eq!(stack.get("/api/facts/keys", Some(&other)).await.0, 403);
+    assert_eq!(stack.get("/api/facts/keys", None).await.0, 401);
+}
+
+async fn file_undeploy_and_stale(stack: &Stack, admin: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("app.conf");
+    let path_text = path.display().to_string();
+    let (code, body) = stack
+        .upload(admin, "rt-app.conf", "raw", b"port=80\n", false)
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let deployed_sha = body["sha256"].as_str().expect("sha").to_owned();
+    let deploy = json!({"object_name": "rt-app.conf", "path": path_text});
+    let (code, body) = stack
+        .post("/api/node/rt-a/file/deploy", admin, deploy)
+        .await;
+    assert_eq!((code, &body["changed"]), (202, &json!(true)), "{body}");
+
+    // The object changes: the deploy is stale, in the latest original's shape.
+    let (code, _) = stack
+        .upload(admin, "rt-app.conf", "raw", b"port=81\n", true)
+        .await;
+    assert_eq!(code, 201);
+    let stale_entry = |body: &Value| {
+        body["stale"]
+            .as_array()
+            .expect("stale")
+            .iter()
+            .find(|s| s["path"] == path_text.as_str())
+            .cloned()
+    };
+    let (code, stale) = get(stack, "/api/file/stale", admin).await;
+    assert_eq!(code, 200);
+    let entry = stale_entry(&stale).expect("stale entry");
+    assert_eq!(
+        (
+            &entry["object_name"],
+            &entry["hostname"],
+            &entry["provider"],
+            &entry["deployed_sha"]
+        ),
+        (
+            &json!("rt-app.conf"),
+            &json!("rt-a"),
+            &json!("file"),
+            &json!(deployed_sha)
+        )
+    );
+    assert_eq!(entry["current_sha"].as_str().map(str::len), Some(64));
+    assert!(entry["deployed_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(
+        stale["total"],
+        stale["stale"].as_array().map(Vec::len).unwrap_or(0)
+    );
+
+    // Undeploy: removed (202, changed), then nothing to do; the stale entry is gone.
+    let undeploy = json!({"path": path_text});
+    let (code, body) = send(
+        stack,
+        "POST",
+        "/api/node/rt-a/file/undeploy",
+        admin,
+        undeploy.clone(),
+    )
+    .await;
+    assert_eq!((code, &body["results"][0]["changed"]), (202, &json!(true)));
+    assert_eq!(body["results"][0]["status"], "ok");
+    assert!(!path.exists(), "undeploy left the file");
+    let (code, body) = send(
+        stack,
+        "POST",
+        "/api/node/rt-a/file/undeploy",
+        admin,
+        undeploy,
+    )
+    .await;
+    assert_eq!((code, &body["results"][0]["changed"]), (202, &json!(false)));
+    let (_, stale) = get(stack, "/api/file/stale", admin).await;
+    assert!(
+        stale_entry(&stale).is_none(),
+        "undeployed file still stale: {stale}"
+    );
+
+    // A file osapi never deployed is not removed; bad paths are refused before any job.
+    let foreign = dir.path().join("foreign.conf");
+    std::fs::write(&foreign, "keep").expect("foreign");
+    let body = json!({"path": foreign.display().to_string()});
+    assert_bad(
+        "path",
+        send(stack, "POST", "/api/node/rt-a/file/undeploy", admin, body).await,
+    );
+    assert!(
+        foreign.exists(),
+        "undeploy removed a file osapi did not deploy"
+    );
+    for bad in ["relative/x", "/etc/../x", ""] {
+        let body = json!({"path": bad});
+        assert_bad(
+            "path",
+            send(stack, "POST", "/api/node/rt-a/file/undeploy", admin, body).await,
+        );
+    }
+}
+
+async fn processes(stack: &Stack, admin: &str) {
+    let me = std::process::id();
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("child");
+    let kid = child.id();
+    // Until the child has exec'd and loaded, its name and memory still change.
+    for _ in 0..100 {
+        let comm = std::fs::read_to_string(format!("/proc/{kid}/comm")).unwrap_or_default();
+        if comm.trim() == "sleep" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (code, body) = get(stack, "/api/node/rt-a/process", admin).await;
+    assert_eq!(code, 200);
+    let item = &body["results"][0];
+    assert_eq!(item["status"], "ok", "{item}");
+    let procs = item["processes"].as_array().expect("processes");
+    let find = |pid: u32| procs.iter().find(|p| p["pid"] == pid).cloned();
+    let mine = find(me).expect("the test's own process is listed");
+    let child_info = find(kid).expect("the child is listed");
+    assert_eq!(child_info["name"], "sleep");
+    assert_eq!(child_info["command"], "sleep 60");
+    for field in ["user", "state", "start_time", "cpu_percent", "mem_percent"] {
+        assert!(!mine[field].is_null(), "{field} missing: {mine}");
+    }
+    // RSS within tolerance of what /proc says now (this process allocates meanwhile).
+    let listed = mine["mem_rss"].as_u64().expect("rss");
+    let now = rss_of(me);
+    assert!(
+        listed.abs_diff(now) <= now / 5,
+        "rss {listed} vs /proc {now}"
+    );
+    let kid_rss = child_info["mem_rss"].as_u64().expect("child rss");
+    assert!(kid_rss.abs_diff(rss_of(kid)) <= rss_of(kid) / 10);
+
+    let (code, body) = get(stack, &format!("/api/node/rt-a/process/{kid}"), admin).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["results"][0]["process"]["pid"], kid);
+
+    // Bad input: 400 naming the field, before any job.
+    for (pid, signal, field) in [
+        ("1", "TERM", "pid"),
+        ("-3", "TERM", "pid"),
+        ("abc", "TERM", "pid"),
+        (&kid.to_string()[..], "STOP", "signal"),
+    ] {
+        let path = format!("/api/node/rt-a/process/{pid}/signal");
+        assert_bad(
+            field,
+            send(stack, "POST", &path, admin, json!({"signal": signal})).await,
+        );
+    }
+    assert_bad("pid", get(stack, "/api/node/rt-a/process/-3", admin).await);
+    // The agent refuses its own pid (this test process runs the agent).
+    let path = format!("/api/node/rt-a/process/{me}/signal");
+    assert_bad(
+        "pid",
+        send(stack, "POST", &path, admin, json!({"signal": "KILL"})).await,
+    );
+
+    // The child is signalled (200, changed) and dies of it; then it is not found.
+    let path = format!("/api/node/rt-a/process/{kid}/signal");
+    let (code, body) = send(stack, "POST", &path, admin, json!({"signal": "TERM"})).await;
+    assert_eq!(code, 200);
+    let item = &body["results"][0];
+    assert_eq!(
+        (&item["pid"], &item["signal"], &item["changed"]),
+        (&json!(kid), &json!("TERM"), &json!(true))
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().expect("wait").signal(), Some(15));
+    let (code, body) = send(stack, "POST", &path, admin, json!({"signal": "TERM"})).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body.to_string().contains("not found"), "{body}");
+    // process:execute is its own permission.
+    let reader = token(&["write"], &[]);
+    let (code, _) = send(stack, "POST", &path, &reader, json!({"signal": "TERM"})).await;
+    assert_eq!(code, 403);
+}
+
+/// Whether this machine has journal files (then rt-b reads them; else it says why not).
+fn host_has_journal() -> bool {
+    ["/var/log/journal", "/run/log/journal"].iter().any(|d| {
+        std::fs::read_dir(d).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                std::fs::read_dir(e.path()).is_ok_and(|files| {
+                    files
+                        .flatten()
+                        .any(|f| f.path().extension().is_some_and(|x| x == "journal"))
+                })
+            })
+        })
+    })
+}
+
+async fn journal(stack: &Stack, admin: &str, a: &Host) {
+    a.take_calls();
+    let (code, body) = get(stack, "/api/node/rt-a/log?lines=5&priority=err", admin).await;
+    assert_eq!(code, 200);
+    let entries = body["results"][0]["entries"]
+        .as_array()
+        .expect("entries")
+        .clone();
+    assert_eq!(entries.len(), 2, "the cut line is dropped");
+    assert_eq!(
+        entries[0],
+        json!({"timestamp": "2023-11-14T22:13:20.123456Z", "unit": "sshd", "priority": "err",
+               "message": "error: maximum authentication attempts exceeded", "pid": 812,
+               "hostname": "rt-a"})
+    );
+    assert_eq!(entries[1]["priority"], "crit");
+    assert_eq!(
+        a.take_calls(),
+        ["journalctl --output=json --no-pager --lines=5 --priority=err"]
+    );
+    let (code, _) = get(
+        stack,
+        "/api/node/rt-a/log/unit/ssh.service?since=1%20hour%20ago",
+        admin,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        a.take_calls(),
+        ["journalctl --output=json --no-pager --lines=100 --since=1 hour ago --unit=ssh.service"]
+    );
+    a.runner.answer(
+        "journalctl",
+        ToolOutput {
+            stdout: "sshd\nkernel\nsshd\n".into(),
+            ..Default::default()
+        },
+    );
+    let (code, body) = get(stack, "/api/node/rt-a/log/source", admin).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["results"][0]["sources"], json!(["kernel", "sshd"]));
+
+    // Per host: rt-b reads this machine's journal, or says there is none.
+    let (code, body) = get(stack, "/api/node/group:rt/log/source", admin).await;
+    assert_eq!(code, 200);
+    let b = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["hostname"] == "rt-b")
+        .cloned()
+        .expect("rt-b");
+    let reason = b["error"].as_str().unwrap_or_default();
+    if osapi::provider::system::SystemRoot::default().in_container() {
+        assert_eq!(b["status"], "skipped", "{b}");
+        assert!(reason.contains("container"), "{b}");
+    } else if !host_has_journal() {
+        assert_eq!(b["status"], "skipped", "{b}");
+        assert!(reason.contains("no systemd journal"), "{b}");
+    } else {
+        assert_eq!(b["status"], "ok", "{b}");
+    }
+
+    // Bad input: 400 naming the field.
+    a.take_calls();
+    assert_bad(
+        "lines",
+        get(stack, "/api/node/rt-a/log?lines=0", admin).await,
+    );
+    assert_bad(
+        "lines",
+        get(stack, "/api/node/rt-a/log?lines=many", admin).await,
+    );
+    assert_bad(
+        "priority",
+        get(stack, "/api/node/rt-a/log?priority=loud", admin).await,
+    );
+    assert_bad(
+        "name",
+        get(stack, "/api/node/rt-a/log/unit/-x", admin).await,
+    );
+    assert!(
+        a.take_calls().is_empty(),
+        "a refused request ran journalctl"
+    );
+}
