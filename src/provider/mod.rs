@@ -8,6 +8,7 @@ pub mod facts;
 pub mod file;
 pub mod host;
 pub mod log;
+pub mod netplan;
 pub mod node;
 pub mod ntp;
 pub mod ping;
@@ -76,6 +77,8 @@ pub struct Providers {
     pub processes: Arc<dyn process::ProcessProvider>,
     /// The systemd journal (`journalctl`).
     pub logs: Arc<dyn log::LogProvider>,
+    /// Live interfaces and routes, and the managed Netplan drop-ins.
+    pub netplan: Arc<dyn netplan::NetplanProvider>,
 }
 
 impl Providers {
@@ -98,6 +101,7 @@ impl Providers {
             ntp: Arc::new(ntp::LinuxNtp::default()),
             processes: Arc::new(process::LinuxProcesses),
             logs: Arc::new(log::LinuxLogs::default()),
+            netplan: Arc::new(netplan::LinuxNetplan::default()),
         }
     }
 }

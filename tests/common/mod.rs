@@ -210,20 +210,29 @@ impl NodeProvider for FakeNode {
     }
 }
 
-/// Linux providers with the fake node; DNS points nowhere, so tests using it cannot touch
-/// the machine's resolv.conf.
+/// Linux providers with the fake node; DNS and Netplan point nowhere, so tests using it
+/// cannot touch the machine's resolv.conf or network.
 pub fn fake_providers(node: FakeNode) -> Providers {
     let mut p = Providers::with_node(Arc::new(node));
     p.dns = Arc::new(osapi::provider::dns::ResolvConf {
         path: "/nonexistent/osapi-test/resolv.conf".into(),
     });
+    p.netplan = Arc::new(osapi::provider::netplan::LinuxNetplan {
+        root: Path::new("/nonexistent/osapi-test").into(),
+        runner: osapi::provider::runner::RecordingRunner::new(),
+    });
     p
 }
 
-/// Real Linux providers except DNS, which is rooted in `dir`.
+/// Real Linux providers except DNS, which is rooted in `dir`, and Netplan, rooted there
+/// too with a recording runner: no test may rewrite or apply the host's network.
 pub fn linux_providers(dns_dir: &Path) -> Providers {
     let mut p = Providers::linux();
     p.dns = temp_dns(dns_dir);
+    p.netplan = Arc::new(osapi::provider::netplan::LinuxNetplan {
+        root: dns_dir.into(),
+        runner: osapi::provider::runner::RecordingRunner::new(),
+    });
     p
 }
 

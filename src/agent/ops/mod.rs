@@ -11,6 +11,7 @@ pub mod ntp;
 pub mod sysctl;
 
 pub mod log;
+pub mod netplan;
 pub mod process;
 
 use std::future::Future;

@@ -251,6 +251,16 @@ pub enum NetworkCommand {
         #[command(subcommand)]
         command: DnsCommand,
     },
+    /// Live interfaces; their Netplan configuration.
+    Interface {
+        #[command(subcommand)]
+        command: super::runtime::InterfaceCommand,
+    },
+    /// Live routes; static routes of an interface (Netplan).
+    Route {
+        #[command(subcommand)]
+        command: super::runtime::RouteCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +281,14 @@ pub enum DnsCommand {
         /// Comma-separated search domains.
         #[arg(long, value_delimiter = ',')]
         search_domains: Option<Vec<String>>,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Remove the managed DNS settings (the Netplan drop-in osapi-dns.yaml).
+    Delete {
+        #[arg(long)]
+        interface_name: String,
         /// Do not ask for confirmation with -T _all.
         #[arg(short = 'y', long)]
         yes: bool,
@@ -609,6 +627,19 @@ async fn network(
             };
             show_confirmed::<NetworkDnsUpdate>(client, target, (yes, "update DNS"), &request, json)
                 .await
+        }
+        NetworkCommand::Dns {
+            command:
+                DnsCommand::Delete {
+                    interface_name,
+                    yes,
+                },
+        } => super::runtime::dns_delete(client, target, interface_name, yes, json).await,
+        NetworkCommand::Interface { command } => {
+            super::runtime::interface(client, target, command, json).await
+        }
+        NetworkCommand::Route { command } => {
+            super::runtime::route(client, target, command, json).await
         }
     }
 }

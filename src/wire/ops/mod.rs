@@ -230,6 +230,17 @@ macro_rules! for_each_op {
             $crate::wire::ops::log::NodeLogQuery,
             $crate::wire::ops::log::NodeLogSources,
             $crate::wire::ops::log::NodeLogUnit,
+            $crate::wire::ops::netplan::NetworkInterfaceList,
+            $crate::wire::ops::netplan::NetworkInterfaceGet,
+            $crate::wire::ops::netplan::NetworkInterfaceCreate,
+            $crate::wire::ops::netplan::NetworkInterfaceUpdate,
+            $crate::wire::ops::netplan::NetworkInterfaceDelete,
+            $crate::wire::ops::netplan::NetworkRouteList,
+            $crate::wire::ops::netplan::NetworkRouteGet,
+            $crate::wire::ops::netplan::NetworkRouteCreate,
+            $crate::wire::ops::netplan::NetworkRouteUpdate,
+            $crate::wire::ops::netplan::NetworkRouteDelete,
+            $crate::wire::ops::netplan::NetworkDnsDelete,
         )
     };
 }
