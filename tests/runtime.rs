@@ -462,24 +462,29 @@ async fn journal(stack: &Stack, admin: &str, a: &Host) {
         assert_eq!(b["status"], "ok", "{b}");
     }
 
+    // The query parameters are documented.
+    let (_, doc) = get(stack, "/api/openapi.json", admin).await;
+    let params = &doc["paths"]["/api/node/{hostname}/log/unit/{name}"]["get"]["parameters"];
+    let mut names: Vec<&str> = params
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| (p["in"] == "query").then(|| p["name"].as_str()).flatten())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lines", "priority", "since"]);
+
     // Bad input: 400 naming the field.
     a.take_calls();
-    assert_bad(
-        "lines",
-        get(stack, "/api/node/rt-a/log?lines=0", admin).await,
-    );
-    assert_bad(
-        "lines",
-        get(stack, "/api/node/rt-a/log?lines=many", admin).await,
-    );
-    assert_bad(
-        "priority",
-        get(stack, "/api/node/rt-a/log?priority=loud", admin).await,
-    );
-    assert_bad(
-        "name",
-        get(stack, "/api/node/rt-a/log/unit/-x", admin).await,
-    );
+    for (path, field) in [
+        ("/api/node/rt-a/log?lines=0", "lines"),
+        ("/api/node/rt-a/log?lines=many", "lines"),
+        ("/api/node/rt-a/log?priority=loud", "priority"),
+        ("/api/node/rt-a/log/unit/-x", "name"),
+        ("/api/node/rt-a/log/unit/a%2Fb?lines=5", "name"),
+    ] {
+        assert_bad(field, get(stack, path, admin).await);
+    }
     assert!(
         a.take_calls().is_empty(),
         "a refused request ran journalctl"
@@ -722,10 +727,21 @@ async fn routes_and_dns(stack: &Stack, admin: &str, a: &Host) {
     let (_, changed, ran) = change(stack, a, "DELETE", path, admin, json!(null)).await;
     assert_eq!((changed, ran.len()), (json!(false), 0));
 
-    // DNS delete: the managed drop-in is removed and applied once.
-    let dns_file = a.root.path().join("etc/netplan/osapi-dns.yaml");
-    std::fs::write(&dns_file, "network:\n  version: 2\n").expect("dns drop-in");
+    // DNS on a Netplan host: PUT writes the managed drop-in (override_dhcp as the
+    // original), DELETE removes it; each applied once, never when unchanged.
     let dns = "/api/node/rt-a/network/dns";
+    let dns_file = a.root.path().join("etc/netplan/osapi-dns.yaml");
+    let set = json!({"interface_name": "eth0", "servers": ["192.0.2.53"],
+                     "search_domains": ["example.test"], "override_dhcp": true});
+    let (code, changed, ran) = change(stack, a, "PUT", dns, admin, set.clone()).await;
+    assert_eq!((code, changed, ran.len()), (202, json!(true), 2), "{ran:?}");
+    let doc = drop_in(a, "osapi-dns.yaml");
+    let dev = &doc["network"]["ethernets"]["eth0"];
+    assert_eq!(dev["nameservers"]["addresses"][0], "192.0.2.53");
+    assert_eq!(dev["nameservers"]["search"][0], "example.test");
+    assert_eq!(dev["dhcp4-overrides"]["use-dns"], false);
+    let (_, changed, ran) = change(stack, a, "PUT", dns, admin, set).await;
+    assert_eq!((changed, ran.len()), (json!(false), 0));
     let body = json!({"interface_name": "eth0"});
     let (code, changed, ran) = change(stack, a, "DELETE", dns, admin, body.clone()).await;
     assert_eq!((code, changed, ran), (200, json!(true), vec![apply]));

@@ -42,6 +42,42 @@ pub trait NetplanProvider: Send + Sync {
     fn delete_routes(&self, interface: &str) -> Result<bool, ProviderError>;
     /// Removes `osapi-dns.yaml` and applies; `false` when there is none.
     fn delete_dns(&self) -> Result<bool, ProviderError>;
+    /// Whether Netplan configures this host (its tool is installed and `/etc/netplan`
+    /// exists): DNS changes then go to `osapi-dns.yaml`, as the original's.
+    fn manages_network(&self) -> bool;
+    /// Writes and applies `osapi-dns.yaml` with `interface`'s name servers and search
+    /// domains (`None` keeps the managed ones); `override_dhcp` stops DHCP's DNS servers
+    /// from being merged in.
+    fn set_dns(&self, dns: &DnsSettings<'_>) -> Result<bool, ProviderError>;
+}
+
+/// DNS settings for the managed drop-in.
+pub struct DnsSettings<'a> {
+    pub interface: &'a str,
+    pub servers: Option<&'a [String]>,
+    pub search_domains: Option<&'a [String]>,
+    pub override_dhcp: bool,
+}
+
+/// How a write treats a drop-in that exists (or does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Refuses one that exists with other content.
+    Create,
+    /// Refuses one that does not exist.
+    Update,
+    /// Writes either way.
+    Replace,
+}
+
+impl Write {
+    fn of(create: bool) -> Self {
+        if create {
+            Self::Create
+        } else {
+            Self::Update
+        }
+    }
 }
 
 /// Netplan under the system's root, applied through its runner.
@@ -63,6 +99,26 @@ struct Device {
     macaddress: Option<String>,
     wakeonlan: Option<bool>,
     routes: Option<Vec<NetplanRoute>>,
+    nameservers: Option<Nameservers>,
+    #[serde(rename = "dhcp4-overrides")]
+    dhcp4_overrides: Option<DhcpOverrides>,
+    #[serde(rename = "dhcp6-overrides")]
+    dhcp6_overrides: Option<DhcpOverrides>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nameservers {
+    addresses: Option<Vec<String>>,
+    search: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DhcpOverrides {
+    #[serde(rename = "use-dns")]
+    use_dns: bool,
 }
 
 #[serde_with::skip_serializing_none]
@@ -131,7 +187,7 @@ impl From<&InterfaceConfig> for Device {
             mtu: c.mtu,
             macaddress: c.mac_address.clone(),
             wakeonlan: c.wakeonlan,
-            routes: None,
+            ..Self::default()
         }
     }
 }
@@ -182,18 +238,18 @@ impl LinuxNetplan {
 
     /// Writes `doc` as drop-in `stem` and applies it. Create refuses a drop-in that
     /// exists with other content; update refuses one that does not exist.
-    fn netplan_put(&self, stem: &str, doc: &Document, create: bool) -> Result<bool, ProviderError> {
+    fn netplan_put(&self, stem: &str, doc: &Document, write: Write) -> Result<bool, ProviderError> {
         let text = doc.render()?;
         let path = self.netplan_file(stem);
         let current = std::fs::read_to_string(&path).ok();
-        match (&current, create) {
+        match (&current, write) {
             (Some(now), _) if *now == text => return Ok(false),
-            (Some(_), true) => {
+            (Some(_), Write::Create) => {
                 return Err(ProviderError::InvalidInput(format!(
                     "/{DIR}/osapi-{stem}.yaml is already managed with other settings: update it instead"
                 )))
             }
-            (None, false) => {
+            (None, Write::Update) => {
                 return Err(ProviderError::NotFound(format!(
                     "/{DIR}/osapi-{stem}.yaml is not managed by osapi"
                 )))
@@ -210,6 +266,17 @@ impl LinuxNetplan {
         }
         self.runner.check(&["netplan", "apply"])?;
         Ok(true)
+    }
+
+    /// Drop-in `stem` parsed, `None` when it does not exist.
+    fn netplan_document(&self, stem: &str) -> Result<Option<Document>, ProviderError> {
+        let path = self.netplan_file(stem);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        serde_yaml::from_str(&text)
+            .map(Some)
+            .map_err(|e| ProviderError::Failed(format!("{}: {e}", path.display())))
     }
 
     /// Puts back what was there before a change netplan refused.
@@ -373,7 +440,7 @@ impl NetplanProvider for LinuxNetplan {
     fn set_interface(&self, config: &InterfaceConfig, create: bool) -> Result<bool, ProviderError> {
         let name = &config.name;
         let doc = Document::one(self.netplan_section(name), name, Device::from(config));
-        self.netplan_put(name, &doc, create)
+        self.netplan_put(name, &doc, Write::of(create))
     }
 
     fn delete_interface(&self, name: &str) -> Result<bool, ProviderError> {
@@ -398,10 +465,9 @@ impl NetplanProvider for LinuxNetplan {
     fn managed_routes(&self, interface: &str) -> Result<Vec<RouteInfo>, ProviderError> {
         let none =
             || ProviderError::NotFound(format!("no routes of {interface:?} are managed by osapi"));
-        let path = self.netplan_file(&format!("{interface}-routes"));
-        let text = std::fs::read_to_string(&path).map_err(|_| none())?;
-        let doc: Document = serde_yaml::from_str(&text)
-            .map_err(|e| ProviderError::Failed(format!("{}: {e}", path.display())))?;
+        let doc = self
+            .netplan_document(&format!("{interface}-routes"))?
+            .ok_or_else(none)?;
         let routes = doc
             .device(interface)
             .and_then(|d| d.routes.clone())
@@ -439,7 +505,7 @@ impl NetplanProvider for LinuxNetplan {
             ..Device::default()
         };
         let doc = Document::one(self.netplan_section(interface), interface, device);
-        self.netplan_put(&format!("{interface}-routes"), &doc, create)
+        self.netplan_put(&format!("{interface}-routes"), &doc, Write::of(create))
     }
 
     fn delete_routes(&self, interface: &str) -> Result<bool, ProviderError> {
@@ -454,6 +520,45 @@ impl NetplanProvider for LinuxNetplan {
             ));
         }
         self.netplan_remove("dns")
+    }
+
+    fn manages_network(&self) -> bool {
+        self.runner.has("netplan") && self.root.join(DIR).is_dir()
+    }
+
+    fn set_dns(&self, dns: &DnsSettings<'_>) -> Result<bool, ProviderError> {
+        if self.root.in_container() {
+            return Err(ProviderError::Unsupported(
+                "DNS in a container is set by its runtime (docker run --dns); change it there"
+                    .into(),
+            ));
+        }
+        let managed = self
+            .netplan_document("dns")?
+            .and_then(|doc| doc.device(dns.interface).cloned())
+            .and_then(|d| d.nameservers)
+            .unwrap_or_default();
+        let keep = |given: Option<&[String]>, current: Option<Vec<String>>| {
+            given
+                .map(<[String]>::to_vec)
+                .or(current)
+                .filter(|v| !v.is_empty())
+        };
+        let overrides = dns
+            .override_dhcp
+            .then_some(DhcpOverrides { use_dns: false });
+        let device = Device {
+            nameservers: Some(Nameservers {
+                addresses: keep(dns.servers, managed.addresses),
+                search: keep(dns.search_domains, managed.search),
+            }),
+            dhcp4_overrides: overrides.clone(),
+            dhcp6_overrides: overrides,
+            ..Device::default()
+        };
+        let section = self.netplan_section(dns.interface);
+        let doc = Document::one(section, dns.interface, device);
+        self.netplan_put("dns", &doc, Write::Replace)
     }
 }
 
@@ -630,6 +735,48 @@ mod tests {
         assert_eq!(calls(&runner), ["netplan apply"]);
         std::fs::write(root.path().join(".dockerenv"), "").unwrap();
         assert!(matches!(p.delete_dns(), Err(ProviderError::Unsupported(_))));
+    }
+
+    #[test]
+    fn dns_settings_persist_in_their_drop_in_with_the_dhcp_override() {
+        let (root, p, runner) = rooted();
+        assert!(!p.manages_network(), "no /etc/netplan under the root yet");
+        std::fs::create_dir_all(root.path().join(DIR)).unwrap();
+        assert!(p.manages_network());
+        let servers = ["192.0.2.53".to_owned()];
+        let mut dns = DnsSettings {
+            interface: "eth0",
+            servers: Some(&servers),
+            search_domains: None,
+            override_dhcp: true,
+        };
+        assert!(p.set_dns(&dns).unwrap());
+        assert!(!p.set_dns(&dns).unwrap());
+        let text = std::fs::read_to_string(root.path().join("etc/netplan/osapi-dns.yaml")).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let dev = &doc["network"]["ethernets"]["eth0"];
+        assert_eq!(dev["nameservers"]["addresses"][0], "192.0.2.53");
+        assert_eq!(dev["dhcp4-overrides"]["use-dns"], false);
+        assert_eq!(dev["dhcp6-overrides"]["use-dns"], false);
+        // Servers kept, search domains added, DHCP's DNS merged again.
+        let search = ["example.test".to_owned()];
+        dns.servers = None;
+        dns.search_domains = Some(&search);
+        dns.override_dhcp = false;
+        assert!(p.set_dns(&dns).unwrap());
+        let text = std::fs::read_to_string(root.path().join("etc/netplan/osapi-dns.yaml")).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let dev = &doc["network"]["ethernets"]["eth0"];
+        assert_eq!(dev["nameservers"]["addresses"][0], "192.0.2.53");
+        assert_eq!(dev["nameservers"]["search"][0], "example.test");
+        assert!(dev["dhcp4-overrides"].is_null());
+        assert_eq!(
+            calls(&runner)
+                .iter()
+                .filter(|c| *c == "netplan apply")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -222,6 +222,9 @@ impl OpRouter {
                     .schema(Some(String::schema())),
             );
         }
+        for parameter in O::query_parameters() {
+            op = op.parameter(parameter);
+        }
         if O::BODY {
             <O::Request as ToSchema>::schemas(&mut self.components);
             self.components

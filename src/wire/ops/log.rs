@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::NoInput;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
 
-/// A journal read on `$path`, with its query parameters.
+/// A journal query on `$path`: `lines`, `since` and `priority` from the URL's query.
 macro_rules! log_op {
     ($ty:ident, $name:literal, $path:literal, $summary:literal, $req:ty => $payload:ty) => {
         op!(
@@ -13,14 +13,24 @@ macro_rules! log_op {
             $ty, $name, Query, Get, $path, LogRead, "log", $summary,
             $req => $req => $payload => HostResult<$payload>;
             const QUERY: bool = true;
+
+            fn query_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+                <LogQuery as utoipa::IntoParams>::into_params(|| {
+                    Some(utoipa::openapi::path::ParameterIn::Query)
+                })
+            }
         );
     };
 }
 
 log_op!(NodeLogQuery, "node.log.query", "/node/{hostname}/log",
     "The newest journal entries (lines, since, priority).", LogQuery => LogEntries);
-log_op!(NodeLogSources, "node.log.sources", "/node/{hostname}/log/source",
-    "Every SYSLOG_IDENTIFIER in the journal, sorted.", NoInput => LogSources);
+op!(
+    /// `GET /node/{hostname}/log/source`.
+    NodeLogSources, "node.log.sources", Query, Get, "/node/{hostname}/log/source", LogRead, "log",
+    "Every SYSLOG_IDENTIFIER in the journal, sorted.",
+    NoInput => NoInput => LogSources => HostResult<LogSources>
+);
 log_op!(NodeLogUnit, "node.log.queryUnit", "/node/{hostname}/log/unit/{name}",
     "The newest journal entries of one systemd unit.", LogUnitQuery => LogEntries);
 
@@ -35,7 +45,9 @@ pub const PRIORITIES: [&str; 8] = [
 
 /// `?lines=&since=&priority=` of `GET .../log` and `.../log/unit/{name}`.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams,
+)]
 pub struct LogQuery {
     /// 1 to 10000 (default 100).
     #[serde(default, deserialize_with = "super::opt_int_or_text")]

@@ -122,6 +122,11 @@ pub trait Op: Send + Sync + 'static {
         None
     }
 
+    /// The query parameters a [`Op::QUERY`] operation documents in the API description.
+    fn query_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+        Vec::new()
+    }
+
     /// The stored object (object store) the request names, which must exist before the
     /// job is sent.
     fn stored_object(_request: &Self::Request) -> Option<&str> {
