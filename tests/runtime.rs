@@ -151,6 +151,8 @@ async fn runtime_and_network_configuration_end_to_end() {
     interfaces(&stack, &admin, &a).await;
     routes_and_dns(&stack, &admin, &a).await;
 
+    cli(&stack, &a).await;
+
     // The host's network and /etc/netplan are as they were.
     assert_eq!(snapshot(Path::new("/etc/netplan")), host_netplan);
     assert_eq!(a.record_ip(&["addr", "show"]), host_addresses);
@@ -757,4 +759,159 @@ async fn routes_and_dns(stack: &Stack, admin: &str, a: &Host) {
         "interface_name",
         send(stack, "DELETE", dns, admin, bad).await,
     );
+}
+
+/// Runs the osapi binary against the stack (an empty config of its own); its stdout,
+/// after it succeeded.
+async fn osapi(stack: &Stack, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("config dir");
+    std::fs::write(dir.path().join("osapi.yaml"), "").expect("config");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
+        .arg("-f")
+        .arg(dir.path().join("osapi.yaml"))
+        .args(args)
+        .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
+        .output()
+        .await
+        .expect("run osapi");
+    stdout_of_success(args, &out)
+}
+
+/// The CLI's commands for these domains: tables, `-j` bodies, and the changes they send.
+async fn cli(stack: &Stack, a: &Host) {
+    let me = std::process::id().to_string();
+    let table = osapi(
+        stack,
+        &[
+            "client", "node", "process", "get", "--pid", &me, "-T", "rt-a",
+        ],
+    )
+    .await;
+    assert!(table.contains("PID") || table.contains("pid"), "{table}");
+    assert!(table.contains(&me), "{table}");
+    a.runner.answer(
+        "journalctl",
+        ToolOutput {
+            stdout: JOURNAL.into(),
+            ..Default::default()
+        },
+    );
+    let body: Value = serde_json::from_str(
+        &osapi(
+            stack,
+            &[
+                "-j", "client", "node", "log", "query", "--lines", "7", "-T", "rt-a",
+            ],
+        )
+        .await,
+    )
+    .expect("json");
+    assert_eq!(
+        body["results"][0]["entries"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(a.take_calls().iter().any(|c| c.contains("--lines=7")));
+
+    let create = [
+        "client",
+        "node",
+        "network",
+        "interface",
+        "create",
+        "--name",
+        "eth2",
+        "--address",
+        "192.0.2.20/24",
+        "--mtu",
+        "1500",
+        "-T",
+        "rt-a",
+    ];
+    let table = osapi(stack, &create).await;
+    assert!(table.contains("eth2") && table.contains("true"), "{table}");
+    let dev = &drop_in(a, "osapi-eth2.yaml")["network"]["ethernets"]["eth2"];
+    assert_eq!(
+        (dev["addresses"][0].as_str(), dev["mtu"].as_u64()),
+        (Some("192.0.2.20/24"), Some(1500))
+    );
+    let route = [
+        "-j",
+        "client",
+        "node",
+        "network",
+        "route",
+        "create",
+        "--interface",
+        "eth2",
+        "--route",
+        "10.1.0.0/16:192.0.2.1:5",
+        "--route",
+        "[2001:db8::/32]:[fd00::1]",
+        "-T",
+        "rt-a",
+    ];
+    let body: Value = serde_json::from_str(&osapi(stack, &route).await).expect("json");
+    assert_eq!(body["results"][0]["changed"], true);
+    let got = osapi(
+        stack,
+        &[
+            "client",
+            "node",
+            "network",
+            "route",
+            "get",
+            "--interface",
+            "eth2",
+            "-T",
+            "rt-a",
+        ],
+    )
+    .await;
+    assert!(
+        got.contains("10.1.0.0/16") && got.contains("2001:db8::/32"),
+        "{got}"
+    );
+    for args in [
+        &[
+            "client",
+            "node",
+            "network",
+            "route",
+            "delete",
+            "--interface",
+            "eth2",
+            "-T",
+            "rt-a",
+        ][..],
+        &[
+            "client",
+            "node",
+            "network",
+            "interface",
+            "delete",
+            "--name",
+            "eth2",
+            "-T",
+            "rt-a",
+        ][..],
+        &[
+            "client",
+            "node",
+            "network",
+            "dns",
+            "delete",
+            "--interface-name",
+            "eth2",
+            "-T",
+            "rt-a",
+        ][..],
+    ] {
+        osapi(stack, args).await;
+    }
+    assert!(!a.root.path().join("etc/netplan/osapi-eth2.yaml").exists());
+    assert!(!a
+        .root
+        .path()
+        .join("etc/netplan/osapi-eth2-routes.yaml")
+        .exists());
 }
