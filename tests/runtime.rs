@@ -18,11 +18,12 @@ use osapi::provider::netplan::LinuxNetplan;
 use osapi::provider::runner::{RecordingRunner, ToolOutput};
 use serde_json::{json, Value};
 
-/// Two journal entries as `journalctl --output=json` prints them, then a line cut short.
+/// Two journal entries as `journalctl --output=json --reverse` prints them (newest
+/// first), then a line cut short by the output cap.
 const JOURNAL: &str = concat!(
-    r#"{"__REALTIME_TIMESTAMP":"1700000000123456","PRIORITY":"3","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"error: maximum authentication attempts exceeded","_PID":"812","_HOSTNAME":"rt-a"}"#,
-    "\n",
     r#"{"__REALTIME_TIMESTAMP":"1700000002000000","PRIORITY":"2","SYSLOG_IDENTIFIER":"kernel","MESSAGE":"Out of memory","_HOSTNAME":"rt-a"}"#,
+    "\n",
+    r#"{"__REALTIME_TIMESTAMP":"1700000000123456","PRIORITY":"3","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"error: maximum authentication attempts exceeded","_PID":"812","_HOSTNAME":"rt-a"}"#,
     "\n",
     r#"{"__REALTIME_TIMESTAMP":"17"#,
 );
@@ -419,7 +420,7 @@ async fn journal(stack: &Stack, admin: &str, a: &Host) {
     assert_eq!(entries[1]["priority"], "crit");
     assert_eq!(
         a.take_calls(),
-        ["journalctl --output=json --no-pager --lines=5 --priority=err"]
+        ["journalctl --output=json --output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID,_HOSTNAME --reverse --no-pager --lines=5 --priority=err"]
     );
     let (code, _) = get(
         stack,
@@ -430,7 +431,7 @@ async fn journal(stack: &Stack, admin: &str, a: &Host) {
     assert_eq!(code, 200);
     assert_eq!(
         a.take_calls(),
-        ["journalctl --output=json --no-pager --lines=100 --since=1 hour ago --unit=ssh.service"]
+        ["journalctl --output=json --output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID,_HOSTNAME --reverse --no-pager --lines=100 --since=1 hour ago --unit=ssh.service"]
     );
     a.runner.answer(
         "journalctl",

@@ -20,6 +20,12 @@ pub trait LogProvider: Send + Sync {
 /// The journal of the system under a root, read through its runner.
 pub type LinuxLogs = LinuxSystem;
 
+/// journalctl output kept per query: the answer travels in one NATS message (1 MiB by
+/// default), and each entry it keeps is smaller than journalctl's JSON of it.
+pub const MAX_JOURNAL_OUTPUT: usize = 512 * 1024;
+/// The fields asked of journalctl (it adds its cursor and timestamps).
+const FIELDS: &str = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID,_HOSTNAME";
+
 /// Where journald keeps its files: persistent, then volatile.
 const JOURNAL_DIRS: [&str; 2] = ["var/log/journal", "run/log/journal"];
 
@@ -62,11 +68,14 @@ impl LinuxLogs {
 }
 
 /// journalctl's arguments for `query` (and `unit`): each value in its own `--opt=value`
-/// word, so nothing a caller sends can read as another option.
+/// word, so nothing a caller sends can read as another option. Newest first, so that the
+/// output cap drops the oldest entries, not the newest.
 pub fn query_args(query: &LogQuery, unit: Option<&str>) -> Vec<String> {
     let mut argv = vec![
         "journalctl".to_owned(),
         "--output=json".to_owned(),
+        format!("--output-fields={FIELDS}"),
+        "--reverse".to_owned(),
         "--no-pager".to_owned(),
         format!("--lines={}", query.lines()),
     ];
@@ -82,15 +91,17 @@ pub fn query_args(query: &LogQuery, unit: Option<&str>) -> Vec<String> {
     argv
 }
 
-/// The entries of `journalctl --output=json` output; lines that are not JSON objects (a
-/// line cut by the output cap) are dropped.
+/// The entries of `journalctl --output=json --reverse` output, oldest first; lines that
+/// are not JSON objects (a line cut by the output cap) are dropped.
 pub fn parse_entries(output: &str) -> Vec<LogEntry> {
-    output
+    let mut entries: Vec<LogEntry> = output
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(Value::is_object)
         .map(|v| entry(&v))
-        .collect()
+        .collect();
+    entries.reverse();
+    entries
 }
 
 /// A journal field as text: journald sends a string, or an array of bytes for values that
@@ -146,7 +157,8 @@ impl LogProvider for LinuxLogs {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self
             .runner
-            .check(&argv)
+            .run_capped(&argv, MAX_JOURNAL_OUTPUT)
+            .and_then(|out| out.success(&argv))
             .map_err(|e| query_error(query, e))?;
         Ok(parse_entries(&out))
     }
@@ -173,12 +185,12 @@ mod tests {
     use super::*;
     use crate::provider::runner::{RecordingRunner, ToolOutput};
 
-    /// Two entries as `journalctl --output=json` prints them (one with a binary message),
-    /// then a line cut by the output cap.
+    /// Two entries as `journalctl --output=json --reverse` prints them, newest first (one
+    /// with a binary message), then a line cut by the output cap.
     const RECORDED: &str = concat!(
-        r#"{"__REALTIME_TIMESTAMP":"1700000000123456","PRIORITY":"6","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"Accepted publickey for root","_PID":"812","_HOSTNAME":"web-01","__CURSOR":"s=1"}"#,
-        "\n",
         r#"{"__REALTIME_TIMESTAMP":"1700000001000000","PRIORITY":"3","SYSLOG_IDENTIFIER":"kernel","MESSAGE":[104,105,255],"_HOSTNAME":"web-01"}"#,
+        "\n",
+        r#"{"__REALTIME_TIMESTAMP":"1700000000123456","PRIORITY":"6","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"Accepted publickey for root","_PID":"812","_HOSTNAME":"web-01","__CURSOR":"s=1"}"#,
         "\n",
         r#"{"__REALTIME_TIMESTAMP":"17000"#,
     );
@@ -246,6 +258,8 @@ mod tests {
             [
                 "journalctl",
                 "--output=json",
+                "--output-fields=MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID,_HOSTNAME",
+                "--reverse",
                 "--no-pager",
                 "--lines=5",
                 "--since=1 hour ago",
@@ -261,6 +275,23 @@ mod tests {
             },
         );
         assert_eq!(logs.sources().unwrap(), ["cron", "sshd"]);
+    }
+
+    #[test]
+    fn this_hosts_journalctl_accepts_the_arguments() {
+        use crate::provider::runner::{Runner, SystemRunner};
+        if !SystemRunner.has("journalctl") {
+            return;
+        }
+        let query = LogQuery {
+            lines: Some(1),
+            since: Some("1 hour ago".into()),
+            priority: Some("err".into()),
+        };
+        let argv = query_args(&query, Some("osapi-test.service"));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = SystemRunner.run(&argv).unwrap();
+        assert_eq!(out.exit_code, 0, "{out:?}");
     }
 
     #[test]

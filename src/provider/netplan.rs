@@ -309,6 +309,11 @@ impl LinuxNetplan {
         &self,
         args: &[&str],
     ) -> Result<Vec<T>, ProviderError> {
+        if !self.runner.has("ip") {
+            return Err(ProviderError::Unsupported(
+                "ip (iproute2) is not installed".into(),
+            ));
+        }
         let mut argv = vec!["ip", "-j"];
         argv.extend(args);
         let out = self.runner.check(&argv)?;

@@ -49,6 +49,11 @@ pub trait Runner: Send + Sync {
     /// Runs `argv[0]` with the rest as its arguments. `Ok` whatever the exit code; a tool
     /// that cannot be started is an error naming it.
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError>;
+    /// [`Runner::run`] keeping `max_output` bytes of each stream instead of the usual
+    /// 64 KiB (a reader that knows how much it can use: the journal).
+    fn run_capped(&self, argv: &[&str], _max_output: usize) -> Result<ToolOutput, ProviderError> {
+        self.run(argv)
+    }
     /// Whether `program` is installed (on `PATH`).
     fn has(&self, program: &str) -> bool;
 
@@ -63,6 +68,10 @@ pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
+        self.run_capped(argv, TOOL_OUTPUT)
+    }
+
+    fn run_capped(&self, argv: &[&str], max_output: usize) -> Result<ToolOutput, ProviderError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| ProviderError::InvalidInput("empty argument vector".into()))?;
@@ -74,7 +83,7 @@ impl Runner for SystemRunner {
             cwd: None,
             env: BTreeMap::from([("LC_ALL".to_owned(), "C".to_owned())]),
             timeout: TOOL_TIMEOUT,
-            max_output: TOOL_OUTPUT,
+            max_output,
         };
         let out = block_on(LinuxCommand.run(spec))?;
         if out.timed_out {
@@ -205,6 +214,11 @@ mod tests {
             "{missing}"
         );
         assert!(SystemRunner.has("sh") && !SystemRunner.has("osapi-no-such-tool"));
+        let capped = SystemRunner.run_capped(&["printf", "abcdef"], 3).unwrap();
+        assert!(
+            capped.stdout.starts_with("abc") && !capped.stdout.contains("def"),
+            "{capped:?}"
+        );
     }
 
     #[test]
