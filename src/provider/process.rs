@@ -134,7 +134,7 @@ fn info(
 ) -> procfs::ProcResult<ProcessInfo> {
     let stat = p.stat()?;
     let uid = p.uid()?;
-    let command = p.cmdline().unwrap_or_default().join(" ");
+    let command = clipped(p.cmdline().unwrap_or_default().join(" "));
     let started = clock.boot_secs as f64 + stat.starttime as f64 / clock.ticks as f64;
     let cpu_secs = (stat.utime + stat.stime) as f64 / clock.ticks as f64;
     let alive = clock.now_secs - started;
@@ -158,6 +158,22 @@ fn info(
         command,
         start_time: start_time(started),
     })
+}
+
+/// Bytes of a command line kept in a listing: a whole process table must fit one NATS
+/// message, and some command lines carry kilobytes of environment.
+const MAX_COMMAND: usize = 4096;
+
+/// `command` cut to [`MAX_COMMAND`] bytes, at a character boundary.
+fn clipped(mut command: String) -> String {
+    if command.len() > MAX_COMMAND {
+        let mut end = MAX_COMMAND;
+        while !command.is_char_boundary(end) {
+            end -= 1;
+        }
+        command.truncate(end);
+    }
+    command
 }
 
 /// Seconds since the epoch as RFC 3339 UTC, to the second (as the original).
@@ -265,6 +281,8 @@ mod tests {
         ));
         assert!(LinuxProcesses.signal(child.id() as i32, "STOP").is_err());
         assert_eq!(state_name('S'), "sleep");
+        assert_eq!(clipped("é".repeat(3000)).len(), 4096);
+        assert_eq!(clipped("ls -l".into()), "ls -l");
     }
 
     #[test]
