@@ -93,7 +93,7 @@ pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     let addr: IpAddr = addr.parse().ok()?;
     let prefix: u8 = prefix.parse().ok()?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
-    (prefix <= max && !prefix.to_string().is_empty()).then_some((addr, prefix))
+    (prefix <= max).then_some((addr, prefix))
 }
 
 /// `{name}` of `GET`/`DELETE .../network/interface/{name}`.
