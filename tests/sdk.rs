@@ -437,10 +437,7 @@ async fn files_upload_check_deploy_and_status() {
         .find(|s| s.path == path)
         .expect("stale entry");
     assert_eq!(
-        (
-            entry.hostname.as_str(),
-            entry.deployed_object_sha256.as_str()
-        ),
+        (entry.hostname.as_str(), entry.deployed_sha.as_str()),
         ("a1", sha.as_str())
     );
 

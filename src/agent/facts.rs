@@ -7,16 +7,19 @@ use crate::wire::facts::Facts;
 
 impl Facts {
     fn get(&self, key: &str) -> Result<&str, String> {
-        let value = match key {
+        let value: &str = match key {
             "hostname" => &self.hostname,
             "arch" => &self.architecture,
             "kernel" => &self.kernel_version,
             "fqdn" => &self.fqdn,
             "interface.primary" => &self.primary_interface,
+            "containerized" if self.containerized => "true",
+            "containerized" => "false",
             _ => match key.strip_prefix("custom.") {
                 Some(k) => self
                     .custom
                     .get(k)
+                    .map(String::as_str)
                     .ok_or_else(|| format!("fact @fact.{key} is not set on this host"))?,
                 None => return Err(format!("unknown fact @fact.{key}")),
             },
@@ -117,7 +120,7 @@ mod tests {
     fn resolves_references_everywhere() {
         let mut data = json!({
             "interface": "@fact.interface.primary",
-            "args": ["host=@fact.hostname", "@fact.arch/@fact.kernel", 3],
+            "args": ["host=@fact.hostname", "@fact.arch/@fact.kernel", 3, "@fact.containerized"],
             "nested": {"x": "@fact.custom.rack."}
         });
         facts().resolve(&mut data).unwrap();
@@ -125,7 +128,7 @@ mod tests {
             data,
             json!({
                 "interface": "eth0",
-                "args": ["host=web-01", "x86_64/6.1.0", 3],
+                "args": ["host=web-01", "x86_64/6.1.0", 3, "false"],
                 "nested": {"x": "r12."}
             })
         );

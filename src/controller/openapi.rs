@@ -30,6 +30,7 @@ use super::error::ErrorResponse;
         api::file::get,
         api::file::delete,
         api::file::stale,
+        api::facts::keys,
     ),
     components(schemas(ErrorResponse, crate::wire::health::HealthResponse)),
     modifiers(&BearerAuth)

@@ -335,8 +335,9 @@ impl Backend {
         if let Some(agent) = self.agent(name).await? {
             return Ok(Some(agent));
         }
-        let mut renamed: Vec<AgentRegistration> = self
-            .agents(true)
+        // Read past the cache, and without refilling it: a miss here (an agent not yet
+        // registered) must not pin a listing a broadcast then takes as the fleet.
+        let mut renamed: Vec<AgentRegistration> = list_agents(&self.resources.registry)
             .await?
             .into_iter()
             .filter(|a| a.current_hostname.as_deref() == Some(name))

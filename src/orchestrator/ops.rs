@@ -19,7 +19,7 @@ use crate::sdk::{
 };
 use crate::wire::agent::AgentInfo;
 use crate::wire::ops::command::{CommandExec, CommandShell};
-use crate::wire::ops::file::{FileDeploy, FileStatus};
+use crate::wire::ops::file::{FileDeploy, FileStatus, FileUndeploy};
 use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
 use crate::wire::ops::node::{
     NodeDiskGet, NodeHostnameGet, NodeLoadGet, NodeMemoryGet, NodeOsGet, NodeStatusGet,
@@ -266,6 +266,14 @@ impl Orchestrator<Client> {
             path: path.to_owned(),
         };
         self.run_op::<FileStatus>("file-status", target, request)
+    }
+
+    /// `undeploy-file`: removes a file osapi deployed; unchanged when it is not there.
+    pub fn file_undeploy(&mut self, target: &str, path: &str) -> Step<'_, Client> {
+        let request = StatusRequest {
+            path: path.to_owned(),
+        };
+        self.run_op::<FileUndeploy>("undeploy-file", target, request)
     }
 
     /// `upload-file`: stores `data` as object `name`; unchanged (and nothing sent) when

@@ -93,6 +93,8 @@ pub trait FileProvider: Send + Sync {
     fn sha256(&self, path: &Path) -> Result<Option<String>, FileError>;
     /// Gives `staged` the mode and the owner and group asked for, then renames it to `path`.
     fn install(&self, staged: Staged, path: &Path, want: Wanted) -> Result<(), FileError>;
+    /// Removes the file at `path`; `false` when there was none.
+    fn remove(&self, path: &Path) -> Result<bool, FileError>;
 }
 
 /// Files of the Linux host whose filesystem is under `root` (`/` in production). Under
@@ -209,6 +211,17 @@ impl FileProvider for LinuxFiles {
         }
         tmp.persist(self.root.join(path))
             .map_err(|e| write_error(e.error))
+    }
+
+    fn remove(&self, path: &Path) -> Result<bool, FileError> {
+        match std::fs::remove_file(self.root.join(path)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(FileError::Write {
+                path: path.to_owned(),
+                source,
+            }),
+        }
     }
 }
 

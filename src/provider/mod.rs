@@ -10,7 +10,9 @@ pub mod dns;
 pub mod facts;
 pub mod file;
 pub mod host;
+pub mod log;
 pub mod managed;
+pub mod netplan;
 pub mod node;
 pub mod ntp;
 pub mod package;
@@ -93,6 +95,12 @@ pub struct Providers {
     pub ssh_keys: Arc<dyn ssh_key::SshKeyProvider>,
     /// Trusted CA certificates.
     pub certificates: Arc<dyn certificate::CertificateProvider>,
+    /// The host's processes (/proc, kill(2)).
+    pub processes: Arc<dyn process::ProcessProvider>,
+    /// The systemd journal (`journalctl`).
+    pub logs: Arc<dyn log::LogProvider>,
+    /// Live interfaces and routes, and the managed Netplan drop-ins.
+    pub netplan: Arc<dyn netplan::NetplanProvider>,
 }
 
 impl Providers {
@@ -120,6 +128,9 @@ impl Providers {
             users: Arc::new(accounts::LinuxAccounts::default()),
             ssh_keys: Arc::new(accounts::LinuxAccounts::default()),
             certificates: Arc::new(certificate::LinuxCertificates::default()),
+            processes: Arc::new(process::LinuxProcesses),
+            logs: Arc::new(log::LinuxLogs::default()),
+            netplan: Arc::new(netplan::LinuxNetplan::default()),
         }
     }
 }

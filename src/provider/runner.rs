@@ -52,6 +52,11 @@ pub trait Runner: Send + Sync {
     /// [`Runner::run`] with `input` written to the tool's stdin: how a secret reaches a
     /// tool (`chpasswd`), never on its argument vector, where every user can read it.
     fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError>;
+    /// [`Runner::run`] keeping `max_output` bytes of each stream instead of the usual
+    /// 64 KiB (a reader that knows how much it can use: the journal).
+    fn run_capped(&self, argv: &[&str], _max_output: usize) -> Result<ToolOutput, ProviderError> {
+        self.run(argv)
+    }
     /// Whether `program` is installed (on `PATH`).
     fn has(&self, program: &str) -> bool;
 
@@ -77,15 +82,19 @@ pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, argv: &[&str]) -> Result<ToolOutput, ProviderError> {
-        self.exec(argv, &[], TOOL_TIMEOUT)
+        self.exec(argv, &[], TOOL_TIMEOUT, TOOL_OUTPUT)
     }
 
     fn run_with_input(&self, argv: &[&str], input: &[u8]) -> Result<ToolOutput, ProviderError> {
-        self.exec(argv, input, TOOL_TIMEOUT)
+        self.exec(argv, input, TOOL_TIMEOUT, TOOL_OUTPUT)
     }
 
     fn run_for(&self, argv: &[&str], timeout: Duration) -> Result<ToolOutput, ProviderError> {
-        self.exec(argv, &[], timeout)
+        self.exec(argv, &[], timeout, TOOL_OUTPUT)
+    }
+
+    fn run_capped(&self, argv: &[&str], max_output: usize) -> Result<ToolOutput, ProviderError> {
+        self.exec(argv, &[], TOOL_TIMEOUT, max_output)
     }
 
     fn has(&self, program: &str) -> bool {
@@ -94,12 +103,14 @@ impl Runner for SystemRunner {
 }
 
 impl SystemRunner {
-    /// Runs `argv` with `input` on its stdin, killed after `timeout`.
+    /// Runs `argv` with `input` on its stdin, killed after `timeout`, keeping
+    /// `max_output` bytes of each stream.
     fn exec(
         &self,
         argv: &[&str],
         input: &[u8],
         timeout: Duration,
+        max_output: usize,
     ) -> Result<ToolOutput, ProviderError> {
         let (program, args) = argv
             .split_first()
@@ -112,7 +123,7 @@ impl SystemRunner {
             cwd: None,
             env: BTreeMap::from([("LC_ALL".to_owned(), "C".to_owned())]),
             timeout,
-            max_output: TOOL_OUTPUT,
+            max_output,
             stdin: Stdin(input.to_vec()),
         };
         let out = block_on(LinuxCommand.run(spec))?;
@@ -157,6 +168,8 @@ pub struct RecordingRunner {
     calls: Mutex<Vec<Vec<String>>>,
     fed: Mutex<Vec<(Vec<String>, usize)>>,
     answers: Mutex<BTreeMap<String, ToolOutput>>,
+    /// Answers for one exact argument vector (joined by spaces), before the program's.
+    answers_by_argv: Mutex<BTreeMap<String, ToolOutput>>,
     missing: Mutex<BTreeSet<String>>,
     inner: Option<Arc<dyn Runner>>,
 }
@@ -192,6 +205,12 @@ impl RecordingRunner {
     /// What `program` answers from now on.
     pub fn answer(&self, program: &str, output: ToolOutput) {
         lock(&self.answers).insert(program.to_owned(), output);
+    }
+
+    /// What exactly `argv` answers from now on (one tool read several ways, `ip -j addr`
+    /// and `ip -j route`); other argument vectors get the program's answer.
+    pub fn answer_argv(&self, argv: &[&str], output: ToolOutput) {
+        lock(&self.answers_by_argv).insert(argv.join(" "), output);
     }
 
     /// `program` is not installed from now on.
@@ -236,6 +255,9 @@ impl Runner for RecordingRunner {
         if let Some(inner) = &self.inner {
             return inner.run_with_input(argv, input);
         }
+        if let Some(exact) = lock(&self.answers_by_argv).get(&argv.join(" ")) {
+            return Ok(exact.clone());
+        }
         Ok(lock(&self.answers)
             .get(program)
             .cloned()
@@ -271,6 +293,11 @@ mod tests {
             "{missing}"
         );
         assert!(SystemRunner.has("sh") && !SystemRunner.has("osapi-no-such-tool"));
+        let capped = SystemRunner.run_capped(&["printf", "abcdef"], 3).unwrap();
+        assert!(
+            capped.stdout.starts_with("abc") && !capped.stdout.contains("def"),
+            "{capped:?}"
+        );
     }
 
     #[test]
@@ -300,5 +327,26 @@ mod tests {
         assert_eq!(out.unwrap(), "<hi>\n");
         assert_eq!(r.fed().len(), 1);
         assert!(!r.has("osapi-no-such-tool"));
+    }
+
+    #[test]
+    fn an_exact_argument_vector_has_its_own_answer() {
+        let r = RecordingRunner::new();
+        r.answer(
+            "date",
+            ToolOutput {
+                stdout: "+01:00\n".into(),
+                ..Default::default()
+            },
+        );
+        r.answer_argv(
+            &["date", "+%s"],
+            ToolOutput {
+                stdout: "0\n".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.check(&["date", "+%s"]).unwrap(), "0\n");
+        assert_eq!(r.check(&["date", "+%:z"]).unwrap(), "+01:00\n");
     }
 }

@@ -95,6 +95,8 @@ endpoints! {
     file_delete(name) -> Deleted = DELETE "/file/{}";
     /// `GET /file/stale`.
     file_stale() -> StaleList = GET "/file/stale";
+    /// `GET /facts/keys`.
+    facts_keys() -> FactKeys = GET "/facts/keys";
     /// `GET /agent`.
     agent_list() -> AgentList = GET "/agent";
     /// `GET /agent/{hostname}`.

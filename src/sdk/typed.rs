@@ -70,6 +70,10 @@ pub fn op_call<O: Op>(
         };
         path = path.replacen(&format!("{{{name}}}"), &encode_segment(&value), 1);
     }
+    if O::QUERY && !O::BODY && !fields.is_empty() {
+        path.push('?');
+        path.push_str(&query_string(&fields));
+    }
     let method = match O::METHOD {
         OpMethod::Get => Method::GET,
         OpMethod::Post => Method::POST,
@@ -77,6 +81,23 @@ pub fn op_call<O: Op>(
         OpMethod::Delete => Method::DELETE,
     };
     Ok((method, path, O::BODY.then_some(Value::Object(fields))))
+}
+
+/// `k=v&...` of the request fields left after the path's (strings as they are, other
+/// values as JSON text), encoded.
+fn query_string(fields: &serde_json::Map<String, Value>) -> String {
+    fields
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{}={}", encode_segment(k), encode_segment(&text))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 impl Client {
@@ -254,6 +275,8 @@ impl Client {
     // ---- agents -------------------------------------------------------------------
 
     fetch_aliases! {
+        /// `GET /facts/keys`: the built-in `@fact.` references.
+        facts_keys() -> FactKeys;
         /// `GET /agent`: every registered agent.
         agent_list() -> AgentList;
         /// `GET /agent/{hostname}`.

@@ -99,6 +99,55 @@ pub struct Route {
     pub flags: String,
 }
 
+/// The built-in `@fact.<key>` references, with what each resolves to (`GET /facts/keys`).
+pub const BUILTIN_FACT_KEYS: [(&str, &str); 6] = [
+    (
+        "interface.primary",
+        "Name of the interface holding the default route",
+    ),
+    ("hostname", "The agent's hostname"),
+    ("arch", "CPU architecture (x86_64, aarch64)"),
+    ("kernel", "Kernel release"),
+    ("fqdn", "The host's fully qualified domain name"),
+    (
+        "containerized",
+        "true when the agent runs in a container, else false",
+    ),
+];
+
+/// One `@fact.` reference a request value may hold.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct FactKey {
+    /// The part after `@fact.`.
+    pub key: String,
+    pub description: Option<String>,
+    /// Resolved from the agent's own facts (custom facts are `custom.<name>`).
+    pub builtin: Option<bool>,
+}
+
+/// `GET /facts/keys`: every built-in `@fact.` reference.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct FactKeys {
+    pub keys: Vec<FactKey>,
+}
+
+impl FactKeys {
+    /// The built-in keys, in the original's order.
+    pub fn builtin() -> Self {
+        Self {
+            keys: BUILTIN_FACT_KEYS
+                .iter()
+                .map(|(key, description)| FactKey {
+                    key: (*key).to_owned(),
+                    description: Some((*description).to_owned()),
+                    builtin: Some(true),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Facts {
     /// Facts bucket key.
     pub fn key(hostname: &str) -> String {

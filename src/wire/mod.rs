@@ -225,10 +225,8 @@ pub trait Validate {
 /// `@fact.<key>` with a key the agent knows how to resolve.
 pub fn is_fact_ref(s: &str) -> bool {
     s.strip_prefix("@fact.").is_some_and(|key| {
-        matches!(
-            key,
-            "interface.primary" | "hostname" | "arch" | "kernel" | "fqdn"
-        ) || key.strip_prefix("custom.").is_some_and(|k| !k.is_empty())
+        facts::BUILTIN_FACT_KEYS.iter().any(|(k, _)| *k == key)
+            || key.strip_prefix("custom.").is_some_and(|k| !k.is_empty())
     })
 }
 
@@ -240,6 +238,7 @@ mod tests {
     fn fact_refs() {
         assert!(is_fact_ref("@fact.interface.primary"));
         assert!(is_fact_ref("@fact.custom.rack"));
+        assert!(is_fact_ref("@fact.containerized"));
         assert!(!is_fact_ref("@fact.custom."));
         assert!(!is_fact_ref("@fact.os"));
         assert!(!is_fact_ref("eth0"));

@@ -210,29 +210,46 @@ impl NodeProvider for FakeNode {
     }
 }
 
-/// Linux providers with the fake node; DNS points nowhere, so tests using it cannot touch
-/// the machine's resolv.conf.
+/// Linux providers with the fake node; DNS and Netplan point nowhere, so tests using it
+/// cannot touch the machine's resolv.conf or network.
 pub fn fake_providers(node: FakeNode) -> Providers {
     let mut p = Providers::with_node(Arc::new(node));
     p.dns = Arc::new(osapi::provider::dns::ResolvConf {
         path: "/nonexistent/osapi-test/resolv.conf".into(),
     });
+    confine(&mut p, Path::new("/nonexistent/osapi-test"));
     p
 }
 
-/// Real Linux providers except DNS, which is rooted in `dir`, and the managed domains
-/// that change the host (cron, packages, services), whose system root is `dir` and whose tools are recorded,
-/// never run: a test calling every route changes nothing on this machine.
+/// Roots every provider that changes the host (hostname, time zone, power, sysctl, NTP,
+/// cron, packages, services, accounts, certificates, Netplan) at `root`, with a recording
+/// runner whose tools never run: a test calling every route changes nothing here.
+pub fn confine(p: &mut Providers, root: &Path) {
+    let system = || {
+        Arc::new(osapi::provider::system::LinuxSystem {
+            root: root.into(),
+            runner: osapi::provider::runner::RecordingRunner::new(),
+        })
+    };
+    p.host = system();
+    p.sysctl = system();
+    p.ntp = system();
+    p.cron = system();
+    p.packages = system();
+    p.services = system();
+    p.groups = system();
+    p.users = system();
+    p.ssh_keys = system();
+    p.certificates = system();
+    p.netplan = system();
+}
+
+/// Real Linux providers except DNS, which is rooted in `dir`, and every provider that
+/// changes the host, rooted there too (see [`confine`]).
 pub fn linux_providers(dns_dir: &Path) -> Providers {
     let mut p = Providers::linux();
     p.dns = temp_dns(dns_dir);
-    let temp_system = || osapi::provider::system::LinuxSystem {
-        root: dns_dir.into(),
-        runner: osapi::provider::runner::RecordingRunner::new(),
-    };
-    p.cron = Arc::new(temp_system());
-    p.packages = Arc::new(temp_system());
-    p.services = Arc::new(temp_system());
+    confine(&mut p, dns_dir);
     p
 }
 

@@ -1,7 +1,7 @@
-//! `file.deploy.execute` and `file.status.get`: objects fetched from the object store,
-//! templates rendered with MiniJinja, the content checked against the object's SHA-256 and
-//! handed to the file provider (which writes it atomically with mode and ownership); state
-//! kept in the file-state bucket.
+//! `file.deploy.execute`, `file.undeploy.execute` and `file.status.get`: objects fetched
+//! from the object store, templates rendered with MiniJinja, the content checked against
+//! the object's SHA-256 and handed to the file provider (which writes it atomically with
+//! mode and ownership); state kept in the file-state bucket.
 
 use std::path::PathBuf;
 
@@ -15,8 +15,9 @@ use crate::provider::file::{FileProvider, Staged, Wanted};
 use crate::wire::job::rfc3339;
 use crate::wire::ops::file::{
     check_object_name, check_path, parse_mode, DeployPayload, DeployRequest, FileDeploy, FileState,
-    FileStatus, StatusPayload, StatusRequest,
+    FileStatus, FileUndeploy, StatusPayload, StatusRequest, UndeployRequest,
 };
+use crate::wire::ops::Changed;
 
 /// Templates are read whole to render; raw files stream.
 const MAX_TEMPLATE: usize = 1024 * 1024;
@@ -246,6 +247,13 @@ impl Handle for FileDeploy {
     }
 }
 
+impl Handle for FileUndeploy {
+    async fn run(ctx: &ExecContext, data: UndeployRequest) -> Result<Done<Changed>, OpError> {
+        let changed = undeploy(ctx, data).await?;
+        Ok(Done::new(Changed {}, changed))
+    }
+}
+
 impl Handle for FileStatus {
     async fn run(ctx: &ExecContext, data: StatusRequest) -> Result<Done<StatusPayload>, OpError> {
         Ok(Done::read(status(ctx, data).await?))
@@ -341,6 +349,7 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         hostname: ctx.hostname.clone(),
         deployed_at: rfc3339(time::OffsetDateTime::now_utc()),
         content_type: data.content_type.clone(),
+        undeployed_at: None,
     };
     let body = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
     states
@@ -354,6 +363,48 @@ async fn deploy(ctx: &ExecContext, data: DeployRequest) -> Result<Done<DeployPay
         },
         changed,
     })
+}
+
+/// Removes a file osapi deployed and marks its record undeployed. A path not on disk is
+/// `false`; a file osapi did not deploy (or undeployed before) is refused, naming `path`:
+/// undeploy must never become a way to delete arbitrary files.
+async fn undeploy(ctx: &ExecContext, data: UndeployRequest) -> Result<bool, OpError> {
+    check_path(&data.path)?;
+    let (_, states, _) = ctx
+        .files
+        .as_ref()
+        .ok_or("file storage is not configured on this agent")?;
+    let key = state_key(&ctx.hostname, &data.path);
+    let path = PathBuf::from(&data.path);
+    let checked = path.clone();
+    if on_files(ctx, move |f| f.metadata(&checked))
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let recorded = states
+        .get(&key)
+        .await
+        .map_err(|e| format!("reading the file state: {e}"))?
+        .and_then(|b| serde_json::from_slice::<FileState>(&b).ok())
+        .filter(|s| s.undeployed_at.is_none());
+    let Some(mut state) = recorded else {
+        return Err(OpError::field(
+            "path",
+            format!("{} was not deployed by osapi", data.path),
+        ));
+    };
+    let removed = on_files(ctx, move |f| f.remove(&path))
+        .await?
+        .map_err(|e| e.to_string())?;
+    state.undeployed_at = Some(rfc3339(time::OffsetDateTime::now_utc()));
+    let body = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+    states
+        .put(key, body.into())
+        .await
+        .map_err(|e| format!("file removed but its state was not recorded: {e}"))?;
+    Ok(removed)
 }
 
 async fn status(ctx: &ExecContext, data: StatusRequest) -> Result<StatusPayload, String> {

@@ -16,6 +16,10 @@ pub mod service;
 pub mod sysctl;
 pub mod user;
 
+pub mod log;
+pub mod netplan;
+pub mod process;
+
 use std::future::Future;
 
 use super::processor::{ExecContext, OpError};

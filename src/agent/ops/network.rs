@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Done, Handle};
 use crate::agent::processor::{blocking, ExecContext, OpError};
+use crate::provider::netplan::DnsSettings;
 use crate::wire::ops::network::{
     DnsGetData, DnsPayload, DnsUpdateData, DnsUpdatePayload, NetworkDnsGet, NetworkDnsUpdate,
     NetworkPingDo, PingPayload, PingRequest,
@@ -28,8 +29,18 @@ impl Handle for NetworkDnsUpdate {
         ctx: &ExecContext,
         data: DnsUpdateData,
     ) -> Result<Done<DnsUpdatePayload>, OpError> {
-        let dns = ctx.providers.dns.clone();
+        let (dns, netplan) = (ctx.providers.dns.clone(), ctx.providers.netplan.clone());
+        // Where Netplan configures the host the settings persist in its managed drop-in,
+        // as the original's (and DELETE removes them); elsewhere resolved or resolv.conf.
         let changed = blocking(move || {
+            if netplan.manages_network() {
+                return netplan.set_dns(&DnsSettings {
+                    interface: &data.interface,
+                    servers: data.servers.as_deref(),
+                    search_domains: data.search_domains.as_deref(),
+                    override_dhcp: data.override_dhcp.unwrap_or(false),
+                });
+            }
             dns.update(
                 &data.interface,
                 data.servers.as_deref(),

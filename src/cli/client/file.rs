@@ -134,13 +134,17 @@ impl Show for StaleList {
                 f.hostname.clone(),
                 f.path.clone(),
                 f.object_name.clone(),
-                f.current_object_sha256.clone(),
+                f.provider.clone(),
+                f.current_sha.clone(),
             ]
         });
         format!(
             "\n  Stale ({}):\n\n{}",
             self.total,
-            table(&["hostname", "path", "object", "current sha256"], rows)
+            table(
+                &["hostname", "path", "object", "provider", "current sha256"],
+                rows
+            )
         )
     }
 }

@@ -18,6 +18,7 @@ mod file;
 mod health;
 mod job;
 mod node;
+mod runtime;
 mod services;
 
 pub use agent::AgentCommand;

@@ -13,7 +13,7 @@ use crate::sdk::{Client, RawResponse};
 use crate::wire::ops::command::{
     CommandData, CommandExec, CommandExecRequest, CommandPayload, CommandShell, CommandShellRequest,
 };
-use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, StatusRequest};
+use crate::wire::ops::file::{DeployRequest, FileDeploy, FileStatus, FileUndeploy, StatusRequest};
 use crate::wire::ops::host::{
     HostnameUpdateRequest, NodeHostnameUpdate, NodePowerReboot, NodePowerShutdown,
     NodeTimezoneUpdate, PowerRequest, TimezoneUpdateRequest,
@@ -112,6 +112,16 @@ pub enum NodeCommand {
     Certificate {
         #[command(subcommand)]
         command: super::certificate::CertificateCommand,
+    },
+    /// The host's processes; signal one.
+    Process {
+        #[command(subcommand)]
+        command: super::runtime::ProcessCommand,
+    },
+    /// The systemd journal.
+    Log {
+        #[command(subcommand)]
+        command: super::runtime::LogCommand,
     },
 }
 
@@ -271,6 +281,16 @@ pub enum NetworkCommand {
         #[command(subcommand)]
         command: DnsCommand,
     },
+    /// Live interfaces; their Netplan configuration.
+    Interface {
+        #[command(subcommand)]
+        command: super::runtime::InterfaceCommand,
+    },
+    /// Live routes; static routes of an interface (Netplan).
+    Route {
+        #[command(subcommand)]
+        command: super::runtime::RouteCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +311,14 @@ pub enum DnsCommand {
         /// Comma-separated search domains.
         #[arg(long, value_delimiter = ',')]
         search_domains: Option<Vec<String>>,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Remove the managed DNS settings (the Netplan drop-in osapi-dns.yaml).
+    Delete {
+        #[arg(long)]
+        interface_name: String,
         /// Do not ask for confirmation with -T _all.
         #[arg(short = 'y', long)]
         yes: bool,
@@ -370,6 +398,14 @@ pub enum NodeFileCommand {
         #[arg(long)]
         path: String,
     },
+    /// Remove a file osapi deployed (its state is kept, marked undeployed).
+    Undeploy {
+        #[arg(long)]
+        path: String,
+        /// Do not ask for confirmation with -T _all.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
 }
 
 /// Runs a `node` subcommand on `target`.
@@ -426,6 +462,10 @@ pub async fn run(
         NodeCommand::Certificate { command } => {
             super::certificate::certificate(client, target, command, json).await
         }
+        NodeCommand::Process { command } => {
+            super::runtime::process(client, target, command, json).await
+        }
+        NodeCommand::Log { command } => super::runtime::log(client, target, command, json).await,
     }
 }
 
@@ -634,6 +674,19 @@ async fn network(
             show_confirmed::<NetworkDnsUpdate>(client, target, (yes, "update DNS"), &request, json)
                 .await
         }
+        NetworkCommand::Dns {
+            command:
+                DnsCommand::Delete {
+                    interface_name,
+                    yes,
+                },
+        } => super::runtime::dns_delete(client, target, interface_name, yes, json).await,
+        NetworkCommand::Interface { command } => {
+            super::runtime::interface(client, target, command, json).await
+        }
+        NetworkCommand::Route { command } => {
+            super::runtime::route(client, target, command, json).await
+        }
     }
 }
 
@@ -752,6 +805,10 @@ async fn node_file(
         }
         NodeFileCommand::Status { path } => {
             show::<FileStatus>(client, target, &StatusRequest { path }, json).await
+        }
+        NodeFileCommand::Undeploy { path, yes } => {
+            let (ask, request) = ((yes, "remove a deployed file"), StatusRequest { path });
+            show_confirmed::<FileUndeploy>(client, target, ask, &request, json).await
         }
     }
 }

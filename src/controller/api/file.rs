@@ -260,7 +260,7 @@ pub async fn delete(Named(state, name): Named) -> Result<Json<Deleted>, ApiError
     }))
 }
 
-/// Deployed files whose object changed since their deploy.
+/// Deployed files (not undeployed since) whose object changed since their deploy.
 #[utoipa::path(get, path = "/file/stale", tag = "file", responses((status = 200, body = StaleList)),
     security(("BearerAuth" = ["file:read"])))]
 pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, ApiError> {
@@ -280,6 +280,9 @@ pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, Api
         let Ok(s) = serde_json::from_slice::<FileState>(&value) else {
             continue;
         };
+        if s.undeployed_at.is_some() {
+            continue;
+        }
         if !shas.contains_key(&s.object_name) {
             let sha = current(store, &s.object_name)
                 .await?
@@ -290,11 +293,13 @@ pub async fn stale(State(state): State<AppState>) -> Result<Json<StaleList>, Api
         let now = shas.get(&s.object_name).cloned().unwrap_or_default();
         if now != s.object_sha256 {
             out.push(StaleFile {
+                provider: StaleFile::provider_of(&s.path).to_owned(),
                 hostname: s.hostname,
                 path: s.path,
                 object_name: s.object_name,
-                deployed_object_sha256: s.object_sha256,
-                current_object_sha256: now,
+                deployed_sha: s.object_sha256,
+                current_sha: now,
+                deployed_at: s.deployed_at,
             });
         }
     }

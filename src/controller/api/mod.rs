@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod facts;
 pub mod file;
 pub mod health;
 pub mod job;

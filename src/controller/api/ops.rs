@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
@@ -38,9 +39,16 @@ fn ok_status<O: Op>() -> StatusCode {
 async fn handle<O: Op>(
     State(state): State<AppState>,
     PathParam(mut params): PathParam<BTreeMap<String, String>>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let target = params.remove("hostname").unwrap_or_default();
+    if O::QUERY && !O::BODY {
+        let Query(query) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+        for (k, v) in query {
+            params.entry(k).or_insert(v);
+        }
+    }
     let request: O::Request = request_of::<O>(params, &body)?;
     request.validate()?;
     if let Some(object) = O::stored_object(&request) {
@@ -213,6 +221,9 @@ impl OpRouter {
                     .description(description)
                     .schema(Some(String::schema())),
             );
+        }
+        for parameter in O::query_parameters() {
+            op = op.parameter(parameter);
         }
         if O::BODY {
             <O::Request as ToSchema>::schemas(&mut self.components);

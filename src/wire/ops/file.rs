@@ -1,4 +1,4 @@
-//! `file.*` on hosts: deploy and status, with the input rules shared by the controller
+//! `file.*` on hosts: deploy, undeploy and status, with the input rules shared by the controller
 //! (400s) and the agent (defence in depth).
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::AnswerShape;
+use super::{AnswerShape, Changed};
 use serde_json::Value;
 
 use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
@@ -34,6 +34,17 @@ op!(
     StatusRequest => StatusRequest => StatusPayload => FileStatusItem;
     const ANSWER: AnswerShape = AnswerShape::WithUnicastItem;
 );
+
+op!(
+    /// `POST /node/{hostname}/file/undeploy`.
+    FileUndeploy, "file.undeploy.execute", Modify, Post, "/node/{hostname}/file/undeploy",
+    FileWrite, "file",
+    "Removes a file osapi deployed from the target's hosts; its state is kept, marked undeployed.",
+    UndeployRequest => UndeployRequest => Changed => HostResult<Changed>
+);
+
+/// Body of `POST /node/{hostname}/file/undeploy` (`path`), and its job data.
+pub type UndeployRequest = StatusRequest;
 
 /// Body of `POST /node/{hostname}/file/deploy`, and its job data.
 #[serde_with::skip_serializing_none]
@@ -198,6 +209,9 @@ pub struct FileState {
     pub hostname: String,
     pub deployed_at: String,
     pub content_type: String,
+    /// When the file was undeployed (removed from the host); the record stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeployed_at: Option<String>,
 }
 
 /// Object names: 1–255 of `[A-Za-z0-9._-]`, not starting with a dot (no `..`, no `/`).

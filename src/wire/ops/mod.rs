@@ -49,6 +49,10 @@ pub mod ssh_key;
 pub mod sysctl;
 pub mod user;
 
+pub mod log;
+pub mod netplan;
+pub mod process;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -96,6 +100,9 @@ pub trait Op: Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// Whether the request has a JSON body (else it is made of path parameters alone).
     const BODY: bool = matches!(Self::METHOD, Method::Post | Method::Put);
+    /// Whether a bodiless request also takes the URL's query parameters (a read's
+    /// filters: `?lines=50&priority=err`); the path parameters win over them.
+    const QUERY: bool = false;
     /// The operation's name and kind.
     const OP: OpName = OpName {
         name: Self::NAME,
@@ -120,6 +127,11 @@ pub trait Op: Send + Sync + 'static {
     /// The operation's own time limit; a caller's wait covers it.
     fn time_limit(_data: &Self::Data) -> Option<Duration> {
         None
+    }
+
+    /// The query parameters a [`Op::QUERY`] operation documents in the API description.
+    fn query_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+        Vec::new()
     }
 
     /// The stored object (object store) the request names, which must exist before the
@@ -167,6 +179,35 @@ impl Validate for NoInput {
     fn validate(&self) -> Result<(), super::FieldError> {
         Ok(())
     }
+}
+
+/// Integers that arrive as text (path and query parameters) or as JSON numbers (bodies).
+pub fn int_or_text<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<T> {
+        Number(T),
+        Text(String),
+    }
+    match Raw::<T>::deserialize(d)? {
+        Raw::Number(n) => Ok(n),
+        Raw::Text(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// [`int_or_text`] for an optional field (with `#[serde(default)]`).
+pub fn opt_int_or_text<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    int_or_text(d).map(Some)
 }
 
 /// Calls `$m!` with every operation type of the catalogue, in one list.
@@ -246,6 +287,24 @@ macro_rules! for_each_op {
             $crate::wire::ops::certificate::CertificateCaCreate,
             $crate::wire::ops::certificate::CertificateCaUpdate,
             $crate::wire::ops::certificate::CertificateCaDelete,
+            $crate::wire::ops::file::FileUndeploy,
+            $crate::wire::ops::process::NodeProcessList,
+            $crate::wire::ops::process::NodeProcessGet,
+            $crate::wire::ops::process::NodeProcessSignal,
+            $crate::wire::ops::log::NodeLogQuery,
+            $crate::wire::ops::log::NodeLogSources,
+            $crate::wire::ops::log::NodeLogUnit,
+            $crate::wire::ops::netplan::NetworkInterfaceList,
+            $crate::wire::ops::netplan::NetworkInterfaceGet,
+            $crate::wire::ops::netplan::NetworkInterfaceCreate,
+            $crate::wire::ops::netplan::NetworkInterfaceUpdate,
+            $crate::wire::ops::netplan::NetworkInterfaceDelete,
+            $crate::wire::ops::netplan::NetworkRouteList,
+            $crate::wire::ops::netplan::NetworkRouteGet,
+            $crate::wire::ops::netplan::NetworkRouteCreate,
+            $crate::wire::ops::netplan::NetworkRouteUpdate,
+            $crate::wire::ops::netplan::NetworkRouteDelete,
+            $crate::wire::ops::netplan::NetworkDnsDelete,
         )
     };
 }

@@ -87,9 +87,10 @@ pub struct DnsUpdateRequest {
     pub servers: Option<Vec<String>>,
     /// Search domains; absent keeps the current ones.
     pub search_domains: Option<Vec<String>>,
-    /// Sent by the latest original's clients: whether these settings replace the ones DHCP
-    /// hands out. They always do here (resolved's per-link settings and a written
-    /// resolv.conf both take precedence), so the flag is accepted and carried along.
+    /// Whether these settings replace the DNS servers DHCP hands out. On a Netplan host
+    /// it sets `dhcp4-overrides`/`dhcp6-overrides` `use-dns: false` in the managed
+    /// drop-in, as the original; elsewhere they always do (resolved's per-link settings
+    /// and a written resolv.conf both take precedence).
     pub override_dhcp: Option<bool>,
 }
 
