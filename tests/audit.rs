@@ -152,3 +152,84 @@ async fn every_authenticated_call_is_audited_without_secrets() {
     assert_eq!(stack.get("/audit", Some(&reader)).await.0, 403);
     stack.shutdown().await;
 }
+
+/// Entries in the audit bucket whose path is `path`, read straight from NATS.
+async fn stored_entries(port: u16, path: &str) -> usize {
+    let js = async_nats::jetstream::new(nats_client(port).await);
+    let Ok(bucket) = js.get_key_value("osapi-audit-log").await else {
+        return 0;
+    };
+    let Ok(mut stream) = bucket.keys().await else {
+        return 0;
+    };
+    let mut keys = Vec::new();
+    while let Some(key) = futures::StreamExt::next(&mut stream).await {
+        keys.extend(key.ok());
+    }
+    let mut n = 0;
+    for key in keys {
+        let Ok(Some(bytes)) = bucket.get(&key).await else {
+            continue;
+        };
+        let entry: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        n += usize::from(entry["path"] == path);
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entries_made_while_nats_is_away_are_spooled_then_stored_and_a_stop_flushes() {
+    let mut nats = Nats::start();
+    let spool = osapi::audit::spool_path(&config(nats.port));
+    let _ = std::fs::remove_file(&spool);
+    let cfg = config(nats.port);
+    let listener = osapi::controller::bind(&cfg).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let served = tokio::spawn(osapi::controller::serve(
+        std::sync::Arc::new(cfg.clone()),
+        listener,
+        stop.clone(),
+    ));
+    let stack = Stack {
+        base: format!("http://{addr}"),
+        config: cfg,
+        controller: stop.clone(),
+        agents: Default::default(),
+        http: reqwest::Client::new(),
+    };
+    stack.wait_ready().await;
+    let admin = token(&["admin"], &[]);
+    nats.kill();
+    // Audited although NATS is away (they answer 503 themselves).
+    for _ in 0..20 {
+        let (status, _) = stack.get("/agent/away", Some(&admin)).await;
+        assert_eq!(status, 503);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(spool.exists(), "spooled at {}", spool.display());
+    nats.restart();
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = stored_entries(nats.port, "/agent/away").await;
+        if stored == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stored, 20, "every spooled entry stored once NATS is back");
+    assert!(!spool.exists(), "the spool is emptied");
+
+    // A burst, then an immediate stop: the writer stores what is queued first.
+    let burst =
+        futures::future::join_all((0..300).map(|_| stack.get("/agent/burst", Some(&admin))));
+    for (status, _) in burst.await {
+        assert_eq!(status, 404);
+    }
+    stop.cancel();
+    served.await.expect("join").expect("served");
+    // Nothing is written after the controller returned: NATS may stop now.
+    nats.kill();
+    nats.restart();
+    assert_eq!(stored_entries(nats.port, "/agent/burst").await, 300);
+}

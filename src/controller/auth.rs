@@ -59,8 +59,16 @@ pub async fn require(
         .into_response()
     };
     audit(
-        &state, &principal, method, path, source_ip, body, &response, started,
-    );
+        &state,
+        &principal,
+        method,
+        path,
+        source_ip,
+        body,
+        response.status().as_u16(),
+        started,
+    )
+    .await;
     response
 }
 
@@ -90,14 +98,14 @@ async fn capture_body(req: Request) -> (Request, Option<serde_json::Value>) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn audit(
+async fn audit(
     state: &AppState,
     principal: &Principal,
     method: String,
     path: String,
     source_ip: String,
     body: Option<serde_json::Value>,
-    response: &Response,
+    response_code: u16,
     started: Instant,
 ) {
     let Some(log) = state.audit_log() else { return };
@@ -108,12 +116,13 @@ fn audit(
         roles: principal.roles.clone(),
         method,
         path,
-        response_code: response.status().as_u16(),
+        response_code,
         duration_ms: started.elapsed().as_millis() as u64,
         source_ip,
         operation_id: None,
         // The request span's context is current here (set around the whole request).
         trace_id: crate::telemetry::otel::current_trace_id(),
         body,
-    });
+    })
+    .await;
 }

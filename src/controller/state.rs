@@ -186,7 +186,11 @@ impl AppState {
                 cancel.clone(),
             ));
             state.start_heartbeat_and_watcher(&resources, &cancel);
-            let audit = resources.audit.clone().map(crate::audit::AuditLog::start);
+            let spool = crate::audit::Spool::new(crate::audit::spool_path(&state.config));
+            let audit = resources.audit.clone().map(|bucket| {
+                let client = client.clone();
+                crate::audit::AuditLog::start(client, bucket, spool, cancel.clone(), &state.tasks)
+            });
             let _ = state.backend.set(Backend {
                 client,
                 resources,

@@ -10,12 +10,34 @@ use tokio::sync::mpsc;
 
 pub use crate::wire::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
 
-/// Entries waiting to be written; when full, new entries are dropped (and counted in the
-/// log) rather than holding up requests.
+mod spool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use spool::Spool;
+
+/// Entries waiting to be written; when full, a request waits for room (never drops).
 const QUEUE: usize = 4096;
+/// How often spooled entries are offered to NATS again.
+const REPLAY_EVERY: Duration = Duration::from_secs(2);
 /// Bodies larger than this are not recorded.
 const MAX_BODY: usize = 8 * 1024;
 const MASK: &str = "********";
+
+/// Where the controller spools audit entries while NATS is away: beside the credentials
+/// (the controller's state directory), one file per NATS server it writes to, so two
+/// controllers of different fleets on one host never mix theirs.
+pub fn spool_path(config: &crate::config::Config) -> std::path::PathBuf {
+    let nats = &config.controller.nats;
+    let server: String = format!("{}_{}", nats.host, nats.port)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    crate::security::credentials_dir(config).with_file_name(format!("audit-spool-{server}.jsonl"))
+}
 
 /// Hands entries to a background writer.
 #[derive(Clone)]
@@ -24,27 +46,115 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer for `bucket`.
-    pub fn start(bucket: kv::Store) -> Self {
-        let (tx, mut rx) = mpsc::channel::<AuditEntry>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(entry) = rx.recv().await {
-                let Ok(body) = serde_json::to_vec(&entry) else {
-                    continue;
-                };
-                if let Err(e) = bucket.put(&entry.id, body.into()).await {
-                    tracing::warn!(error = %e, id = %entry.id, "audit entry not written");
-                }
-            }
-        });
+    /// Starts the writer for `bucket`, spooling to `spool` while NATS is away; it stores
+    /// what is queued and stops when `stop` fires (await it through `tasks`).
+    pub fn start(
+        client: async_nats::Client,
+        bucket: kv::Store,
+        spool: Spool,
+        stop: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel::<AuditEntry>(QUEUE);
+        let writer = Writer {
+            client,
+            bucket,
+            spool: Arc::new(spool),
+        };
+        tasks.spawn(writer.run(rx, stop));
         Self { tx }
     }
 
-    /// Queues an entry; never waits.
-    pub fn record(&self, entry: AuditEntry) {
-        if self.tx.try_send(entry).is_err() {
-            tracing::warn!("audit queue full; entry dropped");
+    /// Queues an entry; waits only while the queue is full.
+    pub async fn record(&self, entry: AuditEntry) {
+        if self.tx.send(entry).await.is_err() {
+            tracing::error!("audit writer stopped; entry not recorded");
         }
+    }
+}
+
+/// Stores entries in order: in the bucket, or in the spool while NATS is away (then
+/// every later entry goes to the spool too, until it is replayed, so order holds).
+struct Writer {
+    client: async_nats::Client,
+    bucket: kv::Store,
+    spool: Arc<Spool>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<AuditEntry>, stop: CancellationToken) {
+        let mut spooled = !self.spool_call(|s| Ok(s.is_empty())).await.unwrap_or(true);
+        let mut replay = tokio::time::interval(REPLAY_EVERY);
+        loop {
+            tokio::select! {
+                entry = rx.recv() => match entry {
+                    Some(entry) => spooled = self.store(entry, spooled).await,
+                    None => break,
+                },
+                _ = replay.tick(), if spooled => spooled = !self.replay().await,
+                _ = stop.cancelled() => break,
+            }
+        }
+        // What was queued is stored before the controller (and then NATS) stops.
+        rx.close();
+        while let Some(entry) = rx.recv().await {
+            spooled = self.store(entry, spooled).await;
+        }
+        if spooled && !self.replay().await {
+            tracing::warn!(spool = %self.spool.path().display(), "audit entries left in the spool; stored at the next start");
+        }
+    }
+
+    /// Stores one entry; returns whether the spool is in use afterwards.
+    async fn store(&self, entry: AuditEntry, spooled: bool) -> bool {
+        if !spooled {
+            match self.put(&entry).await {
+                Ok(()) => return false,
+                Err(e) => tracing::warn!(error = %e, "audit bucket unavailable; spooling"),
+            }
+        }
+        if let Err(e) = self.spool_call(move |s| s.append(&entry)).await {
+            tracing::error!(error = %e, "audit entry lost: neither NATS nor the spool took it");
+        }
+        true
+    }
+
+    /// Moves the spool into the bucket; whether it is empty now.
+    async fn replay(&self) -> bool {
+        let Ok(entries) = self.spool_call(|s| s.read()).await else {
+            return false;
+        };
+        for entry in &entries {
+            if self.put(entry).await.is_err() {
+                return false;
+            }
+        }
+        tracing::info!(entries = entries.len(), "spooled audit entries stored");
+        self.spool_call(|s| s.clear()).await.is_ok()
+    }
+
+    async fn put(&self, entry: &AuditEntry) -> Result<(), String> {
+        // Disconnected, a put would wait out its whole timeout before failing.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err("not connected to NATS".into());
+        }
+        let body = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+        self.bucket
+            .put(&entry.id, body.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A spool file operation, off the async workers.
+    async fn spool_call<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Spool) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let spool = self.spool.clone();
+        tokio::task::spawn_blocking(move || op(&spool))
+            .await
+            .map_err(std::io::Error::other)?
     }
 }
 
