@@ -54,6 +54,24 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Schema names the hand-documented routes and the catalogue's `operations` both use for
+/// different schemas.
+pub fn collisions(operations: &utoipa::openapi::OpenApi) -> Vec<String> {
+    let own = ApiDoc::openapi();
+    let schemas = |doc: &utoipa::openapi::OpenApi| {
+        doc.components
+            .as_ref()
+            .map(|c| c.schemas.clone())
+            .unwrap_or_default()
+    };
+    let (own, theirs) = (schemas(&own), schemas(operations));
+    api::ops::collisions(
+        own.iter()
+            .chain(theirs.iter())
+            .map(|(name, schema)| (name.as_str(), schema)),
+    )
+}
+
 /// The API description: the hand-documented routes plus the catalogue's `operations`.
 pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -70,4 +88,62 @@ fn under_api_prefix(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
         .map(|(path, item)| (format!("{}{path}", super::API_PREFIX), item))
         .collect();
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::auth::Authenticator;
+    use crate::controller::state::AppState;
+
+    #[test]
+    fn no_schema_name_stands_for_two_schemas() {
+        let auth = Authenticator::new("test-signing-key-0123456789abcdef", &Default::default())
+            .expect("auth");
+        let state = AppState::new(
+            Arc::new(crate::config::Config::default()),
+            Arc::new(auth),
+            Arc::new(crate::controller::notify::LogNotifier),
+        );
+        let operations = api::ops::router(&state);
+        assert_eq!(
+            operations.collisions(),
+            Vec::<String>::new(),
+            "among operations"
+        );
+        let (_, doc) = operations.finish();
+        assert_eq!(
+            collisions(&doc),
+            Vec::<String>::new(),
+            "with the other routes"
+        );
+        let doc = serde_json::to_value(document(doc)).expect("json");
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(refs.len() > 100, "{}", refs.len());
+        for r in refs {
+            let name = r.trim_start_matches("#/components/schemas/");
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} names no schema"
+            );
+        }
+    }
+
+    fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r.to_owned()),
+                        _ => collect_refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
 }

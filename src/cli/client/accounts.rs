@@ -9,7 +9,7 @@ use super::node::{show, show_confirmed};
 use crate::cli::render::{list, Cells};
 use crate::sdk::Client;
 use crate::wire::ops::group::{
-    GroupCreate, GroupList, GroupMembers, GroupName, Named, NodeGroupCreate, NodeGroupDelete,
+    GroupCreate, GroupList, GroupMembers, GroupName, NodeGroupCreate, NodeGroupDelete,
     NodeGroupGet, NodeGroupList, NodeGroupUpdate,
 };
 use crate::wire::ops::ssh_key::{
@@ -367,13 +367,5 @@ impl Cells for GroupList {
                 vec![g.name.clone(), g.gid.to_string(), list(members)]
             })
             .collect()
-    }
-}
-
-impl Cells for Named {
-    const COLUMNS: &'static [&'static str] = &["name", "changed"];
-    fn rows(&self, changed: bool) -> Vec<Vec<String>> {
-        let name = self.name.clone().unwrap_or_default();
-        vec![vec![name, changed.to_string()]]
     }
 }

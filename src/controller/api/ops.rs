@@ -22,8 +22,8 @@ use super::{run_on_target, Collection};
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{from_value_named, parse_json, PathParam};
 use crate::controller::state::AppState;
-use crate::wire::ops::{path_params, AnswerShape, Method, Op};
-use crate::wire::Validate;
+use crate::wire::ops::{path_params, AnswerShape, Changed, Method, Op};
+use crate::wire::{HostResult, Validate};
 
 /// Success status of an operation: 200, or 202 for the changes the original accepts so.
 fn ok_status<O: Op>() -> StatusCode {
@@ -155,6 +155,12 @@ impl OpRouter {
         self
     }
 
+    /// Schema names that stand for two different schemas (the document could keep only
+    /// one of them, and describe the other operation wrongly).
+    pub fn collisions(&self) -> Vec<String> {
+        collisions(self.components.iter().map(|(n, s)| (n.as_str(), s)))
+    }
+
     /// The routes, and the description of every one of them.
     pub fn finish(self) -> (Router<AppState>, OpenApi) {
         let mut doc = self.doc;
@@ -200,6 +206,8 @@ impl OpRouter {
             .response("400", error("Invalid request or target"))
             .response("401", error("No valid bearer token"))
             .response("403", error("The token lacks the permission"))
+            .response("413", error("The request's job is too large for one NATS message"))
+            .response("415", error("The body is not sent as application/json"))
             .response("502", failed_host)
             .response(
                 "503",
@@ -254,24 +262,79 @@ pub fn router(state: &AppState) -> OpRouter {
     router
 }
 
+/// The names among `schemas` given to two different schemas, sorted.
+pub fn collisions<'a>(schemas: impl Iterator<Item = (&'a str, &'a RefOr<Schema>)>) -> Vec<String> {
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    let mut clashing = std::collections::BTreeSet::new();
+    for (name, schema) in schemas {
+        let text = serde_json::to_string(schema).unwrap_or_default();
+        match seen.get(name) {
+            Some(first) if *first != text => {
+                clashing.insert(name.to_owned());
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(name, text);
+            }
+        }
+    }
+    clashing.into_iter().collect()
+}
+
 /// OpenAPI schema of an operation's answer body, and the components it references.
 fn answer_schema<O: Op>(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
     <Collection<O::Item> as ToSchema>::schemas(components);
     <O::Item as ToSchema>::schemas(components);
-    components.push((O::Item::name().into_owned(), O::Item::schema()));
-    let collection = Collection::<O::Item>::schema();
+    // A generic item refers to its payload by name.
+    <O::Payload as ToSchema>::schemas(components);
+    components.push((O::Payload::name().into_owned(), O::Payload::schema()));
+    let item = item_schema_name::<O>();
+    components.push((item.clone(), O::Item::schema()));
+    let collection = collection_schema(&item);
     match O::ANSWER {
         AnswerShape::Collection => collection,
         AnswerShape::WithUnicastItem => utoipa::openapi::schema::AllOfBuilder::new()
             .item(collection)
-            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                O::Item::name(),
-            )))
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(item)))
             .description(Some(
                 "For a unicast target the one host's item fields stand beside job_id and results.",
             ))
             .into(),
     }
+}
+
+/// The component name of an operation's item: its type's, except for the generic
+/// `HostResult<T>`, which is one schema per payload (`HostResult_Changed`).
+fn item_schema_name<O: Op>() -> String {
+    let name = O::Item::name();
+    if name == <HostResult<Changed> as ToSchema>::name() {
+        format!("{name}_{}", O::Payload::name())
+    } else {
+        name.into_owned()
+    }
+}
+
+/// `{job_id, results: [item]}` with `item` named: what `Collection<T>` derives, but
+/// pointing at the item's own component.
+fn collection_schema(item: &str) -> RefOr<Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .description(Some("The job and one item per host."))
+        .property(
+            "job_id",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The job that produced these results.")),
+        )
+        .required("job_id")
+        .property(
+            "results",
+            ArrayBuilder::new()
+                .items(utoipa::openapi::Ref::from_schema_name(item))
+                .description(Some("One item per host.")),
+        )
+        .required("results")
+        .into()
 }
 
 fn http_method(m: Method) -> HttpMethod {

@@ -130,6 +130,7 @@ pub struct DeployPayload {
 
 /// Status result: `in-sync`, `drifted` or `missing`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = FileStatusPayload)]
 pub struct StatusPayload {
     pub path: String,
     pub status: String,

@@ -51,21 +51,7 @@ pub struct GroupList {
 impl Payload for GroupList {}
 
 /// The payload of an account change: the name it acted on (beside `changed`).
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Named {
-    pub name: Option<String>,
-}
-
-impl Named {
-    pub fn of(name: &str) -> Self {
-        Self {
-            name: Some(name.to_owned()),
-        }
-    }
-}
-
-impl Payload for Named {}
+pub use super::Named;
 
 /// The `{name}` of `GET`/`DELETE /node/{hostname}/group/{name}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

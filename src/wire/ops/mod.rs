@@ -168,6 +168,14 @@ pub struct Named {
     pub name: String,
 }
 
+impl Named {
+    pub fn of(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+        }
+    }
+}
+
 impl Payload for Named {}
 
 /// The request of an operation that takes nothing but its target.
