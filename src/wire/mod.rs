@@ -110,6 +110,25 @@ pub trait Payload {
 
 impl Payload for Value {}
 
+/// [`HostItem::expand`] of a flattened listing: `{"entries": [...]}` gives one item per
+/// entry, made by `of` (none for a host with none); any other answer is one item.
+pub fn expand_entries<I: HostItem, E: DeserializeOwned>(
+    hostname: &str,
+    data: Value,
+    changed: Option<bool>,
+    of: fn(&str, E) -> I,
+) -> Result<Vec<I>, String> {
+    let Value::Object(mut fields) = data else {
+        return I::from_data(hostname, data, changed).map(|item| vec![item]);
+    };
+    let Some(entries) = fields.remove("entries") else {
+        return I::from_data(hostname, Value::Object(fields), changed).map(|item| vec![item]);
+    };
+    let entries: Vec<E> =
+        serde_json::from_value(entries).map_err(|e| format!("bad agent result: {e}"))?;
+    Ok(entries.into_iter().map(|e| of(hostname, e)).collect())
+}
+
 /// The usual item: responder, the domain payload flattened in, `changed` and `error`.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

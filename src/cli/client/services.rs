@@ -301,7 +301,14 @@ pub async fn service(
         };
         ((a.yes, verb), request)
     };
-    let named = |a: ServiceArgs, verb| ((a.yes, verb), ServiceName { name: a.name });
+    // One named service, after asking when the target is `_all`.
+    let act = |a: ServiceArgs, verb| ((a.yes, verb), ServiceName { name: a.name });
+    macro_rules! on_named {
+        ($op:ty, $args:expr, $verb:literal) => {{
+            let (ask, r) = act($args, $verb);
+            show_confirmed::<$op>(client, target, ask, &r, json).await
+        }};
+    }
     match command {
         ServiceCommand::List => show::<NodeServiceList>(client, target, &NoInput {}, json).await,
         ServiceCommand::Get { name } => {
@@ -315,30 +322,12 @@ pub async fn service(
             let (ask, r) = unit(a, "replace a unit file");
             show_confirmed::<NodeServiceUpdate>(client, target, ask, &r, json).await
         }
-        ServiceCommand::Delete(a) => {
-            let (ask, r) = named(a, "remove a unit file");
-            show_confirmed::<NodeServiceDelete>(client, target, ask, &r, json).await
-        }
-        ServiceCommand::Start(a) => {
-            let (ask, r) = named(a, "start a service");
-            show_confirmed::<NodeServiceStart>(client, target, ask, &r, json).await
-        }
-        ServiceCommand::Stop(a) => {
-            let (ask, r) = named(a, "stop a service");
-            show_confirmed::<NodeServiceStop>(client, target, ask, &r, json).await
-        }
-        ServiceCommand::Restart(a) => {
-            let (ask, r) = named(a, "restart a service");
-            show_confirmed::<NodeServiceRestart>(client, target, ask, &r, json).await
-        }
-        ServiceCommand::Enable(a) => {
-            let (ask, r) = named(a, "enable a service");
-            show_confirmed::<NodeServiceEnable>(client, target, ask, &r, json).await
-        }
-        ServiceCommand::Disable(a) => {
-            let (ask, r) = named(a, "disable a service");
-            show_confirmed::<NodeServiceDisable>(client, target, ask, &r, json).await
-        }
+        ServiceCommand::Delete(a) => on_named!(NodeServiceDelete, a, "remove a unit file"),
+        ServiceCommand::Start(a) => on_named!(NodeServiceStart, a, "start a service"),
+        ServiceCommand::Stop(a) => on_named!(NodeServiceStop, a, "stop a service"),
+        ServiceCommand::Restart(a) => on_named!(NodeServiceRestart, a, "restart a service"),
+        ServiceCommand::Enable(a) => on_named!(NodeServiceEnable, a, "enable a service"),
+        ServiceCommand::Disable(a) => on_named!(NodeServiceDisable, a, "disable a service"),
     }
 }
 

@@ -206,7 +206,10 @@ impl OpRouter {
             .response("400", error("Invalid request or target"))
             .response("401", error("No valid bearer token"))
             .response("403", error("The token lacks the permission"))
-            .response("413", error("The request's job is too large for one NATS message"))
+            .response(
+                "413",
+                error("The request's job is too large for one NATS message"),
+            )
             .response("415", error("The body is not sent as application/json"))
             .response("502", failed_host)
             .response(

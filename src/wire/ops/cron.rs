@@ -344,15 +344,7 @@ impl HostItem for CronItem {
 
     /// A listing contributes one item per entry; a host with none, no item.
     fn expand(hostname: &str, data: Value, changed: Option<bool>) -> Result<Vec<Self>, String> {
-        if data.get("entries").is_none() {
-            return Self::from_data(hostname, data, changed).map(|i| vec![i]);
-        }
-        let list: CronList = serde_json::from_value(data).map_err(bad_result)?;
-        Ok(list
-            .entries
-            .into_iter()
-            .map(|e| Self::of(hostname, e))
-            .collect())
+        crate::wire::expand_entries(hostname, data, changed, Self::of)
     }
 
     fn from_error(hostname: &str, status: HostStatus, error: String) -> Self {
