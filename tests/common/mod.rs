@@ -242,6 +242,9 @@ pub fn confine(p: &mut Providers, root: &Path) {
     p.ssh_keys = system();
     p.certificates = system();
     p.netplan = system();
+    p.docker = Arc::new(osapi::provider::docker::LinuxDocker::new(
+        root.join("run/docker.sock"),
+    ));
 }
 
 /// Real Linux providers except DNS, which is rooted in `dir`, and every provider that
