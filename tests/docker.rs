@@ -14,7 +14,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
+use osapi::orchestrator::Orchestrator;
 use osapi::provider::docker::LinuxDocker;
+use osapi::wire::ops::docker::{
+    ContainerId, DockerDetail, DockerExec, DockerExecRequest, DockerExecResult, DockerInspect,
+    DockerList, DockerListQuery,
+};
 use serde_json::{json, Value};
 
 /// `.ci/docker-daemon`'s socket.
@@ -314,6 +319,7 @@ async fn lifecycle(stack: &Stack, mount: &Path) {
     assert_eq!(detail["changed"], false);
 
     exec(stack).await;
+    sdk_and_orchestrator(stack, &id).await;
 
     let stop = format!("{DOCK}/{NAME}/stop");
     let (code, stopped) = item(stack, "POST", &stop, json!({"timeout": 1})).await;
@@ -380,6 +386,39 @@ async fn exec(stack: &Stack) {
     )
     .await;
     assert_eq!(failed["exit_code"], 3, "{failed}");
+}
+
+/// The typed SDK call and an orchestrator plan of two docker steps.
+async fn sdk_and_orchestrator(stack: &Stack, id: &str) {
+    let admin = token(&["admin"], &[]);
+    let client = osapi::sdk::Client::new(&stack.base, &admin).expect("client");
+    let query = DockerListQuery {
+        state: Some("running".into()),
+        limit: None,
+    };
+    let answer = client
+        .run::<DockerList>("dock-01", &query)
+        .await
+        .expect("list");
+    let containers = &answer.results[0].data.as_ref().expect("data").containers;
+    assert!(containers.iter().any(|c| c.id == id), "{containers:?}");
+
+    let mut o = Orchestrator::new(&stack.base, &admin).expect("orchestrator");
+    let exec = DockerExecRequest {
+        id: NAME.into(),
+        command: vec!["echo".into(), "planned".into()],
+        env: None,
+        working_dir: None,
+    };
+    let echo = o.run_op::<DockerExec>("docker-exec", "dock-01", exec).id();
+    let inspect = ContainerId { id: NAME.into() };
+    o.run_op::<DockerInspect>("docker-inspect", "dock-01", inspect)
+        .after(echo);
+    let report = o.run().await.expect("plan");
+    let echoed: DockerExecResult = report.decode("docker-exec").expect("exec");
+    assert_eq!(echoed.stdout, "planned\n");
+    let detail: DockerDetail = report.decode("docker-inspect").expect("inspect");
+    assert_eq!((detail.id.as_str(), detail.state.as_str()), (id, "running"));
 }
 
 /// Image removal (twice) and a pull that cannot reach its registry.
