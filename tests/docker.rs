@@ -57,8 +57,8 @@ fn docker_cli(socket: &Path, args: &[&str]) -> std::io::Result<std::process::Out
         .output()
 }
 
-/// Imports [`IMAGE`]: a root holding a static busybox and the applets the checks use.
-fn import_image(socket: &Path) {
+/// A tarball of a root holding a static busybox and the applets the checks use.
+fn rootfs_tar() -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian's busybox-static)");
     assert!(
         !has_interpreter(&busybox),
@@ -76,19 +76,22 @@ fn import_image(socket: &Path) {
     for applet in ["sh", "echo", "sleep", "cat", "pwd", "env", "false"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet");
     }
-    let tar = root.path().with_extension("tar");
-    let made = Command::new("tar")
+    let out = Command::new("tar")
         .arg("-C")
         .arg(root.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
+        .args(["-cf", "-", "."])
+        .output()
         .expect("tar");
-    assert!(made.success(), "tar failed");
-    let tar_path = tar.to_string_lossy().into_owned();
-    let out = docker_cli(socket, &["import", &tar_path, IMAGE]).expect("docker import");
-    let _ = std::fs::remove_file(&tar);
+    assert!(out.status.success(), "tar failed");
+    out.stdout
+}
+
+/// Imports [`IMAGE`] from `tar` (`docker import`).
+fn import_image(socket: &Path, tar: &[u8]) {
+    let file = tempfile::NamedTempFile::new().expect("tar file");
+    std::fs::write(file.path(), tar).expect("tar");
+    let path = file.path().to_string_lossy().into_owned();
+    let out = docker_cli(socket, &["import", &path, IMAGE]).expect("docker import");
     assert!(
         out.status.success(),
         "docker import: {}",
@@ -151,10 +154,12 @@ async fn containers_round_trip_through_the_api_and_a_host_without_docker_skips()
     match daemon {
         Ok(socket) => {
             clean(&socket);
-            import_image(&socket);
+            let tar = rootfs_tar();
+            import_image(&socket, &tar);
             let mount = tempfile::tempdir().expect("mount");
             lifecycle(&stack, mount.path()).await;
             images(&stack).await;
+            pull(&stack, &socket, tar).await;
             cli(&stack).await;
             clean(&socket);
         }
@@ -491,4 +496,100 @@ async fn cli(stack: &Stack) {
     )
     .expect("json");
     assert_eq!(body["results"][0]["status"], "skipped", "{body}");
+}
+
+/// A registry of this test, serving one image over the Registry HTTP API v2 (plain HTTP
+/// on 127.0.0.1, which the daemon takes as an insecure registry): the rootfs tarball as
+/// its one layer. Returns its `host:port`.
+async fn local_registry(layer: Vec<u8>) -> String {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use sha2::{Digest, Sha256};
+
+    let digest = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let config = serde_json::to_vec(&json!({
+        "architecture": arch, "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [digest(&layer)]},
+    }))
+    .expect("config");
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": config.len(), "digest": digest(&config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar",
+                    "size": layer.len(), "digest": digest(&layer)}],
+    }))
+    .expect("manifest");
+    let manifest_digest = digest(&manifest);
+    let blobs = Arc::new(std::collections::HashMap::from([
+        (digest(&config), config),
+        (digest(&layer), layer),
+    ]));
+    let app = axum::Router::new()
+        .route("/v2/", axum::routing::get(|| async { "{}" }))
+        .fallback(move |uri: axum::http::Uri| {
+            let (blobs, manifest, manifest_digest) =
+                (blobs.clone(), manifest.clone(), manifest_digest.clone());
+            async move {
+                let path = uri.path();
+                if path.starts_with("/v2/osapi/busybox/manifests/") {
+                    let headers = [
+                        (
+                            header::CONTENT_TYPE,
+                            "application/vnd.docker.distribution.manifest.v2+json".to_owned(),
+                        ),
+                        (
+                            header::HeaderName::from_static("docker-content-digest"),
+                            manifest_digest,
+                        ),
+                    ];
+                    return (headers, manifest).into_response();
+                }
+                let blob = path
+                    .strip_prefix("/v2/osapi/busybox/blobs/")
+                    .and_then(|d| blobs.get(d));
+                match blob {
+                    Some(b) => b.clone().into_response(),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("127.0.0.1:{}", addr.port())
+}
+
+/// A pull from [`local_registry`]: `changed` the first time, not the second (same ID).
+async fn pull(stack: &Stack, socket: &Path, layer: Vec<u8>) {
+    let image = format!("{}/osapi/busybox:1", local_registry(layer).await);
+    let body = json!({"image": image});
+    let (code, pulled) = item(stack, "POST", &format!("{DOCK}/pull"), body.clone()).await;
+    assert_eq!(
+        (code, &pulled["status"], &pulled["changed"]),
+        (202, &json!("ok"), &json!(true)),
+        "{pulled}"
+    );
+    assert_eq!(pulled["tag"], "1");
+    assert!(
+        pulled["image_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sha256:")),
+        "{pulled}"
+    );
+    assert!(pulled["size"].as_i64().is_some_and(|s| s > 0), "{pulled}");
+    let (_, again) = item(stack, "POST", &format!("{DOCK}/pull"), body).await;
+    assert_eq!(
+        (&again["changed"], &again["image_id"]),
+        (&json!(false), &pulled["image_id"])
+    );
+    let _ = docker_cli(socket, &["rmi", "-f", &image]);
 }
