@@ -453,19 +453,7 @@ async fn images(stack: &Stack) {
 
 /// The CLI through the real binary: a table and a `-j` body.
 async fn cli(stack: &Stack) {
-    let run = |args: &'static [&'static str]| async move {
-        let dir = tempfile::tempdir().expect("config dir");
-        std::fs::write(dir.path().join("osapi.yaml"), "").expect("config");
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
-            .arg("-f")
-            .arg(dir.path().join("osapi.yaml"))
-            .args(args)
-            .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
-            .output()
-            .await
-            .expect("run osapi");
-        stdout_of_success(args, &out)
-    };
+    let run = |args: &'static [&'static str]| cli_stdout(env!("CARGO_BIN_EXE_osapi"), stack, args);
     let table = run(&[
         "client",
         "node",

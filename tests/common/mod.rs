@@ -539,6 +539,22 @@ pub fn concrete(path: &str) -> String {
         .replace("{id}", "c0ffee")
 }
 
+/// Runs the osapi binary `exe` (the test's `CARGO_BIN_EXE_osapi`) against the stack as
+/// an admin, with an empty config of its own; its stdout, after it succeeded.
+pub async fn cli_stdout(exe: &str, stack: &Stack, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("config dir");
+    std::fs::write(dir.path().join("osapi.yaml"), "").expect("config");
+    let out = tokio::process::Command::new(exe)
+        .arg("-f")
+        .arg(dir.path().join("osapi.yaml"))
+        .args(args)
+        .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
+        .output()
+        .await
+        .expect("run osapi");
+    stdout_of_success(args, &out)
+}
+
 /// The stdout of a finished command that must have succeeded; else a failure naming
 /// `args`, the exit status and the stderr.
 pub fn stdout_of_success(args: &[&str], out: &std::process::Output) -> String {
