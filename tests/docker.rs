@@ -288,6 +288,20 @@ async fn lifecycle(stack: &Stack, mount: &Path) {
         (code, &again["changed"], &again["id"]),
         (202, &json!(false), &json!(id))
     );
+    let absent = json!({"image": "osapi-test/absent:1", "name": "osapi-test-absent"});
+    let (code, failed) = item(stack, "POST", DOCK, absent).await;
+    assert_eq!(
+        (code, &failed["status"]),
+        (502, &json!("failed")),
+        "{failed}"
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No such image"),
+        "{failed}"
+    );
     let mut other = spec.clone();
     other["image"] = json!("osapi-test/other:1");
     assert_bad("name", send(stack, "POST", DOCK, other).await);

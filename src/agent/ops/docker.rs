@@ -16,7 +16,7 @@ use crate::wire::ops::docker::{
     DockerContainerList, DockerCreate, DockerCreateRequest, DockerDetail, DockerExec,
     DockerExecRequest, DockerExecResult, DockerImageRemove, DockerInspect, DockerList,
     DockerListQuery, DockerPull, DockerPullResult, DockerRemove, DockerStart, DockerStop, ImageRef,
-    ImageRemove,
+    ImageRemove, CALL_TIMEOUT,
 };
 use crate::wire::ops::Op;
 use crate::wire::Validate;
@@ -30,10 +30,18 @@ async fn call<O: Op, T>(
     work: BoxFuture<'_, Result<T, ProviderError>>,
 ) -> Result<T, OpError> {
     check.map_err(|e| OpError::from(e.message))?;
-    let limit = O::time_limit(data).unwrap_or(Duration::from_secs(60));
+    within(O::time_limit(data).unwrap_or(CALL_TIMEOUT), doing, work).await
+}
+
+/// `work`'s outcome, or a failure once `limit` has passed (the call is dropped).
+async fn within<T>(
+    limit: Duration,
+    doing: &str,
+    work: BoxFuture<'_, Result<T, ProviderError>>,
+) -> Result<T, OpError> {
     match tokio::time::timeout(limit, work).await {
         Ok(result) => result.map_err(|e| OpError::from(e).context(doing)),
-        Err(_) => Err(format!("{doing}: no answer within {}s", limit.as_secs()).into()),
+        Err(_) => Err(format!("{doing}: no answer within {:?}", limit).into()),
     }
 }
 
@@ -162,5 +170,33 @@ impl Handle for DockerImageRemove {
         let doing = "failed to remove the image";
         let (answer, changed) = call::<Self, _>(&data, data.validate(), doing, work).await?;
         Ok(Done::new(answer, changed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_past_its_limit_fails_and_a_skip_stays_a_skip() {
+        let hung: BoxFuture<'_, Result<(), ProviderError>> = Box::pin(futures::future::pending());
+        let err = within(Duration::from_millis(20), "failed to pull the image", hung)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "failed to pull the image: no answer within 20ms"
+        );
+        assert!(!err.skipped);
+        let absent: BoxFuture<'_, Result<(), ProviderError>> = Box::pin(async {
+            Err(ProviderError::Unsupported(
+                "no Docker daemon answers on /x".into(),
+            ))
+        });
+        let skip = within(Duration::from_secs(1), "failed to list containers", absent)
+            .await
+            .unwrap_err();
+        assert!(skip.skipped);
+        assert_eq!(skip.message, "no Docker daemon answers on /x");
     }
 }
