@@ -160,7 +160,6 @@ async fn containers_round_trip_through_the_api_and_a_host_without_docker_skips()
             lifecycle(&stack, mount.path()).await;
             images(&stack).await;
             pull(&stack, &socket, tar).await;
-            cli(&stack).await;
             clean(&socket);
         }
         Err(why) => {
@@ -339,6 +338,7 @@ async fn lifecycle(stack: &Stack, mount: &Path) {
 
     exec(stack).await;
     sdk_and_orchestrator(stack, &id).await;
+    cli(stack).await;
 
     let stop = format!("{DOCK}/{NAME}/stop");
     let (code, stopped) = item(stack, "POST", &stop, json!({"timeout": 1})).await;
@@ -480,7 +480,9 @@ async fn cli(stack: &Stack) {
         "dock-01",
     ])
     .await;
+    println!("{table}");
     assert!(table.to_uppercase().contains("STATE"), "{table}");
+    assert!(table.contains(NAME) && table.contains("running"), "{table}");
     let body: Value = serde_json::from_str(
         &run(&[
             "-j",
