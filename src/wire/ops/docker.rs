@@ -53,27 +53,28 @@ macro_rules! with_query {
     };
 }
 
-const fn call(_: &impl Sized) -> Duration {
+/// The limit of an operation that is one short Engine API call or a few.
+const fn short_call(_: &impl Sized) -> Duration {
     CALL_TIMEOUT
 }
 
 docker_op!(DockerCreate, "docker.create.execute", Modify, Post, "/node/{hostname}/container/docker",
     DockerWrite, "Creates a container from a local image and, unless auto_start is false, starts it.",
-    DockerCreateRequest => DockerContainer, call);
+    DockerCreateRequest => DockerContainer, short_call);
 docker_op!(DockerList, "docker.list.get", Query, Get, "/node/{hostname}/container/docker",
     DockerRead, "The host's containers (state running, stopped or all; limit 1-100).",
-    DockerListQuery => DockerContainerList, call; with_query!(DockerListParams););
+    DockerListQuery => DockerContainerList, short_call; with_query!(DockerListParams););
 docker_op!(DockerInspect, "docker.inspect.get", Query, Get,
     "/node/{hostname}/container/docker/{id}", DockerRead,
     "One container: state, ports, mounts and its first network's address.",
-    ContainerId => DockerDetail, call);
+    ContainerId => DockerDetail, short_call);
 docker_op!(DockerRemove, "docker.remove.execute", Modify, Delete,
     "/node/{hostname}/container/docker/{id}", DockerWrite,
     "Removes a container (force: a running one too); an absent one is nothing to do.",
-    ContainerRemove => DockerAction, call; with_query!(ForceParam););
+    ContainerRemove => DockerAction, short_call; with_query!(ForceParam););
 docker_op!(DockerStart, "docker.start.execute", Modify, Post,
     "/node/{hostname}/container/docker/{id}/start", DockerWrite,
-    "Starts a container; a running one is left as it is.", ContainerId => DockerAction, call;
+    "Starts a container; a running one is left as it is.", ContainerId => DockerAction, short_call;
     const BODY: bool = false;);
 docker_op!(DockerStop, "docker.stop.execute", Modify, Post,
     "/node/{hostname}/container/docker/{id}/stop", DockerWrite,
@@ -91,7 +92,7 @@ docker_op!(DockerPull, "docker.pull.execute", Modify, Post, "/node/{hostname}/co
 docker_op!(DockerImageRemove, "docker.image-remove.execute", Modify, Delete,
     "/node/{hostname}/container/docker/image/{image}", DockerWrite,
     "Removes an image (force: also when containers use it); an absent one is nothing to do.",
-    ImageRemove => DockerAction, call; with_query!(ForceParam););
+    ImageRemove => DockerAction, short_call; with_query!(ForceParam););
 
 /// Body of `POST .../container/docker`.
 #[serde_with::skip_serializing_none]
