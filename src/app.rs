@@ -179,7 +179,7 @@ pub async fn run_agent(mut config: Config) -> Result<(), AppError> {
     let shutdown = shutdown_on_signal()?;
     let hostname = agent::identity(&config)?;
     nats_auth::use_generated(&mut config, Some(&hostname));
-    agent::run(&config, Providers::linux(), shutdown).await?;
+    agent::run(&config, Providers::for_agent(&config.agent), shutdown).await?;
     Ok(())
 }
 
@@ -210,7 +210,12 @@ async fn run_controller_and_agent(
         listener,
         shutdown.clone(),
     ));
-    let agent_result = agent::run(&config, Providers::linux(), shutdown.clone()).await;
+    let agent_result = agent::run(
+        &config,
+        Providers::for_agent(&config.agent),
+        shutdown.clone(),
+    )
+    .await;
     // The agent returns on shutdown or on a start-up error; either way stop the API too.
     shutdown.cancel();
     let api_result = match api.await {

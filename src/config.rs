@@ -598,6 +598,8 @@ pub struct AgentConfig {
     pub pki: AgentPkiConfig,
     /// The latest original's `sudo` mode (not built yet).
     pub privilege_escalation: PrivilegeEscalationConfig,
+    /// The Docker daemon the docker operations talk to (osapi extension).
+    pub docker: DockerConfig,
 }
 
 impl Default for AgentConfig {
@@ -617,6 +619,24 @@ impl Default for AgentConfig {
             shutdown_grace: Duration::from_secs(10),
             pki: AgentPkiConfig::default(),
             privilege_escalation: PrivilegeEscalationConfig::default(),
+            docker: DockerConfig::default(),
+        }
+    }
+}
+
+/// `agent.docker`: where the Docker Engine API listens (osapi extension; the original
+/// read `DOCKER_HOST`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerConfig {
+    /// The daemon's Unix socket; a host without it answers docker jobs `skipped`.
+    pub socket: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            socket: "/var/run/docker.sock".into(),
         }
     }
 }
@@ -850,6 +870,12 @@ impl Config {
             return Err(ConfigError::key(
                 "agent.command.max_output",
                 "must be between 1024 and 409600 bytes (stdout and stderr must fit one NATS message)",
+            ));
+        }
+        if !self.agent.docker.socket.starts_with('/') {
+            return Err(ConfigError::key(
+                "agent.docker.socket",
+                "must be the absolute path of the Docker daemon's Unix socket",
             ));
         }
         check_positive(

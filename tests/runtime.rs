@@ -765,17 +765,7 @@ async fn routes_and_dns(stack: &Stack, admin: &str, a: &Host) {
 /// Runs the osapi binary against the stack (an empty config of its own); its stdout,
 /// after it succeeded.
 async fn osapi(stack: &Stack, args: &[&str]) -> String {
-    let dir = tempfile::tempdir().expect("config dir");
-    std::fs::write(dir.path().join("osapi.yaml"), "").expect("config");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
-        .arg("-f")
-        .arg(dir.path().join("osapi.yaml"))
-        .args(args)
-        .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
-        .output()
-        .await
-        .expect("run osapi");
-    stdout_of_success(args, &out)
+    cli_stdout(env!("CARGO_BIN_EXE_osapi"), stack, args).await
 }
 
 /// The CLI's commands for these domains: tables, `-j` bodies, and the changes they send.

@@ -88,14 +88,14 @@ pub struct LinuxCommand;
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
 
 /// Up to a cap of one output stream; the rest is counted as truncated and dropped.
-struct Capped {
+pub(crate) struct Capped {
     kept: Vec<u8>,
     cap: usize,
     truncated: bool,
 }
 
 impl Capped {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             kept: Vec::with_capacity(cap.min(64 * 1024)),
             cap,
@@ -103,8 +103,15 @@ impl Capped {
         }
     }
 
+    /// Keeps what fits of `bytes`, flagging the rest as dropped.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        let room = self.cap.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.truncated |= bytes.len() > room;
+    }
+
     /// Lossy UTF-8, without a replacement character where the cap split a character.
-    fn into_string(self) -> (String, bool) {
+    pub(crate) fn into_string(self) -> (String, bool) {
         let mut bytes = self.kept;
         if self.truncated {
             if let Err(e) = std::str::from_utf8(&bytes) {
@@ -131,11 +138,7 @@ async fn read_capped(stream: Option<impl AsyncRead + Unpin>, into: &mut Capped) 
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = into.cap.saturating_sub(into.kept.len());
-                into.kept.extend_from_slice(&buf[..n.min(room)]);
-                into.truncated |= n > room;
-            }
+            Ok(n) => into.push(&buf[..n]),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod certificate;
 pub mod command;
 pub mod cron;
 pub mod dns;
+pub mod docker;
 pub mod facts;
 pub mod file;
 pub mod host;
@@ -101,6 +102,8 @@ pub struct Providers {
     pub logs: Arc<dyn log::LogProvider>,
     /// Live interfaces and routes, and the managed Netplan drop-ins.
     pub netplan: Arc<dyn netplan::NetplanProvider>,
+    /// Containers and images of the Docker daemon (Engine API on its socket).
+    pub docker: Arc<dyn docker::DockerProvider>,
 }
 
 impl Providers {
@@ -131,6 +134,15 @@ impl Providers {
             processes: Arc::new(process::LinuxProcesses),
             logs: Arc::new(log::LinuxLogs::default()),
             netplan: Arc::new(netplan::LinuxNetplan::default()),
+            docker: Arc::new(docker::LinuxDocker::default()),
+        }
+    }
+
+    /// The providers for this machine, as `config` sets them up (the Docker socket).
+    pub fn for_agent(config: &crate::config::AgentConfig) -> Self {
+        Self {
+            docker: Arc::new(docker::LinuxDocker::new(&config.docker.socket)),
+            ..Self::linux()
         }
     }
 }

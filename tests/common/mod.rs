@@ -242,6 +242,9 @@ pub fn confine(p: &mut Providers, root: &Path) {
     p.ssh_keys = system();
     p.certificates = system();
     p.netplan = system();
+    p.docker = Arc::new(osapi::provider::docker::LinuxDocker::new(
+        root.join("run/docker.sock"),
+    ));
 }
 
 /// Real Linux providers except DNS, which is rooted in `dir`, and every provider that
@@ -534,6 +537,22 @@ pub fn concrete(path: &str) -> String {
         .replace("{pid}", "1")
         .replace("{name}", "cron")
         .replace("{id}", "c0ffee")
+}
+
+/// Runs the osapi binary `exe` (the test's `CARGO_BIN_EXE_osapi`) against the stack as
+/// an admin, with an empty config of its own; its stdout, after it succeeded.
+pub async fn cli_stdout(exe: &str, stack: &Stack, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("config dir");
+    std::fs::write(dir.path().join("osapi.yaml"), "").expect("config");
+    let out = tokio::process::Command::new(exe)
+        .arg("-f")
+        .arg(dir.path().join("osapi.yaml"))
+        .args(args)
+        .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
+        .output()
+        .await
+        .expect("run osapi");
+    stdout_of_success(args, &out)
 }
 
 /// The stdout of a finished command that must have succeeded; else a failure naming

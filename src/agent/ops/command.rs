@@ -64,11 +64,11 @@ async fn exec(
 
 /// Encoded bytes a result may take: under NATS's default 1 MiB message limit, with room
 /// for the response envelope.
-const MAX_ENCODED: usize = 900 * 1024;
+pub(super) const MAX_ENCODED: usize = 900 * 1024;
 
 /// Control bytes grow up to six-fold in JSON (`\u0000`): cut the longer stream until the
 /// encoded result fits one message, flagging what was cut.
-fn fit_in_message(p: &mut CommandPayload, budget: usize) {
+pub(super) fn fit_in_message(p: &mut CommandPayload, budget: usize) {
     let size = |p: &CommandPayload| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len());
     while size(p) > budget && !(p.stdout.is_empty() && p.stderr.is_empty()) {
         let (text, flag) = if p.stdout.len() >= p.stderr.len() {

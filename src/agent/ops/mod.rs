@@ -20,6 +20,8 @@ pub mod log;
 pub mod netplan;
 pub mod process;
 
+pub mod docker;
+
 use std::future::Future;
 
 use super::processor::{ExecContext, OpError};

@@ -21,6 +21,8 @@ mod node;
 mod runtime;
 mod services;
 
+mod docker;
+
 pub use agent::AgentCommand;
 pub use audit::AuditCommand;
 pub use file::FileCommand;

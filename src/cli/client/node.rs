@@ -123,6 +123,11 @@ pub enum NodeCommand {
         #[command(subcommand)]
         command: super::runtime::LogCommand,
     },
+    /// Containers (Docker).
+    Container {
+        #[command(subcommand)]
+        command: super::docker::ContainerCommand,
+    },
 }
 
 /// A read's optional `get`: the latest original's spelling, the same as leaving it out.
@@ -466,6 +471,9 @@ pub async fn run(
             super::runtime::process(client, target, command, json).await
         }
         NodeCommand::Log { command } => super::runtime::log(client, target, command, json).await,
+        NodeCommand::Container { command } => {
+            super::docker::container(client, target, command, json).await
+        }
     }
 }
 

@@ -95,13 +95,13 @@ fn request_of<O: Op>(
     params: BTreeMap<String, String>,
     body: &[u8],
 ) -> Result<O::Request, ApiError> {
-    if O::BODY && body.is_empty() {
+    if O::BODY && body.is_empty() && !O::BODY_OPTIONAL {
         return Err(ApiError::bad_request("body", "a JSON body is required"));
     }
     if O::BODY && params.is_empty() {
         return parse_json(body);
     }
-    let mut value = if O::BODY {
+    let mut value = if O::BODY && !body.is_empty() {
         parse_json::<serde_json::Value>(body)?
     } else {
         serde_json::Value::Object(Default::default())
@@ -247,7 +247,11 @@ impl OpRouter {
                         "application/json",
                         ContentBuilder::new().schema(Some(reference)).build(),
                     )
-                    .required(Some(Required::True))
+                    .required(Some(if O::BODY_OPTIONAL {
+                        Required::False
+                    } else {
+                        Required::True
+                    }))
                     .build(),
             ));
         }

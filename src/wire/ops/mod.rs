@@ -53,6 +53,8 @@ pub mod log;
 pub mod netplan;
 pub mod process;
 
+pub mod docker;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -100,6 +102,9 @@ pub trait Op: Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// Whether the request has a JSON body (else it is made of path parameters alone).
     const BODY: bool = matches!(Self::METHOD, Method::Post | Method::Put);
+    /// Whether a request without a body is taken as `{}` (docker stop's optional
+    /// `timeout`); else a [`Op::BODY`] operation answers 400 without one.
+    const BODY_OPTIONAL: bool = false;
     /// Whether a bodiless request also takes the URL's query parameters (a read's
     /// filters: `?lines=50&priority=err`); the path parameters win over them.
     const QUERY: bool = false;
@@ -313,6 +318,15 @@ macro_rules! for_each_op {
             $crate::wire::ops::netplan::NetworkRouteUpdate,
             $crate::wire::ops::netplan::NetworkRouteDelete,
             $crate::wire::ops::netplan::NetworkDnsDelete,
+            $crate::wire::ops::docker::DockerCreate,
+            $crate::wire::ops::docker::DockerList,
+            $crate::wire::ops::docker::DockerInspect,
+            $crate::wire::ops::docker::DockerRemove,
+            $crate::wire::ops::docker::DockerStart,
+            $crate::wire::ops::docker::DockerStop,
+            $crate::wire::ops::docker::DockerExec,
+            $crate::wire::ops::docker::DockerPull,
+            $crate::wire::ops::docker::DockerImageRemove,
         )
     };
 }
