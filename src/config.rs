@@ -201,6 +201,12 @@ pub struct ApiSecurity {
     /// `credentials/signing.key` beside `nats.server.store_dir`, generated on first start.
     pub signing_key_file: String,
     pub cors: CorsConfig,
+    /// Seed (an operator NKey, `SO…`) the controller signs job records with (osapi
+    /// extension). Empty: `job_key_file`.
+    pub job_key: String,
+    /// File holding that seed (osapi extension). Empty: `credentials/job.nk` beside
+    /// `nats.server.store_dir`, generated on first start.
+    pub job_key_file: String,
     /// Custom roles: name -> permissions. Overrides a built-in role of the same name.
     pub roles: BTreeMap<String, RoleConfig>,
 }
@@ -600,6 +606,18 @@ pub struct AgentConfig {
     pub privilege_escalation: PrivilegeEscalationConfig,
     /// The Docker daemon the docker operations talk to (osapi extension).
     pub docker: DockerConfig,
+    /// Whose job records the agent runs (osapi extension).
+    pub security: AgentSecurity,
+}
+
+/// `agent.security`: the controller keys job records must be signed with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSecurity {
+    /// Public keys (`O…`) of the controllers whose records this agent runs; two during a
+    /// key rotation. Empty: the keys in `credentials/job.pub` beside
+    /// `nats.server.store_dir`, which a controller on this host keeps.
+    pub controller_keys: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -619,6 +637,7 @@ impl Default for AgentConfig {
             shutdown_grace: Duration::from_secs(10),
             pki: AgentPkiConfig::default(),
             privilege_escalation: PrivilegeEscalationConfig::default(),
+            security: AgentSecurity::default(),
             docker: DockerConfig::default(),
         }
     }

@@ -209,7 +209,10 @@ async fn answers_the_subscription_missed_are_read_from_the_bucket() {
     // A hub that has already stopped hears nothing: every answer must come from the bucket.
     let stopped = tokio_util::sync::CancellationToken::new();
     stopped.cancel();
-    let jobs = osapi::job::JobClient::start(client, resources, Duration::from_secs(10), stopped)
+    let signer = osapi::security::job_keys::JobSigner::load(config).expect("the job key");
+    let signing = (std::sync::Arc::new(signer), Duration::from_secs(60));
+    let wait = Duration::from_secs(10);
+    let jobs = osapi::job::JobClient::start(client, resources, wait, signing, stopped)
         .await
         .expect("job client");
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -311,6 +311,8 @@ async fn a_killed_agent_is_unreachable_once_and_cleared_when_it_returns() {
     let capture = Capture::default();
     let stack = controller_with(&nats, Duration::ZERO, &capture).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    // The key the in-process controller signs jobs with.
+    let trusted = stack.config.agent.security.controller_keys.join(",");
     let spawn = || {
         // No config file: defaults plus the environment.
         Command::new(env!("CARGO_BIN_EXE_osapi"))
@@ -319,6 +321,7 @@ async fn a_killed_agent_is_unreachable_once_and_cleared_when_it_returns() {
             .env("OSAPI_AGENT_NATS_HOST", "127.0.0.1")
             .env("OSAPI_AGENT_NATS_PORT", nats.port.to_string())
             .env("OSAPI_AGENT_HOSTNAME", "victim")
+            .env("OSAPI_AGENT_SECURITY_CONTROLLER_KEYS", &trusted)
             .env("OSAPI_NATS_REGISTRY_TTL", "3s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,6 +1,7 @@
 //! Pulling job notifications and running them, at most `max_jobs` at a time.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -14,6 +15,8 @@ use super::processor::{execute, ExecContext, OpError};
 use super::record::{self, Record};
 use crate::job::OpKind;
 use crate::nats::Resources;
+use crate::security::job_keys::TrustedKeys;
+use crate::security::signed::{self, Domain};
 use crate::wire::job::{rfc3339, JobEvent, JobRecord, JobResponse, JobStatus};
 
 /// How long one pull request waits on the server for a message.
@@ -29,6 +32,30 @@ pub struct JobContext {
     /// Fired when the shutdown grace ran out: running jobs are dropped unacknowledged,
     /// so that JetStream redelivers them to another agent.
     pub abandon: CancellationToken,
+    /// The controller keys job records must be signed with.
+    pub trust: TrustedKeys,
+    /// This agent's answer-signing key (its public key is in the registry entry).
+    pub answer_key: nkeys::KeyPair,
+    /// Jobs this process ran, until their records expire: a record written again and
+    /// notified again (a replay) is refused even when its events and answers were deleted.
+    pub ran: Mutex<HashMap<String, time::OffsetDateTime>>,
+}
+
+impl JobContext {
+    /// Notes that `record` runs now; false when it ran here before (a replay).
+    fn first_run(&self, record: &JobRecord) -> bool {
+        let now = time::OffsetDateTime::now_utc();
+        let mut ran = self.ran.lock().unwrap_or_else(PoisonError::into_inner);
+        ran.retain(|_, expires| *expires > now);
+        let expires = record
+            .expires
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .unwrap_or(now);
+        ran.insert(record.id.clone(), expires).is_none()
+    }
 }
 
 /// Pulls from `consumer` until `cancel`, running each job on `tracker`.
@@ -128,7 +155,7 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
     let kind_of_subject = res.names.subjects().kind_of(&msg.subject);
-    let record = match record::load(res, &job_id).await {
+    let record = match record::load(res, &ctx.trust, &job_id).await {
         Ok(Record::Found(r)) => r,
         Ok(Record::Dropped(why)) => {
             tracing::warn!(%job_id, "{why}; dropping notification");
@@ -152,6 +179,10 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
         return;
     }
     let kind = kind_of_subject.unwrap_or(record.kind);
+    if let Some(reason) = misdelivered(&msg, &job_id, &record) {
+        finish_unrun(ctx, &msg, &job_id, kind, reason).await;
+        return;
+    }
     match refusal(ctx, &msg, &record, kind).await {
         Ok(None) => {}
         Ok(Some(reason)) => {
@@ -187,6 +218,29 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     cx.span().end();
 }
 
+/// Why a signed record must not run from this notification: it was signed for another
+/// job id or subject (a record copied to another key, or its id published on another
+/// subject), or its validity ended (an old record written again).
+fn misdelivered(msg: &jetstream::Message, job_id: &str, record: &JobRecord) -> Option<String> {
+    let refused = "refused: the signed job record";
+    if record.id != job_id {
+        return Some(format!("{refused} is job {}, not {job_id}", record.id));
+    }
+    if record.subject != msg.subject.as_str() {
+        return Some(format!(
+            "{refused} was sent to {}, not {}",
+            record.subject, msg.subject
+        ));
+    }
+    if record.stale_at(time::OffsetDateTime::now_utc()) {
+        return Some(format!(
+            "{refused} expired at {} (stale or replayed)",
+            record.expires.as_deref().unwrap_or("?")
+        ));
+    }
+    None
+}
+
 /// Why a redelivered job that had started on this host is not run again.
 const INTERRUPTED: &str = "agent stopped while running; not re-run: check the host";
 
@@ -204,6 +258,12 @@ async fn refusal(
     record: &JobRecord,
     kind: OpKind,
 ) -> Result<Option<String>, String> {
+    if !ctx.first_run(record) && !redelivered(msg) {
+        return Ok(Some(
+            "refused: this job already ran on this host; its record was notified again (replayed)"
+                .into(),
+        ));
+    }
     let expired = record.expired_at(time::OffsetDateTime::now_utc());
     if redelivered(msg) && (kind == OpKind::Modify || expired) {
         let (res, me) = (&ctx.resources, &ctx.exec.hostname);
@@ -232,7 +292,7 @@ async fn finish_unrun(
     tracing::warn!(%job_id, "{reason}");
     event(res, job_id, JobEvent::Failed, me, json!({"error": reason})).await;
     let response = build_response(job_id, me, kind, Err(OpError::from(reason)));
-    if let Err(e) = put_response(res, &response).await {
+    if let Err(e) = put_response(ctx, &response).await {
         tracing::error!(%job_id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
         return;
@@ -300,7 +360,7 @@ async fn run_job(
         JobStatus::Skipped => json!({"duration_ms": duration_ms, "skipped": response.error}),
     };
     event(res, &job_id, outcome, me, data).await;
-    if let Err(e) = put_response(res, &response).await {
+    if let Err(e) = put_response(ctx, &response).await {
         // Without a recorded outcome the caller cannot know: let it be redelivered.
         tracing::error!(%job_id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
@@ -368,8 +428,12 @@ fn build_response(
     }
 }
 
-async fn put_response(res: &Resources, response: &JobResponse) -> Result<(), String> {
+/// Writes this host's answer, signed with its answer key.
+async fn put_response(ctx: &JobContext, response: &JobResponse) -> Result<(), String> {
+    let res = &ctx.resources;
     let body = serde_json::to_vec(response).map_err(|e| e.to_string())?;
+    let body =
+        signed::sign(&ctx.answer_key, Domain::JobResponse, &body).map_err(|e| e.to_string())?;
     let key = JobResponse::key(&response.job_id, &response.hostname);
     let mut last = String::new();
     for attempt in 0..3u32 {

@@ -147,6 +147,10 @@ pub async fn run(
         progress_every: progress_every.max(Duration::from_millis(500)),
         metrics: crate::telemetry::metrics::AgentMetrics::new(),
         abandon: CancellationToken::new(),
+        trust: crate::security::job_keys::TrustedKeys::from_config(config),
+        // A new key each start: the controller learns it from the registry entry.
+        answer_key: nkeys::KeyPair::new_server(),
+        ran: Default::default(),
     });
     crate::telemetry::metrics::serve(
         &config.agent.metrics,
@@ -177,6 +181,7 @@ pub async fn run(
         memory: None,
         machine_id: crate::provider::system::SystemRoot::default().machine_id(),
         current_hostname: None,
+        answer_key: Some(ctx.answer_key.public_key()),
     };
     let evaluator = heartbeat::Evaluator::new(
         ctx.exec.providers.node.clone(),

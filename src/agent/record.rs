@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 
 use crate::nats::Resources;
+use crate::security::job_keys::TrustedKeys;
 use crate::wire::job::JobRecord;
 use crate::wire::keys;
 
@@ -21,19 +22,20 @@ pub enum Record {
     Found(Box<JobRecord>),
     /// Deleted, or a notification that names no job: nothing to run or report.
     Dropped(String),
-    /// Unreadable, or not there after [`RECORD_PATIENCE`]: reported failed on this host.
+    /// Unreadable, not there after [`RECORD_PATIENCE`], or not signed by a trusted
+    /// controller key: reported failed on this host, never run.
     Missing(String),
 }
 
-/// The record of `job_id`: a direct get, then leader reads with back-off while missing.
-/// `Err` is a NATS failure worth a redelivery.
-pub async fn load(res: &Resources, job_id: &str) -> Result<Record, String> {
+/// The record of `job_id`: a direct get, then leader reads with back-off while missing;
+/// found only when signed by a key in `trust`. `Err` is a NATS failure worth a redelivery.
+pub async fn load(res: &Resources, trust: &TrustedKeys, job_id: &str) -> Result<Record, String> {
     if job_id.is_empty() || job_id.contains(['.', '*', '>', ' ']) {
         return Ok(Record::Dropped(format!("invalid job id {job_id:?}")));
     }
     let key = keys::job(job_id);
     if let Some(bytes) = res.jobs.get(&key).await.map_err(|e| e.to_string())? {
-        return Ok(decode(&bytes));
+        return Ok(decode(&bytes, trust));
     }
     let subject = format!("{}{key}", res.jobs.prefix);
     let deadline = tokio::time::Instant::now() + RECORD_PATIENCE;
@@ -48,7 +50,7 @@ pub async fn load(res: &Resources, job_id: &str) -> Result<Record, String> {
             Ok(msg) if is_tombstone(&msg.headers) => {
                 return Ok(Record::Dropped("job deleted".into()))
             }
-            Ok(msg) => return Ok(decode(&msg.payload)),
+            Ok(msg) => return Ok(decode(&msg.payload, trust)),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
             Err(e) => return Err(e.to_string()),
         }
@@ -62,8 +64,17 @@ pub async fn load(res: &Resources, job_id: &str) -> Result<Record, String> {
     }
 }
 
-fn decode(bytes: &[u8]) -> Record {
-    match serde_json::from_slice(bytes) {
+/// The record in `bytes`: only its signed part is read.
+fn decode(bytes: &[u8], trust: &TrustedKeys) -> Record {
+    let body = match trust.open_record(bytes) {
+        Ok(body) => body,
+        Err(refusal) => {
+            return Record::Missing(format!(
+                "refused: the job record is not from a trusted controller: {refusal}"
+            ))
+        }
+    };
+    match serde_json::from_slice(&body) {
         Ok(record) => Record::Found(Box::new(record)),
         Err(e) => Record::Missing(format!("not run: unreadable job record: {e}")),
     }

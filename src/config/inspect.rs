@@ -19,9 +19,15 @@ use super::{
 /// What a secret reads as in `osapi config show`.
 pub const MASK: &str = "************";
 
-/// Keys whose values are secrets wherever they appear (the signing key, the client's
+/// Keys whose values are secrets wherever they appear (the signing key, the job key, the client's
 /// bearer token, every NATS password and token).
-const SECRET_KEYS: &[&str] = &["signing_key", "bearer_token", "password", "token"];
+const SECRET_KEYS: &[&str] = &[
+    "signing_key",
+    "bearer_token",
+    "password",
+    "token",
+    "job_key",
+];
 
 /// Environment variables that are not config keys but belong to osapi.
 const OTHER_VARS: &[&str] = &["OSAPI_OSAPIFILE"];

@@ -44,6 +44,8 @@ pub enum ControllerError {
     Cors(String),
     #[error("controller.notifications: {0}")]
     Notifier(String),
+    #[error("job-signing key: {0}")]
+    JobKey(#[from] crate::security::SecurityError),
     #[error("cannot serialise the OpenAPI document")]
     OpenApi(#[source] serde_json::Error),
 }
@@ -73,8 +75,9 @@ pub fn build_state(
 ) -> Result<AppState, ControllerError> {
     let security = &config.controller.api.security;
     let auth = Authenticator::new(config.signing_key()?, &security.roles)?;
+    let signer = crate::security::job_keys::JobSigner::load(&config)?;
     let state = AppState::new(config.clone(), Arc::new(auth), notifier);
-    state.connect_in_background(cancel);
+    state.connect_in_background(cancel, Arc::new(signer));
     Ok(state)
 }
 

@@ -138,7 +138,11 @@ impl AppState {
 
     /// Connects to NATS in the background and sets up resources, retrying until it works
     /// or `cancel` fires. The API serves (with 503s) meanwhile.
-    pub fn connect_in_background(&self, cancel: CancellationToken) {
+    pub fn connect_in_background(
+        &self,
+        cancel: CancellationToken,
+        signer: Arc<crate::security::job_keys::JobSigner>,
+    ) {
         let state = self.clone();
         self.tasks.spawn(async move {
             let config = state.config.clone();
@@ -162,10 +166,12 @@ impl AppState {
                 crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
                     check_server_version(&client)?;
                     let resources = Resources::ensure(&client, &config, &conn.namespace).await?;
+                    let lifetime = crate::security::job_keys::record_lifetime(&config);
                     let jobs = JobClient::start(
                         client.clone(),
                         resources.clone(),
                         config.controller.api.job_timeout,
+                        (signer.clone(), lifetime),
                         cancel.clone(),
                     )
                     .await
@@ -436,7 +442,9 @@ mod tests {
         config.controller.nats.port = port;
         let state = state(config);
         let cancel = CancellationToken::new();
-        state.connect_in_background(cancel.clone());
+        let seed = crate::security::job_keys::new_seed().expect("seed");
+        let signer = crate::security::job_keys::JobSigner::from_seed(&seed).expect("signer");
+        state.connect_in_background(cancel.clone(), Arc::new(signer));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!state.tasks.is_empty(), "the connect loop is not tracked");
         cancel.cancel();

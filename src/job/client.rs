@@ -2,6 +2,7 @@
 //! and wait for per-host responses through the process's shared [`ResponseHub`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
@@ -9,12 +10,16 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::answers::{AnswerCheck, Rejected};
 use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::subject::OpKind;
 use super::target::Target;
 use crate::nats::connect::is_connected;
 use crate::nats::Resources;
-use crate::wire::job::{rfc3339, rfc3339_seconds, JobEvent, JobRecord, JobResponse, Operation};
+use crate::security::job_keys::JobSigner;
+use crate::wire::job::{
+    rfc3339, rfc3339_seconds, JobEvent, JobRecord, JobResponse, JobStatus, Operation,
+};
 
 /// Submitting or awaiting a job failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +72,10 @@ pub struct JobClient {
     resources: Resources,
     timeout: Duration,
     hub: ResponseHub,
+    signer: Arc<JobSigner>,
+    /// How long a record stays valid for agents (`expires`).
+    lifetime: Duration,
+    answers: AnswerCheck,
 }
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
@@ -74,19 +83,26 @@ fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
 }
 
 impl JobClient {
-    /// Starts the shared answer subscription; it lives until `cancel` fires.
+    /// Starts the shared answer subscription; it lives until `cancel` fires. Records are
+    /// signed by `signing.0` and valid for agents for `signing.1`.
     pub async fn start(
         client: async_nats::Client,
         resources: Resources,
         timeout: Duration,
+        signing: (Arc<JobSigner>, Duration),
         cancel: CancellationToken,
     ) -> Result<Self, HubError> {
         let hub = ResponseHub::start(&client, resources.responses.clone(), cancel).await?;
+        let (signer, lifetime) = signing;
+        let answers = AnswerCheck::new(resources.registry.clone());
         Ok(Self {
+            answers,
             client,
             resources,
             timeout,
             hub,
+            signer,
+            lifetime,
         })
     }
 
@@ -117,10 +133,11 @@ impl JobClient {
             return Err(JobError::Unavailable("not connected".into()));
         }
         let id = uuid::Uuid::now_v7().to_string();
+        let now = time::OffsetDateTime::now_utc();
         let record = JobRecord {
             id: id.clone(),
             status: "unprocessed".into(),
-            created: rfc3339_seconds(time::OffsetDateTime::now_utc()),
+            created: rfc3339_seconds(now),
             subject: self.resources.names.subjects().for_target(kind, target),
             operation: Operation {
                 kind: op.to_owned(),
@@ -129,9 +146,11 @@ impl JobClient {
             target: target.to_string(),
             kind,
             retry_of,
-            start_by: start_by.map(|wait| rfc3339(time::OffsetDateTime::now_utc() + wait)),
+            start_by: start_by.map(|wait| rfc3339(now + wait)),
+            expires: Some(rfc3339(now + self.lifetime)),
         };
         let body = serde_json::to_vec(&record).map_err(unavailable)?;
+        let body = self.signer.sign_record(&body).map_err(unavailable)?;
         let limit = self.client.server_info().max_payload;
         if body.len() + MESSAGE_OVERHEAD > limit {
             return Err(JobError::TooLarge {
@@ -224,7 +243,13 @@ impl JobClient {
             !got.is_empty()
                 && (!target.is_broadcast() || expected.iter().all(|h| got.contains_key(h)))
         };
-        let got = collect(&mut waiter, Instant::now() + wait, done).await;
+        let Gathered { got, rejected } =
+            collect(&mut waiter, &self.answers, Instant::now() + wait, done).await;
+        for r in rejected {
+            let data = serde_json::json!({"error": r.reason});
+            let host = r.response.hostname;
+            self.event(&job_id, JobEvent::Failed, &host, data).await;
+        }
         let missing: Vec<String> = if got.is_empty() && !target.is_broadcast() {
             vec![match target {
                 Target::Host(h) => h.clone(),
@@ -256,23 +281,70 @@ impl JobClient {
     }
 }
 
+/// What came back for one job: each host's answer, and the answers rejected (their
+/// host's entry in `got` says so).
+#[derive(Default)]
+struct Gathered {
+    got: BTreeMap<String, JobResponse>,
+    rejected: Vec<Rejected>,
+}
+
+impl Gathered {
+    /// Takes a stored answer whose signature `check` accepts; a rejected one becomes its
+    /// host's failed result unless that host has a good answer already.
+    async fn take(&mut self, check: &AnswerCheck, job_id: &str, host: &str, bytes: &[u8]) {
+        match check.accept(job_id, host, bytes).await {
+            Ok(answer) => {
+                self.got.insert(answer.hostname.clone(), answer);
+            }
+            Err(rejected) => {
+                tracing::warn!(%job_id, host = %rejected.response.hostname, "{}", rejected.reason);
+                let host = rejected.response.hostname.clone();
+                if !self
+                    .got
+                    .get(&host)
+                    .is_some_and(|a| a.status != JobStatus::Failed)
+                {
+                    self.got.insert(host, rejected.response.clone());
+                }
+                self.rejected.push(rejected);
+            }
+        }
+    }
+
+    async fn reread(&mut self, check: &AnswerCheck, waiter: &Waiter) {
+        match waiter.reread().await {
+            Ok(answers) => {
+                for (host, bytes) in answers {
+                    self.take(check, waiter.job_id(), &host, &bytes).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot re-read job answers"),
+        }
+    }
+}
+
 /// Gathers answers until `done` holds or the deadline passes. Answers missed by the
 /// subscription (a reconnect, a dropped message) are read from the bucket after a
 /// reconnect and once more before giving up; without a hub (shutting down) the bucket is
-/// polled.
+/// polled. Only answers whose signature `check` accepts count as the host's.
 async fn collect(
     waiter: &mut Waiter,
+    check: &AnswerCheck,
     deadline: Instant,
     done: impl Fn(&BTreeMap<String, JobResponse>) -> bool,
-) -> BTreeMap<String, JobResponse> {
-    let mut got = BTreeMap::new();
-    while !done(&got) {
+) -> Gathered {
+    let mut out = Gathered::default();
+    let job_id = waiter.job_id().to_owned();
+    while !done(&out.got) {
         match tokio::time::timeout_at(deadline, waiter.next()).await {
             Err(_) => break,
-            Ok(Some(Delivery::Answer(answer))) => add(&mut got, answer),
-            Ok(Some(Delivery::Reread)) => reread_into(waiter, &mut got).await,
+            Ok(Some(Delivery::Answer { host, bytes })) => {
+                out.take(check, &job_id, &host, &bytes).await
+            }
+            Ok(Some(Delivery::Reread)) => out.reread(check, waiter).await,
             Ok(None) => {
-                reread_into(waiter, &mut got).await;
+                out.reread(check, waiter).await;
                 if Instant::now() + POLL >= deadline {
                     break;
                 }
@@ -280,22 +352,11 @@ async fn collect(
             }
         }
     }
-    if !done(&got) {
-        reread_into(waiter, &mut got).await;
+    if !done(&out.got) {
+        out.reread(check, waiter).await;
     }
-    got
+    out
 }
 
 /// How often a waiter without a hub reads the bucket.
 const POLL: Duration = Duration::from_millis(200);
-
-fn add(got: &mut BTreeMap<String, JobResponse>, answer: JobResponse) {
-    got.insert(answer.hostname.clone(), answer);
-}
-
-async fn reread_into(waiter: &Waiter, got: &mut BTreeMap<String, JobResponse>) {
-    match waiter.reread().await {
-        Ok(answers) => answers.into_iter().for_each(|a| add(got, a)),
-        Err(e) => tracing::warn!(error = %e, "cannot re-read job answers"),
-    }
-}

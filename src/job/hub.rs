@@ -31,8 +31,8 @@ const RECONNECT_CHECK: Duration = Duration::from_millis(250);
 /// What the hub tells a waiter.
 #[derive(Debug)]
 pub enum Delivery {
-    /// One host's answer.
-    Answer(JobResponse),
+    /// One host's answer as stored (signed), with the host of its key (sanitised).
+    Answer { host: String, bytes: bytes::Bytes },
     /// The connection came back: answers may have been missed, read the bucket.
     Reread,
 }
@@ -131,7 +131,7 @@ impl ResponseHub {
         let Some(key) = msg.subject.as_str().strip_prefix(&self.responses.prefix) else {
             return;
         };
-        let job_id = key.split('.').next().unwrap_or_default();
+        let (job_id, host) = key.split_once('.').unwrap_or((key, ""));
         let waiters = lock(&self.waiters);
         let Some(tx) = waiters.as_ref().and_then(|w| w.get(job_id)) else {
             return;
@@ -139,12 +139,10 @@ impl ResponseHub {
         if kv_scan::is_removal(msg.headers.as_ref()) {
             return;
         }
-        match serde_json::from_slice::<JobResponse>(&msg.payload) {
-            Ok(answer) => {
-                let _ = tx.send(Delivery::Answer(answer));
-            }
-            Err(e) => tracing::warn!(%key, error = %e, "unreadable job response"),
-        }
+        let _ = tx.send(Delivery::Answer {
+            host: host.to_owned(),
+            bytes: msg.payload.clone(),
+        });
     }
 
     fn broadcast_reread(&self) {
@@ -175,11 +173,21 @@ impl Waiter {
         self.rx.recv().await
     }
 
-    /// Every answer stored for the job now, read from the bucket (no consumer).
-    pub async fn reread(&self) -> Result<Vec<JobResponse>, kv_scan::ScanError> {
+    /// Every answer stored for the job now, read from the bucket (no consumer), as
+    /// (host of its key, stored bytes).
+    pub async fn reread(&self) -> Result<Vec<(String, bytes::Bytes)>, kv_scan::ScanError> {
         let filter = JobResponse::watch_filter(&self.job_id);
         let entries = kv_scan::latest_by_index(&self.hub.responses, &filter).await?;
-        Ok(kv_scan::decode_each(entries, "job response"))
+        let prefix = format!("{}.", self.job_id);
+        Ok(entries
+            .into_iter()
+            .filter_map(|(key, bytes)| Some((key.strip_prefix(&prefix)?.to_owned(), bytes)))
+            .collect())
+    }
+
+    /// The job this waiter waits for.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
     }
 }
 

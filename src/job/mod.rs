@@ -1,6 +1,7 @@
 //! The job model: targets, subjects, the status model and detail builder, the store, and
 //! the client the controller submits with. The stored shapes are in [`crate::wire::job`].
 
+pub mod answers;
 pub mod client;
 pub mod detail;
 pub mod hub;

@@ -10,12 +10,16 @@
 //! | `signing.key` | the JWT signing key, when `controller.api.security.signing_key` is empty |
 //! | `controller.nk` | the controller's NKey seed (also osapi's own setup connection) |
 //! | `agent-<host>.nk` | one agent's NKey seed (`<host>` sanitised as in subjects) |
+//! | `job.nk` | the controller's job-signing seed, when the config names none |
+//! | `job.pub` | the controller keys agents on this host trust ([`job_keys`]) |
 //!
 //! The directory is 0700 and every file 0600; a file found readable by others is used,
 //! with a warning.
 
+pub mod job_keys;
 pub mod nats_auth;
 mod secret_file;
+pub mod signed;
 pub mod signing_key;
 
 pub use secret_file::write_private;

@@ -40,6 +40,9 @@ pub struct JobRecord {
     /// waiting then (osapi extension). A job delivered later (its agents were down or
     /// drained) is recorded as failed instead of running behind the caller's back.
     pub start_by: Option<String>,
+    /// RFC 3339: after this time agents refuse the record as stale or replayed (osapi
+    /// extension, part of the signed record: `security::job_keys::record_lifetime`).
+    pub expires: Option<String>,
 }
 
 impl JobRecord {
@@ -59,6 +62,16 @@ fn default_kind() -> OpKind {
 }
 
 impl JobRecord {
+    /// True unless `expires` is set, readable and after `now`.
+    pub fn stale_at(&self, now: time::OffsetDateTime) -> bool {
+        self.expires
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_none_or(|expires| expires <= now)
+    }
+
     /// KV key of a job record.
     pub fn key(id: &str) -> String {
         super::keys::job(id)

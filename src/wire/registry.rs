@@ -50,6 +50,10 @@ pub struct AgentRegistration {
     /// restarts; a target naming the new name reaches it.
     #[serde(default)]
     pub current_hostname: Option<String>,
+    /// The public key this agent signs its answers with (osapi extension); the
+    /// controller accepts its answers only with a valid signature by it.
+    #[serde(default)]
+    pub answer_key: Option<String>,
 }
 
 /// Health of one part of a component (`agent.heartbeat`, `controller.api`, ...).

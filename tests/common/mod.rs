@@ -149,7 +149,19 @@ pub fn config(nats_port: u16) -> Config {
     // JetStream reserves max_bytes on disk up front; the default 10 GiB does not fit
     // on a CI disk that is also holding the build.
     c.nats.objects.max_bytes = OBJECTS_MAX_BYTES;
+    // Signed jobs with a fixed key named in the config: nothing is generated in the
+    // working directory.
+    let (seed, public) = job_key(7);
+    c.controller.api.security.job_key = seed;
+    c.agent.security.controller_keys = vec![public];
     c
+}
+
+/// A job-signing key pair made from `n` (a seed and its public key), the same every time.
+pub fn job_key(n: u8) -> (String, String) {
+    let pair =
+        nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::Operator, [n; 32]).expect("a job key");
+    (pair.seed().expect("seed"), pair.public_key())
 }
 
 /// Object store size for tests: room for the largest test file, little enough to reserve
