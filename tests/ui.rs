@@ -621,3 +621,19 @@ async fn writes_need_the_session_its_csrf_token_and_the_permission() {
     assert_eq!(drain.status(), 403);
     stack.shutdown().await;
 }
+
+/// `controller.ui.enabled: false`: no dashboard, `/` is the API's unknown path again.
+#[tokio::test]
+async fn a_disabled_dashboard_leaves_the_root_to_the_api() {
+    let (_closed, nats) = closed_port();
+    let mut cfg = config(nats);
+    cfg.controller.ui.enabled = false;
+    let stack = Stack::controller(cfg).await;
+    for path in ["/", "/ui/login", "/ui/assets/htmx.min.js"] {
+        let (status, body) = stack.get(path, None).await;
+        assert_eq!((status, body["error"].is_string()), (404, true), "{path}");
+    }
+    let (status, _) = stack.get("/health", None).await;
+    assert_eq!(status, 200);
+    stack.shutdown().await;
+}
