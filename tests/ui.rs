@@ -387,6 +387,21 @@ async fn the_dashboard_works_in_a_real_browser() {
     let detail = b.source().await;
     assert!(detail.contains("node.hostname.get") && detail.contains("web-02"));
     b.shot("job").await;
+    // Retry makes a new job linked to this one; delete (confirmed) removes it.
+    let first = b.url().await;
+    b.click("#retry").await;
+    until("the retry's page", || async { b.url().await != first }).await;
+    b.wait("dl.job").await;
+    assert!(b.text("dl.job").await.contains("Retry of"));
+    b.click("#delete").await;
+    until("the confirmation", || async {
+        b.post("/alert/accept", json!({})).await.is_ok()
+    })
+    .await;
+    until("back at the list", || async {
+        b.url().await.ends_with("/ui/jobs")
+    })
+    .await;
     b.goto(&format!("{base}/ui/audit")).await;
     b.wait("#export").await;
     b.shot("audit").await;
