@@ -20,7 +20,6 @@ const AUDIT_IN_KV: &str =
 /// Every key of the latest original that loads but whose feature osapi does not have yet,
 /// with the reason given in its warning. Remove a key from here when its feature lands.
 pub(super) const NOT_BUILT: &[(&str, &str)] = &[
-    ("controller.ui.enabled", "osapi serves no web UI"),
     ("controller.pki.enabled", NO_PKI),
     ("controller.pki.key_dir", NO_PKI),
     ("controller.pki.auto_accept", NO_PKI),

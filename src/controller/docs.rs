@@ -14,11 +14,11 @@ use axum::Router;
 /// The vendored Swagger UI release (`assets/swagger-ui/package.json`).
 pub const SWAGGER_UI_VERSION: &str = "5.35.0";
 
-/// One embedded file, served at `docs/<name>`.
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
+/// One embedded file, served at `docs/<name>` (and the dashboard's at `/ui/assets/<name>`).
+pub(crate) struct Asset {
+    pub(crate) name: &'static str,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: &'static [u8],
 }
 
 macro_rules! vendored {
@@ -107,7 +107,8 @@ async fn page() -> Response {
         .into_response()
 }
 
-fn serve(asset: &'static Asset) -> Response {
+/// An embedded file, cached for a day: it changes only with the binary.
+pub(crate) fn serve(asset: &'static Asset) -> Response {
     (
         [
             (header::CONTENT_TYPE, asset.content_type),

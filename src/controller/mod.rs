@@ -10,6 +10,7 @@ pub mod http;
 pub mod notify;
 pub mod openapi;
 pub mod state;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -89,7 +90,8 @@ pub const API_PREFIX: &str = "/api";
 pub fn router(state: AppState) -> Result<Router, ControllerError> {
     use api::{agent, audit, facts, file, health, job};
     let (operations, operations_doc) = api::ops::router(&state).finish();
-    let doc = openapi_body(openapi::document(operations_doc))?;
+    let document = openapi::document(operations_doc);
+    let doc = openapi_body(document.clone())?;
     let openapi = Router::new().route(
         "/openapi.json",
         get(move || async move {
@@ -110,12 +112,15 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .merge(file::router(&state))
         .merge(facts::router(&state));
     let metrics = state.metrics.clone();
+    let dashboard = dashboard(&state, &endpoints, &document)?;
     let mut app = Router::new()
         .nest(API_PREFIX, endpoints.clone())
         .merge(endpoints)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(extract::require_json_bodies))
+        // After the JSON-only rule: the dashboard's forms post form data.
+        .merge(dashboard)
         .layer(axum::middleware::from_fn_with_state(
             http::RequestLimits::new(&state.config.controller.api),
             http::limit_requests,
@@ -125,6 +130,21 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         app = app.layer(cors);
     }
     Ok(app)
+}
+
+/// The dashboard at `/` and `/ui/...` (`controller.ui.enabled`), calling `endpoints`
+/// in-process; empty when disabled.
+fn dashboard(
+    state: &AppState,
+    endpoints: &Router<AppState>,
+    document: &utoipa::openapi::OpenApi,
+) -> Result<Router, ControllerError> {
+    if !state.config.controller.ui.enabled {
+        return Ok(Router::new());
+    }
+    let doc = serde_json::to_value(document).map_err(ControllerError::OpenApi)?;
+    let api = endpoints.clone().with_state(state.clone());
+    Ok(ui::router(ui::Ui::new(state.clone(), api, &doc)))
 }
 
 /// The OpenAPI document serialised once, served as is.

@@ -3,10 +3,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener as StdListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use osapi::auth::{Authenticator, Permission};
@@ -676,4 +677,52 @@ pub fn capture_logs(filter: &str) -> LogBuffer {
         buf
     })
     .clone()
+}
+
+/// A local HTTP proxy that answers 403 to everything: the browser sends every request
+/// that is not for loopback here, so nothing it tries leaves the machine. It records what
+/// came, for the failure message.
+pub fn egress_trap() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind trap");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            record.lock().expect("lock").push(line.trim().to_owned());
+            let _ = (&stream).write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    (port, seen)
+}
+
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok())
+}
+
+/// One request in Chromium's NetLog: its URL, and whether the page made it. Chromium
+/// makes requests of its own too (clock, component updates, account list) whatever the
+/// page is; the page's carry the page's site in their network isolation key, or the
+/// page's origin as initiator.
+pub fn netlog_requests(path: &Path, site: &str, origin: &str) -> Vec<(String, bool)> {
+    let log: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("netlog")).expect("netlog JSON");
+    let start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].clone();
+    let events = log["events"].as_array().cloned().unwrap_or_default();
+    events
+        .iter()
+        .filter(|e| e["type"] == start)
+        .filter_map(|e| {
+            let p = &e["params"];
+            let url = p["url"].as_str()?.to_owned();
+            let top_site = p["network_isolation_key"].as_str().unwrap_or("");
+            let by_page = top_site.split(' ').next() == Some(site) || p["initiator"] == origin;
+            Some((url, by_page))
+        })
+        .collect()
 }

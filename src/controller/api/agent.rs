@@ -17,7 +17,7 @@ fn unavailable(e: impl Into<crate::nats::BoxError>) -> ApiError {
     ApiError::nats(e)
 }
 
-async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, ApiError> {
+pub(crate) async fn info(backend: &Backend, reg: AgentRegistration) -> Result<AgentInfo, ApiError> {
     let res = &backend.resources;
     let facts = res
         .facts
