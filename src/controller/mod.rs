@@ -84,7 +84,7 @@ pub const API_PREFIX: &str = "/api";
 /// The whole API, at `/api/...` (canonical, as documented) and at the seed era's root
 /// paths: the same routes, handlers, guards and audit, mounted twice.
 pub fn router(state: AppState) -> Result<Router, ControllerError> {
-    use api::{agent, audit, facts, file, health, job};
+    use api::{agent, audit, events, facts, file, health, job};
     let (operations, operations_doc) = api::ops::router(&state).finish();
     let doc = openapi_body(openapi::document(operations_doc))?;
     let openapi = Router::new().route(
@@ -105,7 +105,8 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .merge(agent::router(&state))
         .merge(audit::router(&state))
         .merge(file::router(&state))
-        .merge(facts::router(&state));
+        .merge(facts::router(&state))
+        .merge(events::router(&state));
     let metrics = state.metrics.clone();
     let mut app = Router::new()
         .nest(API_PREFIX, endpoints.clone())

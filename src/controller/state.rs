@@ -12,6 +12,7 @@ use super::error::ApiError;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::controller::notify::Notifier;
+use crate::job::feed::FleetBus;
 use crate::job::{JobClient, Target};
 use crate::nats::connect::{check_server_version, is_connected};
 use crate::nats::{connect, Resources};
@@ -32,6 +33,8 @@ pub struct AppState {
     /// When this controller started (health status uptime).
     pub started: std::time::Instant,
     pub metrics: Arc<crate::telemetry::metrics::ControllerMetrics>,
+    /// Fleet events for `GET /events`, from the registry watcher and the job feed.
+    pub fleet: FleetBus,
     /// One permit per job request in flight (`controller.api.max_inflight`).
     job_slots: Arc<Semaphore>,
     backend: Arc<OnceCell<Backend>>,
@@ -70,6 +73,7 @@ impl AppState {
             notifier,
             started: std::time::Instant::now(),
             metrics: crate::telemetry::metrics::ControllerMetrics::new(),
+            fleet: FleetBus::default(),
             job_slots: Arc::new(Semaphore::new(config.controller.api.max_inflight.max(1))),
             config,
             backend: Arc::new(OnceCell::new()),
@@ -162,10 +166,11 @@ impl AppState {
                 crate::nats::retry_until_ready(&cancel, Duration::from_millis(200), || async {
                     check_server_version(&client)?;
                     let resources = Resources::ensure(&client, &config, &conn.namespace).await?;
-                    let jobs = JobClient::start(
+                    let jobs = JobClient::start_with(
                         client.clone(),
                         resources.clone(),
                         config.controller.api.job_timeout,
+                        state.fleet.clone(),
                         cancel.clone(),
                     )
                     .await

@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod detail;
+pub mod feed;
+pub mod follow;
 pub mod hub;
 pub mod status;
 pub mod store;

@@ -40,6 +40,9 @@ pub struct JobRecord {
     /// waiting then (osapi extension). A job delivered later (its agents were down or
     /// drained) is recorded as failed instead of running behind the caller's back.
     pub start_by: Option<String>,
+    /// The hosts a broadcast waits for, as resolved when it was submitted (osapi
+    /// extension): a job's event stream ends once each of them finished.
+    pub expected: Option<Vec<String>>,
 }
 
 impl JobRecord {
