@@ -29,6 +29,15 @@ struct Received {
 
 /// Reads an SSE response until it ends (or `limit` passes), stamping each event.
 async fn read_events(resp: reqwest::Response, limit: Duration) -> Vec<Received> {
+    read_until(resp, limit, |_| false).await
+}
+
+/// Reads an SSE response until `enough` holds for what arrived, it ends, or `limit` passes.
+async fn read_until(
+    resp: reqwest::Response,
+    limit: Duration,
+    enough: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
     let mut body = resp.bytes_stream();
     let mut buffer = String::new();
     let mut events = Vec::new();
@@ -54,6 +63,9 @@ async fn read_events(resp: reqwest::Response, limit: Duration) -> Vec<Received> 
                     at: Instant::now(),
                 });
             }
+        }
+        if enough(&events) {
+            break;
         }
     }
     events
@@ -311,7 +323,115 @@ async fn job_events_stream_live_and_replay_to_late_joiners() {
     assert_eq!(status, 404);
     let (status, body) = stack.get("/job/not-a-job/events", Some(&t)).await;
     assert_eq!((status, body["field"].as_str()), (400, Some("id")));
+    let mut f = f;
+    fleet_events(&mut f).await;
     f.stack.shutdown().await;
+}
+
+fn has(events: &[Received], name: &str, pred: impl Fn(&Value) -> bool) -> bool {
+    events.iter().any(|e| e.name == name && pred(&e.data))
+}
+
+/// The fleet stream: agents registered and changed, jobs created and finished, filtered
+/// by kind and target, each kind behind its permission.
+async fn fleet_events(f: &mut Fleet) {
+    let t = token(&["admin"], &[]);
+    let jobs_only = token(&["read"], &[osapi::auth::Permission::JobRead]);
+    let (status, body) = f
+        .stack
+        .get("/api/events?kind=agent", Some(&jobs_only))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("agent:read"),
+        "{body}"
+    );
+    let (status, body) = f.stack.get("/api/events?kind=agents", Some(&t)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("kind")),
+        "{body}"
+    );
+    let (status, _) = f.stack.get("/api/events", None).await;
+    assert_eq!(status, 401);
+
+    let web = open(&f.stack, "/api/events?target=group:web&kind=agent,job", &t).await;
+    let jobs = open(&f.stack, "/api/events", &jobs_only).await;
+    let other = open(&f.stack, "/api/events?target=group:db&kind=agent", &t).await;
+    let job_done = |e: &[Received]| has(e, "job.finished", |_| true);
+    let web = tokio::spawn(read_until(web, Duration::from_secs(20), move |e| {
+        job_done(e)
+            && has(e, "agent.registered", |d| d["hostname"] == "a5")
+            && has(e, "agent.changed", |d| {
+                d["hostname"] == "a1" && d["data"]["state"] != "Ready"
+            })
+    }));
+    let jobs = tokio::spawn(read_until(jobs, Duration::from_secs(20), job_done));
+    let other = tokio::spawn(read_events(other, Duration::from_secs(4)));
+
+    let (status, body) = f.stack.post_empty("/api/agent/a1/drain", &t).await;
+    assert!(status < 300, "{status} {body}");
+    let mut node = FakeNode::new("a5");
+    node.delay = Duration::ZERO;
+    f.stack
+        .add_agent("a5", &[("group", "web")], fake_providers(node));
+    f.stack.wait_agents(&["a5"]).await;
+    // Past the controller's 2 s cache of the registry that broadcasts resolve against.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let submitted = f
+        .stack
+        .http
+        .get(format!(
+            "{}/api/node/group:web/hostname?async=true",
+            f.stack.base
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(submitted.status(), 202);
+    let web = web.await.expect("join");
+    let jobs = jobs.await.expect("join");
+    let other = other.await.expect("join");
+    assert!(
+        has(&web, "agent.registered", |d| d["hostname"] == "a5"
+            && d["labels"]["group"] == "web"),
+        "{:?}",
+        names(&web)
+    );
+    assert!(
+        has(&web, "agent.changed", |d| d["hostname"] == "a1"),
+        "{:?}",
+        names(&web)
+    );
+    assert!(
+        has(&web, "job.created", |d| d["target"] == "group:web"),
+        "{:?}",
+        names(&web)
+    );
+    let finished = web
+        .iter()
+        .find(|e| e.name == "job.finished")
+        .expect("finished");
+    // a1 is draining: the broadcast waits for the four others and a5.
+    assert_eq!(
+        finished.data["data"]["status"], "completed",
+        "{:?}",
+        finished.data
+    );
+    assert_eq!(
+        finished.data["data"]["hosts"],
+        serde_json::json!(["a0", "a2", "a3", "a4", "a5"]),
+        "{:?}",
+        finished.data
+    );
+    assert!(
+        jobs.iter().all(|e| e.name.starts_with("job.")),
+        "{:?}",
+        names(&jobs)
+    );
+    assert!(has(&jobs, "job.created", |_| true), "{:?}", names(&jobs));
+    assert!(other.is_empty(), "group:db saw {:?}", names(&other));
 }
 
 fn unknown_job() -> String {

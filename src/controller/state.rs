@@ -207,7 +207,8 @@ impl AppState {
 }
 
 impl AppState {
-    /// The controller's own registry entry, and the condition watcher when enabled.
+    /// The controller's own registry entry, and the registry watcher (fleet events, and
+    /// condition notifications when enabled).
     fn start_heartbeat_and_watcher(&self, resources: &Resources, cancel: &CancellationToken) {
         let config = &self.config;
         let api = &config.controller.api;
@@ -251,14 +252,14 @@ impl AppState {
             crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
             cancel.clone(),
         ));
-        if n.enabled {
-            self.tasks.spawn(crate::controller::notify::watcher::run(
-                resources.registry.clone(),
-                self.notifier.clone(),
-                n.renotify_interval,
-                cancel.clone(),
-            ));
-        }
+        // Always watched: the fleet stream needs it; notifying is up to the config.
+        self.tasks.spawn(crate::controller::notify::watcher::run(
+            resources.registry.clone(),
+            n.enabled.then(|| self.notifier.clone()),
+            n.renotify_interval,
+            self.fleet.clone(),
+            cancel.clone(),
+        ));
     }
 }
 
