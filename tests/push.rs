@@ -323,9 +323,96 @@ async fn job_events_stream_live_and_replay_to_late_joiners() {
     assert_eq!(status, 404);
     let (status, body) = stack.get("/job/not-a-job/events", Some(&t)).await;
     assert_eq!((status, body["field"].as_str()), (400, Some("id")));
+    sdk_and_cli(stack).await;
     let mut f = f;
     fleet_events(&mut f).await;
     f.stack.shutdown().await;
+}
+
+/// The SDK's typed stream of a broadcast, and the CLI's `--async` and `job watch` (the
+/// real binary, on a pipe: no progress drawn).
+async fn sdk_and_cli(stack: &Stack) {
+    use osapi::sdk::{Client, JobStreamEvent, OverallStatus};
+    let t = token(&["admin"], &[]);
+    let client = Client::new(&stack.base, &t).expect("client");
+    let op = osapi::wire::ops::NoInput {};
+    let accepted = client
+        .submit::<osapi::wire::ops::node::NodeHostnameGet>("group:web", &op)
+        .await
+        .expect("submit");
+    let events: Vec<JobStreamEvent> = client
+        .job_events(&accepted.job_id)
+        .await
+        .expect("stream")
+        .map(|e| e.expect("event"))
+        .collect()
+        .await;
+    let hosts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            JobStreamEvent::Result(r) => Some(r.hostname.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hosts, AGENTS);
+    assert!(
+        matches!(events.last(), Some(JobStreamEvent::Done(d)) if d.status == OverallStatus::Completed),
+        "{events:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("osapi.yaml");
+    std::fs::write(&config, "").expect("config");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osapi"))
+            .arg("-f")
+            .arg(&config)
+            .args(args)
+            .args(["--url", &stack.base, "--token", &t])
+            .output()
+            .expect("run osapi")
+    };
+    let started = Instant::now();
+    let out = cli(&["client", "--async", "node", "hostname", "-T", "a4"]);
+    let id = stdout_of_success(&["--async"], &out).trim().to_owned();
+    assert!(
+        started.elapsed() < STAGGER * 4,
+        "--async waited for the job"
+    );
+    assert_eq!(id.len(), 36, "not a job id: {id:?}");
+    let out = cli(&["client", "job", "watch", "--job-id", &id]);
+    let text = stdout_of_success(&["job", "watch"], &out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("started") && l.contains("a4")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.contains("done") && l.ends_with("completed")),
+        "{text}"
+    );
+    let out = cli(&["-j", "client", "job", "watch", "--job-id", &id]);
+    let text = stdout_of_success(&["-j", "job", "watch"], &out);
+    for line in text.lines() {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            event["event"].is_string() && event["data"].is_object(),
+            "{line}"
+        );
+    }
+    // On a pipe, a broadcast prints as before: no progress lines, the table.
+    let out = cli(&["client", "node", "hostname", "-T", "group:web"]);
+    let text = stdout_of_success(&["node", "hostname"], &out);
+    assert!(text.contains("Job ID:"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+        "{:?}",
+        out.stderr
+    );
 }
 
 fn has(events: &[Received], name: &str, pred: impl Fn(&Value) -> bool) -> bool {
