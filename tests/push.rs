@@ -326,7 +326,17 @@ async fn job_events_stream_live_and_replay_to_late_joiners() {
     sdk_and_cli(stack).await;
     let mut f = f;
     fleet_events(&mut f).await;
+    // A stream that would never end ends when the controller stops (its graceful stop
+    // waits for open responses).
+    let open_stream = open(&f.stack, "/api/events", &t).await;
+    let reading = tokio::spawn(read_events(open_stream, Duration::from_secs(20)));
+    let stopping = Instant::now();
     f.stack.shutdown().await;
+    reading.await.expect("join");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "the stream outlived the stop"
+    );
 }
 
 /// The SDK's typed stream of a broadcast, and the CLI's `--async` and `job watch` (the

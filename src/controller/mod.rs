@@ -251,6 +251,11 @@ pub async fn serve_with(
         source,
     })?;
     let app = router(state.clone())?;
+    let (stopping, streams_end) = (shutdown.clone(), state.streams_end.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        streams_end.cancel();
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "controller listening");
     }

@@ -35,6 +35,9 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::metrics::ControllerMetrics>,
     /// Fleet events for `GET /events`, from the registry watcher and the job feed.
     pub fleet: FleetBus,
+    /// Fires when the API stops: event streams end then, so the graceful stop, which
+    /// waits for open responses, is not held by streams that never end themselves.
+    pub streams_end: CancellationToken,
     /// One permit per job request in flight (`controller.api.max_inflight`).
     job_slots: Arc<Semaphore>,
     backend: Arc<OnceCell<Backend>>,
@@ -74,6 +77,7 @@ impl AppState {
             started: std::time::Instant::now(),
             metrics: crate::telemetry::metrics::ControllerMetrics::new(),
             fleet: FleetBus::default(),
+            streams_end: CancellationToken::new(),
             job_slots: Arc::new(Semaphore::new(config.controller.api.max_inflight.max(1))),
             config,
             backend: Arc::new(OnceCell::new()),

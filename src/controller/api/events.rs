@@ -29,8 +29,12 @@ type EventStream = Sse<
     >,
 >;
 
-fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> EventStream {
-    Sse::new(stream.map(Ok::<_, Infallible>).boxed()).keep_alive(KeepAlive::default())
+/// The stream as SSE with keep-alives, ending when the API stops.
+fn sse(state: &AppState, stream: impl Stream<Item = Event> + Send + 'static) -> EventStream {
+    let stream = stream
+        .take_until(state.streams_end.clone().cancelled_owned())
+        .map(Ok::<_, Infallible>);
+    Sse::new(stream.boxed()).keep_alive(KeepAlive::default())
 }
 
 fn job_event(e: &JobStreamEvent) -> Event {
@@ -55,7 +59,7 @@ pub async fn job_events(Named(state, id): Named) -> Result<EventStream, ApiError
         .ok_or_else(|| ApiError::NotFound(format!("job not found: {id}")))?;
     let stored = feed.stored(&id).await?;
     let events = job_stream(feed, record, following, stored);
-    Ok(sse(events.map(|e| job_event(&e))))
+    Ok(sse(&state, events.map(|e| job_event(&e))))
 }
 
 /// What a fleet stream client receives.
@@ -174,7 +178,7 @@ pub async fn fleet_events(
             return Some((event, (rx, filter)));
         }
     });
-    Ok(sse(events))
+    Ok(sse(&state, events))
 }
 
 fn fleet_event(e: &Arc<FleetEvent>) -> Event {
