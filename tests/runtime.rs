@@ -475,7 +475,7 @@ async fn journal(stack: &Stack, admin: &str, a: &Host) {
         .filter_map(|p| (p["in"] == "query").then(|| p["name"].as_str()).flatten())
         .collect();
     names.sort();
-    assert_eq!(names, ["lines", "priority", "since"]);
+    assert_eq!(names, ["async", "lines", "priority", "since"]);
 
     // Bad input: 400 naming the field.
     a.take_calls();

@@ -26,6 +26,11 @@ pub struct Bench {
 impl Bench {
     /// Starts everything and waits until the agent has answered 20 hostname jobs.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Bench::start`] with the config changed by `tweak` first.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let store = tempfile::tempdir().expect("tempdir");
         let nats_port = free_port();
         let nats = Command::new("nats-server")
@@ -47,7 +52,8 @@ impl Bench {
         while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let config = config(nats_port);
+        let mut config = config(nats_port);
+        tweak(&mut config);
         let cancel = CancellationToken::new();
         let listener = osapi::controller::bind(&config).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

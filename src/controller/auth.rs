@@ -23,6 +23,22 @@ pub async fn require(
     req: Request,
     next: Next,
 ) -> Response {
+    check(state, Some(permission), req, next).await
+}
+
+/// Like [`require`] for routes open to any valid token, whose handler checks the
+/// permissions of what it serves (the fleet stream, per kind of event) against the
+/// request's [`Principal`].
+pub async fn authenticated(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    check(state, None, req, next).await
+}
+
+async fn check(
+    state: AppState,
+    permission: Option<Permission>,
+    req: Request,
+    next: Next,
+) -> Response {
     let header = req
         .headers()
         .get(AUTHORIZATION)
@@ -48,15 +64,16 @@ pub async fn require(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
-    let response = if principal.allows(permission) {
-        let mut req = req;
-        req.extensions_mut().insert(principal.clone());
-        next.run(req).await
-    } else {
-        ApiError::Forbidden(format!(
-            "Insufficient permissions. Required: [{permission}]"
-        ))
-        .into_response()
+    let response = match permission.filter(|p| !principal.allows(*p)) {
+        None => {
+            let mut req = req;
+            req.extensions_mut().insert(principal.clone());
+            next.run(req).await
+        }
+        Some(missing) => {
+            ApiError::Forbidden(format!("Insufficient permissions. Required: [{missing}]"))
+                .into_response()
+        }
     };
     audit(
         &state,

@@ -88,7 +88,7 @@ pub const API_PREFIX: &str = "/api";
 /// The whole API, at `/api/...` (canonical, as documented) and at the seed era's root
 /// paths: the same routes, handlers, guards and audit, mounted twice.
 pub fn router(state: AppState) -> Result<Router, ControllerError> {
-    use api::{agent, audit, facts, file, health, job};
+    use api::{agent, audit, events, facts, file, health, job};
     let (operations, operations_doc) = api::ops::router(&state).finish();
     let document = openapi::document(operations_doc);
     let doc = openapi_body(document.clone())?;
@@ -110,7 +110,8 @@ pub fn router(state: AppState) -> Result<Router, ControllerError> {
         .merge(agent::router(&state))
         .merge(audit::router(&state))
         .merge(file::router(&state))
-        .merge(facts::router(&state));
+        .merge(facts::router(&state))
+        .merge(events::router(&state));
     let metrics = state.metrics.clone();
     let dashboard = dashboard(&state, &endpoints, &document)?;
     let mut app = Router::new()
@@ -273,6 +274,11 @@ pub async fn serve_with(
         source,
     })?;
     let app = router(state.clone())?;
+    let (stopping, streams_end) = (shutdown.clone(), state.streams_end.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        streams_end.cancel();
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "controller listening");
     }

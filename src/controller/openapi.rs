@@ -31,6 +31,8 @@ use super::error::ErrorResponse;
         api::file::delete,
         api::file::stale,
         api::facts::keys,
+        api::events::job_events,
+        api::events::fleet_events,
     ),
     components(schemas(ErrorResponse, crate::wire::health::HealthResponse)),
     modifiers(&BearerAuth)

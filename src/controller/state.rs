@@ -12,6 +12,7 @@ use super::error::ApiError;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::controller::notify::Notifier;
+use crate::job::feed::FleetBus;
 use crate::job::{JobClient, Target};
 use crate::nats::connect::{check_server_version, is_connected};
 use crate::nats::{connect, Resources};
@@ -32,6 +33,11 @@ pub struct AppState {
     /// When this controller started (health status uptime).
     pub started: std::time::Instant,
     pub metrics: Arc<crate::telemetry::metrics::ControllerMetrics>,
+    /// Fleet events for `GET /events`, from the registry watcher and the job feed.
+    pub fleet: FleetBus,
+    /// Fires when the API stops: event streams end then, so the graceful stop, which
+    /// waits for open responses, is not held by streams that never end themselves.
+    pub streams_end: CancellationToken,
     /// One permit per job request in flight (`controller.api.max_inflight`).
     job_slots: Arc<Semaphore>,
     backend: Arc<OnceCell<Backend>>,
@@ -70,6 +76,8 @@ impl AppState {
             notifier,
             started: std::time::Instant::now(),
             metrics: crate::telemetry::metrics::ControllerMetrics::new(),
+            fleet: FleetBus::default(),
+            streams_end: CancellationToken::new(),
             job_slots: Arc::new(Semaphore::new(config.controller.api.max_inflight.max(1))),
             config,
             backend: Arc::new(OnceCell::new()),
@@ -167,11 +175,12 @@ impl AppState {
                     check_server_version(&client)?;
                     let resources = Resources::ensure(&client, &config, &conn.namespace).await?;
                     let lifetime = crate::security::job_keys::record_lifetime(&config);
-                    let jobs = JobClient::start(
+                    let jobs = JobClient::start_with(
                         client.clone(),
                         resources.clone(),
                         config.controller.api.job_timeout,
                         (signer.clone(), lifetime),
+                        state.fleet.clone(),
                         cancel.clone(),
                     )
                     .await
@@ -212,7 +221,8 @@ impl AppState {
 }
 
 impl AppState {
-    /// The controller's own registry entry, and the condition watcher when enabled.
+    /// The controller's own registry entry, and the registry watcher (fleet events, and
+    /// condition notifications when enabled).
     fn start_heartbeat_and_watcher(&self, resources: &Resources, cancel: &CancellationToken) {
         let config = &self.config;
         let api = &config.controller.api;
@@ -256,14 +266,14 @@ impl AppState {
             crate::agent::heartbeat::interval_for(config.nats.registry.ttl),
             cancel.clone(),
         ));
-        if n.enabled {
-            self.tasks.spawn(crate::controller::notify::watcher::run(
-                resources.registry.clone(),
-                self.notifier.clone(),
-                n.renotify_interval,
-                cancel.clone(),
-            ));
-        }
+        // Always watched: the fleet stream needs it; notifying is up to the config.
+        self.tasks.spawn(crate::controller::notify::watcher::run(
+            resources.registry.clone(),
+            n.enabled.then(|| self.notifier.clone()),
+            n.renotify_interval,
+            self.fleet.clone(),
+            cancel.clone(),
+        ));
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::answers::{AnswerCheck, Rejected};
+use super::feed::{FeedError, FleetBus, JobFeed};
 use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::subject::OpKind;
 use super::target::Target;
@@ -76,6 +77,27 @@ pub struct JobClient {
     /// How long a record stays valid for agents (`expires`).
     lifetime: Duration,
     answers: AnswerCheck,
+    feed: JobFeed,
+}
+
+/// The job client's subscriptions could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+/// A job published and not yet collected: [`JobClient::finish`] waits for its answers.
+pub struct Running {
+    /// The job's id.
+    pub job_id: String,
+    target: Target,
+    expected: Vec<String>,
+    deadline: Instant,
+    wait: Duration,
+    waiter: Waiter,
 }
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
@@ -91,8 +113,43 @@ impl JobClient {
         timeout: Duration,
         signing: (Arc<JobSigner>, Duration),
         cancel: CancellationToken,
-    ) -> Result<Self, HubError> {
-        let hub = ResponseHub::start(&client, resources.responses.clone(), cancel).await?;
+    ) -> Result<Self, StartError> {
+        Self::start_with(
+            client,
+            resources,
+            timeout,
+            signing,
+            FleetBus::default(),
+            cancel,
+        )
+        .await
+    }
+
+    /// [`JobClient::start`], with the job event feed publishing `job.created` and
+    /// `job.finished` on `fleet`.
+    pub async fn start_with(
+        client: async_nats::Client,
+        resources: Resources,
+        timeout: Duration,
+        signing: (Arc<JobSigner>, Duration),
+        fleet: FleetBus,
+        cancel: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let feed = JobFeed::start(
+            &client,
+            resources.jobs.clone(),
+            resources.responses.clone(),
+            fleet,
+            cancel.clone(),
+        )
+        .await?;
+        let hub = ResponseHub::start(
+            &client,
+            resources.responses.clone(),
+            Some(feed.clone()),
+            cancel,
+        )
+        .await?;
         let (signer, lifetime) = signing;
         let answers = AnswerCheck::new(resources.registry.clone());
         Ok(Self {
@@ -103,7 +160,13 @@ impl JobClient {
             hub,
             signer,
             lifetime,
+            feed,
         })
+    }
+
+    /// The feed of job events (for streams following jobs).
+    pub fn feed(&self) -> &JobFeed {
+        &self.feed
     }
 
     /// The registry bucket (for target validation and expected hosts).
@@ -122,6 +185,7 @@ impl JobClient {
         job: NewJob<'_>,
         retry_of: Option<String>,
         start_by: Option<Duration>,
+        expected: &[String],
     ) -> Result<(JobRecord, u64), JobError> {
         let NewJob {
             op,
@@ -148,6 +212,7 @@ impl JobClient {
             retry_of,
             start_by: start_by.map(|wait| rfc3339(now + wait)),
             expires: Some(rfc3339(now + self.lifetime)),
+            expected: target.is_broadcast().then(|| expected.to_vec()),
         };
         let body = serde_json::to_vec(&record).map_err(unavailable)?;
         let body = self.signer.sign_record(&body).map_err(unavailable)?;
@@ -195,7 +260,7 @@ impl JobClient {
     ) -> Result<(JobRecord, u64), JobError> {
         let target = job.target.to_string();
         // Nobody waits for a retried job: it may start whenever an agent takes it.
-        let (record, revision) = self.create(job, retry_of, None).await?;
+        let (record, revision) = self.create(job, retry_of, None, &[]).await?;
         let data = serde_json::json!({ "target": target });
         self.event(&record.id, JobEvent::Submitted, "_api", data)
             .await;
@@ -225,33 +290,59 @@ impl JobClient {
     /// Hosts that stayed silent get a `failed` event, so the job does not look pending
     /// forever; a late answer still overrides it.
     pub async fn run(&self, job: Submit<'_>) -> Result<JobOutcome, JobError> {
+        let running = self.start_job(job).await?;
+        self.finish(running).await
+    }
+
+    /// Stores and publishes the job, registered for its answers first; collect them with
+    /// [`JobClient::finish`].
+    pub async fn start_job(&self, job: Submit<'_>) -> Result<Running, JobError> {
         let Submit {
             job,
             expected,
             wait,
         } = job;
-        let target = job.target;
-        let (record, _) = self.create(job, None, Some(wait)).await?;
+        let target = job.target.clone();
+        let (record, _) = self.create(job, None, Some(wait), expected).await?;
         let job_id = record.id.clone();
         // Registered before publishing so that no answer can slip past.
-        let mut waiter = self.hub.wait_for(&job_id);
+        let waiter = self.hub.wait_for(&job_id);
         if let Err(e) = self.publish(&record).await {
             self.fail_unpublished(&job_id, &e).await;
             return Err(e);
         }
+        Ok(Running {
+            job_id,
+            target,
+            expected: expected.to_vec(),
+            deadline: Instant::now() + wait,
+            wait,
+            waiter,
+        })
+    }
+
+    /// Waits for a started job's answers (see [`JobClient::run`]).
+    pub async fn finish(&self, running: Running) -> Result<JobOutcome, JobError> {
+        let Running {
+            job_id,
+            target,
+            expected,
+            deadline,
+            wait,
+            mut waiter,
+        } = running;
         let done = |got: &BTreeMap<String, JobResponse>| {
             !got.is_empty()
                 && (!target.is_broadcast() || expected.iter().all(|h| got.contains_key(h)))
         };
-        let Gathered { got, rejected } =
-            collect(&mut waiter, &self.answers, Instant::now() + wait, done).await;
+        let Gathered { got, rejected } = collect(&mut waiter, &self.answers, deadline, done).await;
         for r in rejected {
             let data = serde_json::json!({"error": r.reason});
             let host = r.response.hostname;
             self.event(&job_id, JobEvent::Failed, &host, data).await;
         }
         let missing: Vec<String> = if got.is_empty() && !target.is_broadcast() {
-            vec![match target {
+            vec![match &target {
                 Target::Host(h) => h.clone(),
                 _ => target.to_string(),
             }]

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::feed::JobFeed;
 use crate::nats::connect::is_connected;
 use crate::nats::kv_scan;
 use crate::wire::job::JobResponse;
@@ -45,6 +46,8 @@ type Senders = Option<HashMap<String, mpsc::UnboundedSender<Delivery>>>;
 pub struct ResponseHub {
     waiters: Arc<Mutex<Senders>>,
     responses: kv::Store,
+    /// Streams following jobs hear the same answers.
+    feed: Option<JobFeed>,
 }
 
 /// The subscription could not be set up.
@@ -62,6 +65,7 @@ impl ResponseHub {
     pub async fn start(
         client: &async_nats::Client,
         responses: kv::Store,
+        feed: Option<JobFeed>,
         cancel: CancellationToken,
     ) -> Result<Self, HubError> {
         let subject = format!("{}>", responses.prefix);
@@ -78,6 +82,7 @@ impl ResponseHub {
         let hub = Self {
             waiters: Arc::new(Mutex::new(Some(HashMap::new()))),
             responses,
+            feed,
         };
         tokio::spawn(hub.clone().route(client.clone(), subscription, cancel));
         Ok(hub)
@@ -132,17 +137,28 @@ impl ResponseHub {
             return;
         };
         let (job_id, host) = key.split_once('.').unwrap_or((key, ""));
-        let waiters = lock(&self.waiters);
-        let Some(tx) = waiters.as_ref().and_then(|w| w.get(job_id)) else {
-            return;
-        };
-        if kv_scan::is_removal(msg.headers.as_ref()) {
+        let waiter = lock(&self.waiters)
+            .as_ref()
+            .and_then(|w| w.get(job_id))
+            .cloned();
+        let feed = self.feed.as_ref().filter(|f| f.wants(job_id));
+        if (waiter.is_none() && feed.is_none()) || kv_scan::is_removal(msg.headers.as_ref()) {
             return;
         }
-        let _ = tx.send(Delivery::Answer {
-            host: host.to_owned(),
-            bytes: msg.payload.clone(),
-        });
+        // Streams show answers as stored, as `GET /job/{id}` does; the waiter checks the
+        // signature before the caller's result believes one.
+        if let Some(feed) = feed {
+            match serde_json::from_slice::<JobResponse>(&msg.payload) {
+                Ok(answer) => feed.answer(answer),
+                Err(e) => tracing::warn!(%key, error = %e, "unreadable job response"),
+            }
+        }
+        if let Some(tx) = waiter {
+            let _ = tx.send(Delivery::Answer {
+                host: host.to_owned(),
+                bytes: msg.payload.clone(),
+            });
+        }
     }
 
     fn broadcast_reread(&self) {

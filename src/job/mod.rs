@@ -4,6 +4,8 @@
 pub mod answers;
 pub mod client;
 pub mod detail;
+pub mod feed;
+pub mod follow;
 pub mod hub;
 pub mod status;
 pub mod store;

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod endpoint;
+pub mod events;
 mod typed;
 pub mod types;
 

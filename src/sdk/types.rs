@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::conditions::Condition;
 pub use crate::wire::agent::{AgentInfo, AgentList, DrainResponse};
 pub use crate::wire::audit::{AuditEntry, AuditEntryResponse, ListAuditResponse};
+pub use crate::wire::events::{AcceptedJob, FleetEvent, FleetKind, JobDone, JobStreamEvent};
 pub use crate::wire::facts::{FactKey, FactKeys, Facts};
 pub use crate::wire::health::{
     AgentCounts, AgentSummary, ComponentHealth, ConsumerCounts, ConsumerInfo, HealthResponse,

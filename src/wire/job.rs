@@ -43,6 +43,9 @@ pub struct JobRecord {
     /// RFC 3339: after this time agents refuse the record as stale or replayed (osapi
     /// extension, part of the signed record: `security::job_keys::record_lifetime`).
     pub expires: Option<String>,
+    /// The hosts a broadcast waits for, as resolved when it was submitted (osapi
+    /// extension): a job's event stream ends once each of them finished.
+    pub expected: Option<Vec<String>>,
 }
 
 impl JobRecord {

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod events;
 pub mod facts;
 pub mod health;
 pub mod job;

@@ -35,6 +35,12 @@ pub enum JobCommand {
         #[arg(long)]
         job_id: String,
     },
+    /// Follow a job's events as they happen (what already happened first); exits 0 when
+    /// it completed.
+    Watch {
+        #[arg(long)]
+        job_id: String,
+    },
     /// Run a job's request again as a new, linked job.
     Retry {
         #[arg(long)]
@@ -68,6 +74,7 @@ pub async fn run(
         }
         JobCommand::Get { job_id } => print(client, endpoint::job_get(&job_id), json).await,
         JobCommand::Delete { job_id } => delete(client, &job_id, json, own_shape).await,
+        JobCommand::Watch { job_id } => super::live::watch(client, &job_id, json).await,
         JobCommand::Retry {
             job_id,
             target_hostname,

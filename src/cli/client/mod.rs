@@ -17,6 +17,7 @@ mod certificate;
 mod file;
 mod health;
 mod job;
+mod live;
 mod node;
 mod runtime;
 mod services;
@@ -49,6 +50,10 @@ pub struct ClientArgs {
     // original takes it on `client node ...`, the seed era on `client`.
     #[arg(short = 'T', long, global = true, default_value = "_any")]
     pub target: String,
+    /// Submit the job and print its id at once, without waiting (follow it with
+    /// `osapi client job watch --job-id <id>`).
+    #[arg(long = "async", global = true)]
+    pub submit_async: bool,
     #[command(subcommand)]
     pub command: ClientCommand,
 }
@@ -128,6 +133,7 @@ pub async fn run(
     };
     let client = Client::new(&url, &token)?;
     let target = args.target.as_str();
+    live::set_async(args.submit_async);
     // Everywhere but `job list`/`job delete`, `-j` already prints the body as it came.
     let json = json || raw;
     match args.command {

@@ -605,7 +605,19 @@ pub(super) async fn show<O: Op>(
 where
     O::Item: Render,
 {
-    let resp = client.run_raw::<O>(target, request).await?;
+    if super::live::is_async() {
+        return super::live::submit::<O>(client, target, request, json).await;
+    }
+    if !super::live::progress_wanted(json) {
+        let resp = client.run_raw::<O>(target, request).await?;
+        return print_answer::<O::Item>(resp, json);
+    }
+    if crate::job::Target::parse(target).is_ok_and(|t| t.is_broadcast()) {
+        let answer = super::live::broadcast::<O>(client, target, request).await?;
+        return Ok(print_collection(&answer));
+    }
+    let call = client.run_raw::<O>(target, request);
+    let resp = super::live::with_spinner(&format!("waiting for {target}"), call).await?;
     print_answer::<O::Item>(resp, json)
 }
 
@@ -617,15 +629,19 @@ fn print_answer<T: Render + serde::de::DeserializeOwned>(
     if json {
         return Ok(print_raw(&resp));
     }
-    let answer = answer_of::<T>(resp)?;
-    let (table, any_error) = results_table(&answer);
+    Ok(print_collection(&answer_of::<T>(resp)?))
+}
+
+/// The job id and the per-host table; any host error exits 1.
+fn print_collection<T: Render>(answer: &Collection<T>) -> ExitCode {
+    let (table, any_error) = results_table(answer);
     println!("\n  Job ID: {}\n", answer.job_id);
     println!("{table}");
-    Ok(if any_error {
+    if any_error {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// The decoded answer of a 2xx, or of a 502 (which carries a failed unicast's result);

@@ -51,7 +51,7 @@ pub async fn list(
     Ok(Json(page))
 }
 
-fn job_id(raw: &str) -> Result<String, ApiError> {
+pub(super) fn job_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
         .map_err(|_| ApiError::bad_request("id", format!("{raw:?} is not a job id (UUID)")))

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod events;
 pub mod facts;
 pub mod file;
 pub mod health;
@@ -95,43 +96,73 @@ impl<T: HostItem> Collection<T> {
 /// Answer of a job-backed endpoint.
 pub type JobAnswer<T> = Result<(StatusCode, Json<Collection<T>>), ApiError>;
 
-/// Runs `op` on the target in the path and shapes the per-host results.
-///
-/// `op_timeout` is the operation's own time limit: the wait covers it. A unicast whose
-/// single host failed answers 502 (the agent, not the request, failed); broadcasts answer
-/// `ok` with per-host errors.
-pub async fn run_on_target<T: HostItem>(
-    state: &AppState,
+/// A job ready to submit: its place under `max_inflight`, where it goes and how long its
+/// answers are waited for.
+struct Planned<'a> {
+    backend: &'a crate::controller::state::Backend,
+    slot: crate::controller::state::JobSlot,
+    target: crate::job::Target,
+    expected: Vec<String>,
+    wait: Duration,
+}
+
+/// Takes a job slot and resolves the target. `op_timeout` is the operation's own time
+/// limit: the wait covers it.
+async fn plan<'a>(
+    state: &'a AppState,
     raw_target: &str,
     op: OpName,
-    data: Value,
-    ok: StatusCode,
     op_timeout: Option<Duration>,
-) -> JobAnswer<T> {
+) -> Result<Planned<'a>, ApiError> {
     let backend = state.backend()?;
-    let _slot = state.job_slot(op.name)?;
+    let slot = state.job_slot(op.name)?;
     let (target, expected) = backend.resolve_target(raw_target).await?;
     let mut wait = backend.jobs.default_wait();
     if let Some(limit) = op_timeout {
         // Room for delivery and the answer's way back.
         wait = wait.max(limit + Duration::from_secs(5));
     }
-    let m = &state.metrics;
-    m.jobs_created.with_label_values(&[op.name]).inc();
-    let started = std::time::Instant::now();
-    let outcome = backend
-        .jobs
-        .run(Submit {
-            job: NewJob {
-                op: op.name,
-                kind: op.kind,
-                data,
-                target: &target,
-            },
-            expected: &expected,
-            wait,
-        })
-        .await;
+    Ok(Planned {
+        backend,
+        slot,
+        target,
+        expected,
+        wait,
+    })
+}
+
+/// Stores and publishes the planned job.
+async fn start(
+    state: &AppState,
+    p: &Planned<'_>,
+    op: OpName,
+    data: Value,
+) -> Result<crate::job::client::Running, ApiError> {
+    state
+        .metrics
+        .jobs_created
+        .with_label_values(&[op.name])
+        .inc();
+    let submit = Submit {
+        job: NewJob {
+            op: op.name,
+            kind: op.kind,
+            data,
+            target: &p.target,
+        },
+        expected: &p.expected,
+        wait: p.wait,
+    };
+    Ok(p.backend.jobs.start_job(submit).await?)
+}
+
+/// Counts a job's outcome in the metrics.
+fn finished(
+    m: &crate::telemetry::metrics::ControllerMetrics,
+    op: OpName,
+    started: std::time::Instant,
+    outcome: Result<JobOutcome, crate::job::JobError>,
+) -> Result<JobOutcome, ApiError> {
     m.job_duration
         .with_label_values(&[op.name])
         .observe(started.elapsed().as_secs_f64());
@@ -156,18 +187,61 @@ pub async fn run_on_target<T: HostItem>(
             .with_label_values(&[op.name, "timeout"])
             .inc_by(outcome.missing.len() as u64);
     }
-    if !target.is_broadcast() {
+    Ok(outcome)
+}
+
+/// Runs `op` on the target in the path and shapes the per-host results.
+///
+/// A unicast whose single host failed answers 502 (the agent, not the request, failed);
+/// broadcasts answer `ok` with per-host errors.
+pub async fn run_on_target<T: HostItem>(
+    state: &AppState,
+    raw_target: &str,
+    op: OpName,
+    data: Value,
+    ok: StatusCode,
+    op_timeout: Option<Duration>,
+) -> JobAnswer<T> {
+    let p = plan(state, raw_target, op, op_timeout).await?;
+    let started = std::time::Instant::now();
+    let running = start(state, &p, op, data).await?;
+    let outcome = p.backend.jobs.finish(running).await;
+    let outcome = finished(&state.metrics, op, started, outcome)?;
+    if !p.target.is_broadcast() {
         if let Some(rejected) = rejected_field(&outcome) {
             return Err(rejected);
         }
     }
-    let (collection, failed) = Collection::from_outcome(outcome, wait.as_secs());
-    let status = if failed && !target.is_broadcast() {
+    let (collection, failed) = Collection::from_outcome(outcome, p.wait.as_secs());
+    let status = if failed && !p.target.is_broadcast() {
         StatusCode::BAD_GATEWAY
     } else {
         ok
     };
     Ok((status, Json(collection)))
+}
+
+/// Submits `op` on the target without waiting: the job id once the job is published.
+/// Its answers are still collected in the background (hosts that stay silent are
+/// recorded failed at the wait's end), holding the job's `max_inflight` slot till then.
+pub async fn submit_on_target(
+    state: &AppState,
+    raw_target: &str,
+    op: OpName,
+    data: Value,
+    op_timeout: Option<Duration>,
+) -> Result<String, ApiError> {
+    let p = plan(state, raw_target, op, op_timeout).await?;
+    let started = std::time::Instant::now();
+    let running = start(state, &p, op, data).await?;
+    let job_id = running.job_id.clone();
+    let (jobs, metrics, slot) = (p.backend.jobs.clone(), state.metrics.clone(), p.slot);
+    tokio::spawn(async move {
+        let outcome = jobs.finish(running).await;
+        let _ = finished(&metrics, op, started, outcome);
+        drop(slot);
+    });
+    Ok(job_id)
 }
 
 /// A host that failed because of one request field (an owner it has no account for):

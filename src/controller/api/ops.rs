@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
 use axum::{Json, Router};
@@ -22,8 +23,14 @@ use super::{run_on_target, Collection};
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::{from_value_named, parse_json, PathParam};
 use crate::controller::state::AppState;
+use crate::wire::events::AcceptedJob;
 use crate::wire::ops::{path_params, AnswerShape, Changed, Method, Op};
 use crate::wire::{HostResult, Validate};
+
+/// The RFC 7240 request header asking for an asynchronous answer.
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+/// The RFC 7240 answer header saying the preference was honoured.
+const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
 /// Success status of an operation: 200, or 202 for the changes the original accepts so.
 fn ok_status<O: Op>() -> StatusCode {
@@ -39,12 +46,18 @@ fn ok_status<O: Op>() -> StatusCode {
 async fn handle<O: Op>(
     State(state): State<AppState>,
     PathParam(mut params): PathParam<BTreeMap<String, String>>,
+    headers: HeaderMap,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let target = params.remove("hostname").unwrap_or_default();
+    let mut query = query.map(|Query(q)| q);
+    let respond_async = match &mut query {
+        Ok(q) => wants_async(&headers, q)?,
+        Err(_) => wants_async(&headers, &mut BTreeMap::new())?,
+    };
     if O::QUERY && !O::BODY {
-        let Query(query) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+        let query = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
         for (k, v) in query {
             params.entry(k).or_insert(v);
         }
@@ -57,6 +70,10 @@ async fn handle<O: Op>(
     let data = O::Data::from(request);
     let limit = O::time_limit(&data);
     let data = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if respond_async {
+        let job_id = super::submit_on_target(&state, &target, O::OP, data, limit).await?;
+        return Ok(accepted(job_id));
+    }
     let (status, Json(collection)) =
         run_on_target::<O::Item>(&state, &target, O::OP, data, ok_status::<O>(), limit).await?;
     Ok(match O::ANSWER {
@@ -65,6 +82,46 @@ async fn handle<O: Op>(
             (status, Json(with_unicast_item(&target, collection)?)).into_response()
         }
     })
+}
+
+/// `Prefer: respond-async` (RFC 7240) or `?async=true` (taken out of the query, so an
+/// operation's own query parameters never see it).
+fn wants_async(
+    headers: &HeaderMap,
+    query: &mut BTreeMap<String, String>,
+) -> Result<bool, ApiError> {
+    let by_query = match query.remove("async").as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "async",
+                format!("{other:?} is not a boolean: use true or false"),
+            ))
+        }
+    };
+    let by_header = headers
+        .get_all(PREFER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
+    Ok(by_query || by_header)
+}
+
+/// 202 for an asynchronous submission: the job id, and where its events stream.
+fn accepted(job_id: String) -> Response {
+    let location = format!("{}/job/{job_id}/events", crate::controller::API_PREFIX);
+    let headers = [
+        (LOCATION, location.clone()),
+        (PREFERENCE_APPLIED, "respond-async".to_owned()),
+    ];
+    let body = AcceptedJob {
+        job_id,
+        status: "accepted".into(),
+        location,
+    };
+    (StatusCode::ACCEPTED, headers, Json(body)).into_response()
 }
 
 /// The collection with, for a unicast target, its one item's fields beside `job_id` and
@@ -233,6 +290,16 @@ impl OpRouter {
                     .schema(Some(String::schema())),
             );
         }
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name("async")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "true: answer 202 with the job id and a Location of its events at once (as Prefer: respond-async)",
+                ))
+                .schema(Some(bool::schema())),
+        );
         for parameter in O::query_parameters() {
             op = op.parameter(parameter);
         }

@@ -1,6 +1,7 @@
 //! Condition notifications: the watcher turns registry changes into events, a notifier
 //! delivers them (log lines, or a webhook for chat and paging tools).
 
+pub mod fleet;
 pub mod watcher;
 pub mod webhook;
 

@@ -15,8 +15,10 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::fleet::Agents;
 use super::{ConditionEvent, EventKind, Notifier};
 use crate::conditions::Condition;
+use crate::job::feed::FleetBus;
 use crate::wire::job::rfc3339;
 
 /// Condition name of an expired heartbeat.
@@ -164,14 +166,17 @@ impl Tracker {
     }
 }
 
-/// Watches `registry` until `cancel`, notifying every event; resumes after errors.
+/// Watches `registry` until `cancel`, publishing every event on `fleet` and handing the
+/// condition events to `notifier` (when notifications are on); resumes after errors.
 pub async fn run(
     registry: kv::Store,
-    notifier: Arc<dyn Notifier>,
+    notifier: Option<Arc<dyn Notifier>>,
     renotify: Duration,
+    fleet: FleetBus,
     cancel: CancellationToken,
 ) {
     let mut tracker = Tracker::default();
+    let mut agents = Agents::default();
     loop {
         match registry.watch_with_history(">").await {
             Ok(mut watch) => {
@@ -191,9 +196,21 @@ pub async fn run(
                         }
                         entry = watch.next() => match entry {
                             Some(Ok(e)) => match e.operation {
-                                kv::Operation::Put => tracker.put(&e.key, &e.value, Instant::now()),
-                                kv::Operation::Purge => tracker.gone(&e.key, true),
-                                kv::Operation::Delete => tracker.gone(&e.key, false),
+                                kv::Operation::Put => {
+                                    if let Some(event) = agents.put(&e.key, &e.value) {
+                                        fleet.publish(event);
+                                    }
+                                    tracker.put(&e.key, &e.value, Instant::now())
+                                }
+                                kv::Operation::Purge => {
+                                    let events = tracker.gone(&e.key, true);
+                                    agents.gone(&e.key);
+                                    events
+                                }
+                                kv::Operation::Delete => {
+                                    agents.gone(&e.key);
+                                    tracker.gone(&e.key, false)
+                                }
                             },
                             Some(Err(e)) => {
                                 tracing::warn!(error = %e, "registry watch error");
@@ -203,7 +220,10 @@ pub async fn run(
                         },
                     };
                     for e in &events {
-                        notifier.notify(e).await;
+                        fleet.publish(agents.condition(e));
+                        if let Some(notifier) = &notifier {
+                            notifier.notify(e).await;
+                        }
                     }
                 }
             }
