@@ -229,6 +229,22 @@ async fn a_fleet_plan_runs_with_guards_broadcasts_and_discovery() {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
 
+    // Job steps follow their job's events: each host shows as it answers, before the
+    // step's own result line.
+    let done_at = text.find("[unchanged] get-hostname ").expect("step result");
+    for host in ["web-1", "web-2", "db-1"] {
+        let answered = text
+            .lines()
+            .find(|l| {
+                l.starts_with("  [answer]")
+                    && l.contains(" get-hostname ")
+                    && l.ends_with(&format!(" {host} ok"))
+            })
+            .unwrap_or_else(|| panic!("no live answer of {host} in\n{text}"));
+        let at = text.find(answered).expect("line");
+        assert!(at < done_at, "{host} shown after the step ended\n{text}");
+    }
+
     // A second run of a unicast to an unknown host fails the step and stops the plan.
     let mut o = Orchestrator::new(&stack.base, &token(&["admin"], &[]))
         .expect("client")

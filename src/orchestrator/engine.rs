@@ -423,6 +423,7 @@ impl<C: Send + Sync + 'static> TaskRun<C> {
             return r;
         }
         observer.task_start(&self.name);
+        let results = results.for_step(&self.name, observer.clone());
         let max_attempts = self.retry.map_or(1, |r| r.retries.saturating_add(1));
         let mut attempt = 0;
         let r = loop {

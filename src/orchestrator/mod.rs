@@ -110,6 +110,15 @@ impl<C: Send + Sync + 'static> Orchestrator<C> {
         F: Fn(Arc<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<TaskOutput, TaskError>> + Send + 'static,
     {
+        self.op_with_results(prefix, move |c, _| f(c))
+    }
+
+    /// [`Self::op`] whose body also gets the results view (for live progress).
+    pub(crate) fn op_with_results<F, Fut>(&mut self, prefix: &str, f: F) -> Step<'_, C>
+    where
+        F: Fn(Arc<C>, Results) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<TaskOutput, TaskError>> + Send + 'static,
+    {
         let n = self.names.entry(prefix.to_owned()).or_insert(0);
         *n += 1;
         let name = if *n == 1 {
@@ -117,7 +126,7 @@ impl<C: Send + Sync + 'static> Orchestrator<C> {
         } else {
             format!("{prefix}-{n}")
         };
-        self.task_func(&name, move |c, _| f(c))
+        self.task_func(&name, f)
     }
 
     /// Reopens a step to change it.

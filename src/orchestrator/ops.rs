@@ -11,13 +11,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::predicate::{self, Predicate};
-use super::result::{HostResult, HostStatus, TaskError, TaskOutput};
+use super::result::{HostResult, HostStatus, Results, TaskError, TaskOutput};
 use super::{Orchestrator, Step};
+use crate::sdk::JobStreamEvent;
 use crate::sdk::{
     Client, CommandExecRequest, CommandShellRequest, DeployRequest, DnsUpdateRequest, HostEntry,
     PingRequest, SdkError, StatusRequest,
 };
 use crate::wire::agent::AgentInfo;
+use crate::wire::job::{JobResponse, JobStatus};
 use crate::wire::ops::command::{CommandExec, CommandShell};
 use crate::wire::ops::file::{FileDeploy, FileStatus, FileUndeploy};
 use crate::wire::ops::network::{DnsGetRequest, NetworkDnsGet, NetworkDnsUpdate, NetworkPingDo};
@@ -67,6 +69,22 @@ fn hosts<T: HostEntry + Serialize>(answer: Collection<T>) -> TaskOutput {
         job_id: Some(answer.job_id.clone()),
         data: serde_json::to_value(&answer).unwrap_or(Value::Null),
         hosts,
+    }
+}
+
+/// A host's answer as it arrives, before it is decoded into the operation's item.
+fn host_of(answer: &JobResponse) -> HostResult {
+    let status = match answer.status {
+        JobStatus::Completed => HostStatus::Ok,
+        JobStatus::Skipped => HostStatus::Skipped,
+        _ => HostStatus::Failed,
+    };
+    HostResult {
+        hostname: answer.hostname.clone(),
+        status,
+        changed: answer.changed.unwrap_or(false),
+        error: answer.error.clone(),
+        data: answer.data.clone().unwrap_or(Value::Null),
     }
 }
 
@@ -158,10 +176,17 @@ impl Orchestrator<Client> {
         let target = target.to_owned();
         // Errors read "get hostname: ..." for step `get-hostname`.
         let what = name.replace('-', " ");
-        self.op(name, move |c: Arc<Client>| {
+        self.op_with_results(name, move |c: Arc<Client>, results: Results| {
             let (target, request, what) = (target.clone(), request.clone(), what.clone());
             async move {
-                let answer = c.run::<O>(&target, &request).await;
+                // Followed through the job's events: each host shows as it answers, and
+                // a long job holds no request open against the client's time limit.
+                let progress = |event: &JobStreamEvent| {
+                    if let JobStreamEvent::Result(answer) = event {
+                        results.host_answered(&host_of(answer));
+                    }
+                };
+                let answer = c.run_followed::<O>(&target, &request, progress).await;
                 Ok(hosts(
                     answer.map_err(|e| TaskError::msg(format!("{what}: {e}")))?,
                 ))

@@ -26,6 +26,8 @@ pub trait Observer: Send + Sync {
     fn level_start(&self, _level: usize, _steps: &[String], _parallel: bool) {}
     /// A step passed its guards and starts.
     fn task_start(&self, _name: &str) {}
+    /// One host answered a running step (steps that follow their job's events).
+    fn host_answered(&self, _step: &str, _host: &HostResult) {}
     /// Attempt `attempt` (1-based) failed and another follows.
     fn task_retry(&self, _name: &str, _attempt: u32, _error: &str) {}
     /// A step will not run.
@@ -158,6 +160,23 @@ impl Observer for TextRenderer {
 
     fn task_start(&self, name: &str) {
         self.emit(&[format!("  {} {name}", self.tag("start", DIM))]);
+    }
+
+    /// Verbose only: each host as it answers; every run shows them with the step's result.
+    fn host_answered(&self, step: &str, host: &HostResult) {
+        if self.verbose {
+            let status = match host.status {
+                HostStatus::Ok => "ok",
+                HostStatus::Skipped => "skipped",
+                HostStatus::Failed => "failed",
+            };
+            let line = format!(
+                "  {} {step:<25} {} {status}",
+                self.tag("answer", DIM),
+                host.hostname
+            );
+            self.emit(&[line]);
+        }
     }
 
     fn task_retry(&self, name: &str, attempt: u32, error: &str) {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::render::Observer;
+
 /// Outcome of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
@@ -255,17 +257,46 @@ fn decode_value<T: DeserializeOwned>(name: &str, data: &Value) -> Result<T, Deco
 
 /// Read-only view of the results of the steps that finished so far, as guards and task
 /// functions see it. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Results(Arc<BTreeMap<String, TaskResult>>);
+#[derive(Clone, Default)]
+pub struct Results {
+    done: Arc<BTreeMap<String, TaskResult>>,
+    /// The step these results were handed to and the run's observer, for live progress.
+    progress: Option<(Arc<str>, Arc<dyn Observer>)>,
+}
+
+impl std::fmt::Debug for Results {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Results").field(&self.done).finish()
+    }
+}
 
 impl Results {
     pub(crate) fn new(map: BTreeMap<String, TaskResult>) -> Self {
-        Self(Arc::new(map))
+        Self {
+            done: Arc::new(map),
+            progress: None,
+        }
+    }
+
+    /// The same results, handed to step `step` of a run reporting to `observer`.
+    pub(crate) fn for_step(&self, step: &str, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            done: self.done.clone(),
+            progress: Some((step.into(), observer)),
+        }
+    }
+
+    /// Tells the run's observer that one host answered the running step, before the step
+    /// ends (a no-op outside a run).
+    pub fn host_answered(&self, host: &HostResult) {
+        if let Some((step, observer)) = &self.progress {
+            observer.host_answered(step, host);
+        }
     }
 
     /// A step's full result, if it finished.
     pub fn get(&self, name: &str) -> Option<&TaskResult> {
-        self.0.get(name)
+        self.done.get(name)
     }
 
     /// A step's status; `Unknown` when it has not finished or does not exist.

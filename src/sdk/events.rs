@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -27,8 +28,10 @@ use reqwest::Method;
 
 use super::typed::op_call;
 use super::{check, Client, RawResponse, SdkError};
+use crate::job::JobOutcome;
 use crate::wire::events::{AcceptedJob, FleetEvent, JobStreamEvent};
 use crate::wire::ops::Op;
+use crate::wire::{Collection, HostItem, HostStatus};
 
 /// A stream is read for as long as it lasts: the client's overall time limit does not
 /// apply (a day stands for none).
@@ -97,6 +100,57 @@ impl Client {
         let status = resp.status();
         let body = resp.text().await.map_err(|e| self.transport(&e))?;
         Ok(RawResponse { status, body })
+    }
+
+    /// Runs any catalogue operation as a followed job: submitted without waiting, each
+    /// host's answer taken from the job's event stream as it arrives (`on_event` sees
+    /// every event, for live progress), the whole answer as [`Self::run`] gives it. No
+    /// HTTP call stays open for the job's whole wait but the stream, which the server
+    /// keeps alive, so a long job cannot hit a request time limit.
+    ///
+    /// Hosts that stayed silent or whose answer was refused are failed items.
+    pub async fn run_followed<O: Op>(
+        &self,
+        target: &str,
+        request: &O::Request,
+        mut on_event: impl FnMut(&JobStreamEvent) + Send,
+    ) -> Result<Collection<O::Item>, SdkError> {
+        let accepted = self.submit::<O>(target, request).await?;
+        let mut events = self.job_events(&accepted.job_id).await?;
+        let mut answers = BTreeMap::new();
+        let mut silent = BTreeMap::new();
+        while let Some(event) = events.next().await {
+            let event = event?;
+            on_event(&event);
+            match event {
+                JobStreamEvent::Status(e) if e.event.as_str() == "failed" => {
+                    let error = e.data["error"].as_str().unwrap_or("failed").to_owned();
+                    silent.insert(e.hostname, error);
+                }
+                JobStreamEvent::Status(_) => {}
+                JobStreamEvent::Result(answer) => {
+                    silent.remove(&answer.hostname);
+                    answers.insert(answer.hostname.clone(), answer);
+                }
+                JobStreamEvent::Done(_) => break,
+            }
+        }
+        let outcome = JobOutcome {
+            job_id: accepted.job_id,
+            responses: answers.into_values().collect(),
+            missing: Vec::new(),
+        };
+        let (mut collection, _) = Collection::<O::Item>::from_outcome(outcome, 0);
+        // `_api` and `_agent` events are about the job, not a host.
+        for (host, error) in silent.into_iter().filter(|(h, _)| !h.starts_with('_')) {
+            let item = <O::Item as HostItem>::from_error(&host, HostStatus::Failed, error);
+            collection.results.push(item);
+        }
+        collection
+            .results
+            .iter_mut()
+            .for_each(HostItem::drop_payload_if_failed);
+        Ok(collection)
     }
 
     /// `GET /api/job/{id}/events`: the job's events from its start (what already happened

@@ -3,7 +3,6 @@
 //! host as it answers), and `osapi client job watch`. Nothing extra with `-j` or when
 //! stderr is not a terminal.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -14,10 +13,9 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{check, print_raw};
-use crate::job::JobOutcome;
 use crate::sdk::{AcceptedJob, Client, JobStatus, JobStreamEvent, OverallStatus};
 use crate::wire::ops::Op;
-use crate::wire::{Collection, HostItem, HostStatus};
+use crate::wire::Collection;
 
 /// `--async`, set once per run from the command line.
 static SUBMIT_ASYNC: OnceLock<bool> = OnceLock::new();
@@ -79,46 +77,28 @@ pub(super) async fn broadcast<O: Op>(
     target: &str,
     request: &O::Request,
 ) -> anyhow::Result<Collection<O::Item>> {
-    let accepted = client.submit::<O>(target, request).await?;
-    let mut events = client.job_events(&accepted.job_id).await?;
     let bar = spinner("submitted");
     let mut expected: Option<usize> = None;
-    let mut answers = BTreeMap::new();
-    let mut silent = BTreeMap::new();
-    while let Some(event) = events.next().await {
-        match event? {
+    let mut answered = 0;
+    let progress = |event: &JobStreamEvent| {
+        match event {
             JobStreamEvent::Status(e) if e.event.as_str() == "submitted" => {
                 expected = e.data["expected"].as_array().map(Vec::len);
             }
-            JobStreamEvent::Status(e) if e.event.as_str() == "failed" => {
-                let error = e.data["error"].as_str().unwrap_or("failed").to_owned();
-                silent.insert(e.hostname, error);
-            }
-            JobStreamEvent::Status(_) => {}
             JobStreamEvent::Result(answer) => {
                 bar.println(format!("  {}: {}", answer.hostname, answer.status.as_str()));
-                silent.remove(&answer.hostname);
-                answers.insert(answer.hostname.clone(), answer);
+                answered += 1;
             }
-            JobStreamEvent::Done(_) => break,
+            _ => {}
         }
         bar.set_message(match expected {
-            Some(total) => format!("{}/{total} hosts answered", answers.len()),
-            None => format!("{} hosts answered", answers.len()),
+            Some(total) => format!("{answered}/{total} hosts answered"),
+            None => format!("{answered} hosts answered"),
         });
-    }
-    bar.finish_and_clear();
-    let outcome = JobOutcome {
-        job_id: accepted.job_id,
-        responses: answers.into_values().collect(),
-        missing: Vec::new(),
     };
-    let (mut collection, _) = Collection::<O::Item>::from_outcome(outcome, 0);
-    for (host, error) in silent.into_iter().filter(|(h, _)| !h.starts_with('_')) {
-        let item = <O::Item as HostItem>::from_error(&host, HostStatus::Failed, error);
-        collection.results.push(item);
-    }
-    Ok(collection)
+    let answer = client.run_followed::<O>(target, request, progress).await;
+    bar.finish_and_clear();
+    Ok(answer?)
 }
 
 /// `osapi client job watch`: prints a job's events as they happen (with `-j`, one JSON
