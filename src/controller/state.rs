@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::controller::notify::Notifier;
 use crate::job::feed::FleetBus;
 use crate::job::{JobClient, Target};
-use crate::nats::connect::{check_server_version, is_connected};
+use crate::nats::connect::{check_server_version, connected_within, is_connected, RECONNECT_GRACE};
 use crate::nats::{connect, Resources};
 use crate::registry::{
     component_heartbeat, list_agents, AgentRegistration, AgentState, SubComponent,
@@ -142,6 +142,15 @@ impl AppState {
             return Err(ApiError::Unavailable("lost the connection to NATS".into()));
         }
         Ok(backend)
+    }
+
+    /// [`Self::backend`] for a job: a connection lost moments ago (a server restarting)
+    /// is waited for, up to [`RECONNECT_GRACE`], before the job is refused.
+    pub async fn backend_for_job(&self) -> Result<&Backend, ApiError> {
+        if let Some(backend) = self.backend.get() {
+            connected_within(&backend.client, RECONNECT_GRACE).await;
+        }
+        self.backend()
     }
 
     /// Connects to NATS in the background and sets up resources, retrying until it works

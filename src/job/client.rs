@@ -15,7 +15,9 @@ use super::feed::{FeedError, FleetBus, JobFeed};
 use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::subject::OpKind;
 use super::target::Target;
-use crate::nats::connect::is_connected;
+use std::sync::atomic::Ordering;
+
+use crate::nats::connect::{connected_within, is_connected, reconnected, RECONNECT_GRACE};
 use crate::nats::Resources;
 use crate::security::job_keys::JobSigner;
 use crate::wire::job::{
@@ -102,6 +104,44 @@ pub struct Running {
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
     JobError::Unavailable(e.into())
+}
+
+/// How often a JetStream write is tried when the connection drops around it.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// Runs an idempotent JetStream write; when the connection was lost while it waited (its
+/// ack went with the old connection) or it failed around a disconnect, waits for the
+/// connection to come back ([`RECONNECT_GRACE`]) and tries again, so that a server
+/// restart costs a request its time, not an error.
+async fn retry_across_reconnects<T, E, Fut>(
+    client: &async_nats::Client,
+    mut write: impl FnMut() -> Fut,
+) -> Result<T, JobError>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<crate::nats::BoxError>,
+{
+    let mut attempt = 1;
+    loop {
+        let connects = client.statistics().connects.load(Ordering::Relaxed);
+        let failed = tokio::select! {
+            written = write() => match written {
+                Ok(value) => return Ok(value),
+                Err(e) => unavailable(e),
+            },
+            _ = reconnected(client) => JobError::Unavailable("connection lost during a write".into()),
+        };
+        let disrupted = !is_connected(client)
+            || client.statistics().connects.load(Ordering::Relaxed) != connects;
+        if !disrupted || attempt >= WRITE_ATTEMPTS {
+            return Err(failed);
+        }
+        if !connected_within(client, RECONNECT_GRACE).await {
+            return Err(failed);
+        }
+        tracing::debug!(attempt, error = %failed, "JetStream write disrupted by a reconnect; again");
+        attempt += 1;
+    }
 }
 
 impl JobClient {
@@ -193,7 +233,8 @@ impl JobClient {
             data,
             target,
         } = job;
-        if !is_connected(&self.client) {
+        // A restarting server is back within a second: wait for it rather than fail.
+        if !connected_within(&self.client, RECONNECT_GRACE).await {
             return Err(JobError::Unavailable("not connected".into()));
         }
         let id = uuid::Uuid::now_v7().to_string();
@@ -223,12 +264,12 @@ impl JobClient {
                 limit,
             });
         }
-        let revision = self
-            .resources
-            .jobs
-            .put(JobRecord::key(&id), body.into())
-            .await
-            .map_err(unavailable)?;
+        let (key, body) = (JobRecord::key(&id), bytes::Bytes::from(body));
+        // Storing the same record twice is harmless; losing it to a restart is not.
+        let revision = retry_across_reconnects(&self.client, || {
+            self.resources.jobs.put(key.as_str(), body.clone())
+        })
+        .await?;
         Ok((record, revision))
     }
 
@@ -236,16 +277,22 @@ impl JobClient {
     /// trace context travels in the message headers.
     async fn publish(&self, record: &JobRecord) -> Result<(), JobError> {
         use opentelemetry::trace::TraceContextExt;
-        let (cx, headers) = crate::telemetry::otel::publish_headers(&record.subject, &record.id);
-        let result = async {
+        let (cx, mut headers) =
+            crate::telemetry::otel::publish_headers(&record.subject, &record.id);
+        // The stream drops a second copy (within its duplicate window), so a publish
+        // whose ack was lost can be sent again.
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, record.id.as_str());
+        let result = retry_across_reconnects(&self.client, || async {
             self.resources
                 .js
-                .publish_with_headers(record.subject.clone(), headers, record.id.clone().into())
+                .publish_with_headers(
+                    record.subject.clone(),
+                    headers.clone(),
+                    record.id.clone().into(),
+                )
+                .await?
                 .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)
-        }
+        })
         .await;
         cx.span().end();
         result.map(|_| ())

@@ -1,5 +1,6 @@
 //! Client connections to NATS (embedded or an external cluster).
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::config::{AuthType, NatsConnection};
@@ -65,6 +66,7 @@ async fn connect_as(
     let mut options = async_nats::ConnectOptions::new()
         .name(&conn.client_name)
         .connection_timeout(Duration::from_secs(5))
+        .reconnect_delay_callback(reconnect_delay)
         .request_timeout(Some(Duration::from_secs(5)));
     if let Some(prefix) = inbox {
         options = options.custom_inbox_prefix(prefix);
@@ -152,6 +154,56 @@ pub fn check_server_version(client: &async_nats::Client) -> Result<(), NatsError
     }
 }
 
+/// Delay before reconnect attempt `attempts` (1-based): none, then 100 ms more per
+/// attempt up to 2 s, plus up to a quarter of that at random so a fleet does not come back
+/// in step. async-nats' default doubles up to 4 s, which found a server that restarted
+/// in 0.3 s one to two seconds late.
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let steps = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
+    let base = RECONNECT_STEP.saturating_mul(steps).min(RECONNECT_MAX);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 250);
+    base + base * jitter / 1000
+}
+
+/// How long a job waits for a lost connection to come back before it is refused (503):
+/// a supervised server restarts in about 250 ms.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(2);
+
+const RECONNECT_STEP: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// Resolves once `client` has connected again after the call (a reconnect: the server
+/// restarted or another cluster node took over), polling its connect count.
+pub async fn reconnected(client: &async_nats::Client) {
+    let connects = || client.statistics().connects.load(Ordering::Relaxed);
+    let before = connects();
+    let mut tick = tokio::time::interval(RECONNECT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while connects() == before {
+        tick.tick().await;
+    }
+}
+
+/// Whether `client` is connected now or gets connected within `limit` (polled).
+pub async fn connected_within(client: &async_nats::Client, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !is_connected(client) {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(RECONNECT_POLL).await;
+    }
+    true
+}
+
+/// How often [`reconnected`] looks: a tenth of a server restart.
+const RECONNECT_POLL: Duration = Duration::from_millis(25);
+
 /// Whether the client currently has a live connection.
 pub fn is_connected(client: &async_nats::Client) -> bool {
     client.connection_state() == async_nats::connection::State::Connected
@@ -166,7 +218,21 @@ fn parse_version(v: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{parse_version, reconnect_delay};
+    use std::time::Duration;
+
+    #[test]
+    fn reconnects_start_at_once_and_back_off_linearly_to_two_seconds() {
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        let second = reconnect_delay(2);
+        assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(125));
+        let sixth = reconnect_delay(6);
+        assert!(sixth >= Duration::from_millis(500) && sixth <= Duration::from_millis(625));
+        for attempts in [21, 1000, usize::MAX] {
+            let late = reconnect_delay(attempts);
+            assert!(late >= Duration::from_secs(2) && late <= Duration::from_millis(2500));
+        }
+    }
 
     #[test]
     fn versions() {

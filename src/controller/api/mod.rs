@@ -114,7 +114,7 @@ async fn plan<'a>(
     op: OpName,
     op_timeout: Option<Duration>,
 ) -> Result<Planned<'a>, ApiError> {
-    let backend = state.backend()?;
+    let backend = state.backend_for_job().await?;
     let slot = state.job_slot(op.name)?;
     let (target, expected) = backend.resolve_target(raw_target).await?;
     let mut wait = backend.jobs.default_wait();
