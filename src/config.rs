@@ -13,12 +13,14 @@ use serde_yaml::Value;
 
 mod inspect;
 mod latest;
+mod tls;
 
 pub use inspect::{CheckReport, MASK};
 pub use latest::{
     AgentPkiConfig, AuditConfig, ControllerPkiConfig, EnrollmentConfig, PrivilegeEscalationConfig,
     UiConfig,
 };
+pub use tls::{ApiTls, ClientTls, NatsClientTls, NatsServerTls};
 
 /// Default location of the config file (`-f/--osapi-file`).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/osapi/osapi.yaml";
@@ -128,6 +130,8 @@ pub struct ControllerConfig {
 pub struct ClientConfig {
     pub url: String,
     pub security: ClientSecurity,
+    /// What an `https://` URL's certificate may chain to (osapi extension).
+    pub tls: ClientTls,
 }
 
 impl Default for ClientConfig {
@@ -135,6 +139,7 @@ impl Default for ClientConfig {
         Self {
             url: "http://localhost:8080".into(),
             security: ClientSecurity::default(),
+            tls: ClientTls::default(),
         }
     }
 }
@@ -174,6 +179,8 @@ pub struct ApiConfig {
     #[serde(with = "duration")]
     pub request_timeout: Duration,
     pub security: ApiSecurity,
+    /// The certificate the API serves HTTPS with (osapi extension); none: plain HTTP.
+    pub tls: ApiTls,
 }
 
 impl Default for ApiConfig {
@@ -188,6 +195,7 @@ impl Default for ApiConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             security: ApiSecurity::default(),
+            tls: ApiTls::default(),
         }
     }
 }
@@ -235,6 +243,8 @@ pub struct NatsConnection {
     pub client_name: String,
     pub namespace: String,
     pub auth: NatsClientAuth,
+    /// TLS to the server (osapi extension).
+    pub tls: NatsClientTls,
 }
 
 impl NatsConnection {
@@ -246,6 +256,7 @@ impl NatsConnection {
             client_name: client_name.into(),
             namespace: "osapi".into(),
             auth: NatsClientAuth::default(),
+            tls: NatsClientTls::default(),
         }
     }
 
@@ -390,6 +401,8 @@ pub struct NatsServerConfig {
     pub binary: String,
     pub auth: NatsServerAuth,
     pub metrics: MetricsServer,
+    /// The server's certificate (osapi extension); none: plain connections.
+    pub tls: NatsServerTls,
 }
 
 impl Default for NatsServerConfig {
@@ -402,6 +415,7 @@ impl Default for NatsServerConfig {
             binary: String::new(),
             auth: NatsServerAuth::default(),
             metrics: MetricsServer::on_port(9092),
+            tls: NatsServerTls::default(),
         }
     }
 }
@@ -946,6 +960,7 @@ impl Config {
                 ));
             }
         }
+        tls::validate(self)?;
         for (key, bucket) in [
             ("nats.kv.bucket", &self.nats.kv.bucket),
             ("nats.kv.response_bucket", &self.nats.kv.response_bucket),

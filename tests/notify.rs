@@ -88,11 +88,11 @@ async fn controller_with(nats: &Nats, renotify: Duration, capture: &Capture) -> 
         notifier,
     ));
     let stack = Stack {
-        base: format!("http://{addr}"),
+        base: base_url(addr, &cfg),
         config: cfg,
         controller: cancel,
         agents: Default::default(),
-        http: reqwest::Client::new(),
+        http: http_client(),
     };
     stack.wait_ready().await;
     stack
