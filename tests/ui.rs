@@ -334,10 +334,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     .to_vec();
     args.push(format!("--log-net-log={}", netlog.display()));
     args.push(format!("--proxy-server=http://127.0.0.1:{trap}"));
-    if test_tls().is_some() {
-        // The run's CA is not in the browser's store; what is tested here is the pages.
-        args.push("--ignore-certificate-errors".into());
-    }
+    args.extend(browser_tls_args());
     args.push(format!(
         "--user-data-dir={}",
         dir.path().join("profile").display()
@@ -460,11 +457,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.quit().await;
     drop(chromedriver);
     // Every request the pages made went to the controller.
-    let site = match test_tls() {
-        Some(_) => "https://127.0.0.1",
-        None => "http://127.0.0.1",
-    };
-    let requests = netlog_requests(&netlog, site, &base);
+    let requests = netlog_requests(&netlog, loopback_site(), &base);
     let by_page: Vec<&String> = requests.iter().filter(|r| r.1).map(|r| &r.0).collect();
     let elsewhere: Vec<&&String> = by_page
         .iter()

@@ -62,6 +62,61 @@ pub fn use_tls(c: &mut Config, pki: &pki::Pki) {
     };
 }
 
+/// `http` or, under `OSAPI_TEST_TLS`, `https`: the scheme of an API the harness starts.
+pub fn scheme() -> &'static str {
+    match test_tls() {
+        Some(_) => "https",
+        None => "http",
+    }
+}
+
+/// Every `tls` key [`use_tls`] sets, as `OSAPI_*` variables of the run's CA (none
+/// without `OSAPI_TEST_TLS`): the osapi binary started with them uses TLS everywhere.
+pub fn tls_env() -> Vec<(&'static str, String)> {
+    let Some(pki) = test_tls() else {
+        return Vec::new();
+    };
+    let (ca, path) = (pki::Pki::path(&pki.ca), pki::Pki::path);
+    let (server_cert, server_key) = (path(&pki.server_cert), path(&pki.server_key));
+    let (client_cert, client_key) = (path(&pki.client_cert), path(&pki.client_key));
+    vec![
+        ("OSAPI_CONTROLLER_API_TLS_CERT_FILE", server_cert.clone()),
+        ("OSAPI_CONTROLLER_API_TLS_KEY_FILE", server_key.clone()),
+        ("OSAPI_CONTROLLER_CLIENT_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_NATS_SERVER_TLS_CERT_FILE", server_cert),
+        ("OSAPI_NATS_SERVER_TLS_KEY_FILE", server_key),
+        ("OSAPI_NATS_SERVER_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_CERT_FILE", client_cert.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_KEY_FILE", client_key.clone()),
+        ("OSAPI_AGENT_NATS_TLS_CA_FILE", ca),
+        ("OSAPI_AGENT_NATS_TLS_CERT_FILE", client_cert),
+        ("OSAPI_AGENT_NATS_TLS_KEY_FILE", client_key),
+    ]
+}
+
+/// A blocking HTTP client with time limit `timeout` that trusts the run's CA.
+pub fn blocking_http(timeout: Duration) -> reqwest::blocking::Client {
+    let builder = reqwest::blocking::Client::builder().timeout(timeout);
+    match test_tls() {
+        Some(pki) => builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&pki.ca_pem()).expect("the test CA"),
+        ),
+        None => builder,
+    }
+    .build()
+    .expect("http client")
+}
+
+/// Arguments that make a nats-server (started with its store in `dir`) require mutual
+/// TLS with the run's CA; none without `OSAPI_TEST_TLS`.
+pub fn nats_server_tls_args(dir: &Path) -> Vec<std::ffi::OsString> {
+    match test_tls() {
+        Some(pki) => vec!["-c".into(), tls_conf(dir, pki).into()],
+        None => Vec::new(),
+    }
+}
+
 /// The base URL of the API `config` serves at `addr`: `https://` with `controller.api.tls`.
 pub fn base_url(addr: std::net::SocketAddr, config: &Config) -> String {
     let scheme = match config.controller.api.tls.enabled() {
@@ -742,8 +797,8 @@ pub async fn nats_client(port: u16) -> async_nats::Client {
 /// A connection to an authenticated NATS (`osapi start`'s) with the NKey seed in `seed`.
 pub async fn nats_client_with_seed(port: u16, seed: &Path) -> async_nats::Client {
     let seed = std::fs::read_to_string(seed).expect("NKey seed");
-    // Plain: that binary runs with a config of its own, without TLS.
-    async_nats::ConnectOptions::with_nkey(seed.trim().to_owned())
+    nats_options()
+        .nkey(seed.trim().to_owned())
         .connect(format!("nats://127.0.0.1:{port}"))
         .await
         .expect("nats connect")
@@ -842,6 +897,38 @@ pub fn egress_trap() -> (u16, Arc<Mutex<Vec<String>>>) {
         }
     });
     (port, seen)
+}
+
+/// Chromium's flags for the API under `OSAPI_TEST_TLS`: the run's CA is not in its
+/// store, and what the browser tests check is the pages, not the certificate.
+pub fn browser_tls_args() -> Vec<String> {
+    match test_tls() {
+        Some(_) => vec!["--ignore-certificate-errors".into()],
+        None => Vec::new(),
+    }
+}
+
+/// The site of pages served by a controller on loopback, as Chromium's NetLog names it.
+pub fn loopback_site() -> &'static str {
+    match test_tls() {
+        Some(_) => "https://127.0.0.1",
+        None => "http://127.0.0.1",
+    }
+}
+
+/// The `OSAPI_AGENT_NATS_TLS_*` variables of `config`'s agent: an agent binary started
+/// with them connects as the in-process ones do.
+pub fn agent_tls_env(config: &Config) -> Vec<(&'static str, String)> {
+    let tls = &config.agent.nats.tls;
+    [
+        ("OSAPI_AGENT_NATS_TLS_CA_FILE", &tls.ca_file),
+        ("OSAPI_AGENT_NATS_TLS_CERT_FILE", &tls.cert_file),
+        ("OSAPI_AGENT_NATS_TLS_KEY_FILE", &tls.key_file),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (k, v.clone()))
+    .collect()
 }
 
 pub fn chromium() -> Option<&'static str> {
