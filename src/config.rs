@@ -1578,6 +1578,50 @@ mod tests {
     }
 
     #[test]
+    fn tls_blocks_are_off_by_default_and_a_certificate_needs_its_key() {
+        let c = load("", &[]).unwrap();
+        assert!(!c.controller.api.tls.enabled());
+        assert!(!c.nats.server.tls.enabled());
+        assert!(!c.controller.nats.tls.enabled() && !c.agent.nats.tls.enabled());
+        let c = load(
+            "",
+            &[
+                ("OSAPI_CONTROLLER_API_TLS_CERT_FILE", "/c.pem"),
+                ("OSAPI_CONTROLLER_API_TLS_KEY_FILE", "/c.key"),
+                ("OSAPI_AGENT_NATS_TLS_CA_FILE", "/ca.pem"),
+            ],
+        )
+        .unwrap();
+        assert!(c.controller.api.tls.enabled());
+        assert!(c.agent.nats.tls.enabled(), "a CA alone turns TLS on");
+        for (yaml, key) in [
+            (
+                "controller:\n  api:\n    tls:\n      cert_file: /c.pem\n",
+                "controller.api.tls.key_file",
+            ),
+            (
+                "nats:\n  server:\n    tls:\n      key_file: /c.key\n",
+                "nats.server.tls.cert_file",
+            ),
+            (
+                "nats:\n  server:\n    tls:\n      ca_file: /ca.pem\n",
+                "nats.server.tls.ca_file",
+            ),
+            (
+                "agent:\n  nats:\n    tls:\n      cert_file: /a.pem\n",
+                "agent.nats.tls.key_file",
+            ),
+            (
+                "controller:\n  nats:\n    tls:\n      key_file: /a.key\n",
+                "controller.nats.tls.cert_file",
+            ),
+        ] {
+            let err = load(yaml, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
     fn durations_accept_days_and_plain_seconds() {
         assert_eq!(duration::parse("7d").unwrap(), Duration::from_secs(604800));
         assert_eq!(duration::parse("1h30m").unwrap(), Duration::from_secs(5400));

@@ -505,6 +505,12 @@ async fn session(stack: &Stack, token: &str) -> (String, String) {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    // Sent only over HTTPS where the API serves it.
+    assert_eq!(
+        cookie.contains("; Secure"),
+        stack.config.controller.api.tls.enabled(),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().expect("pair").to_owned();
     let page = http
         .get(format!("{}/", stack.base))

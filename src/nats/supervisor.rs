@@ -1038,6 +1038,37 @@ mod tests {
         assert!(!render_config(&cfg, &[]).contains("http"));
     }
 
+    #[test]
+    fn render_tls_with_and_without_client_certificates() {
+        let mut cfg = base();
+        assert!(!render_config(&cfg, &[]).contains("tls"));
+        cfg.tls.cert_file = "/etc/osapi/nats.pem".into();
+        cfg.tls.key_file = "/etc/osapi/nats.key".into();
+        let text = render_config(&cfg, &[]);
+        assert!(
+            text.contains(
+                "tls {\n  cert_file: \"/etc/osapi/nats.pem\"\n  key_file: \"/etc/osapi/nats.key\"\n  timeout: 5\n}\n"
+            ),
+            "{text}"
+        );
+        cfg.tls.ca_file = "/etc/osapi/ca.pem".into();
+        let text = render_config(&cfg, &[]);
+        assert!(
+            text.contains("  ca_file: \"/etc/osapi/ca.pem\"\n  verify: true\n"),
+            "{text}"
+        );
+    }
+
+    /// A self-signed certificate for localhost and its key, written in `dir`.
+    fn self_signed(dir: &Path) -> (String, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).expect("cert.pem");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("key.pem");
+        let text = |p: &Path| p.to_string_lossy().into_owned();
+        (text(&cert), text(&key))
+    }
+
     /// nats-server itself accepts every rendering (`-t` checks a config and exits).
     #[test]
     fn rendered_configs_pass_nats_server_check() {
@@ -1062,6 +1093,13 @@ mod tests {
         cfg.auth.token = r#"t"o\k"#.into();
         configs.push(cfg.clone());
         cfg.auth.kind = AuthType::Auto;
+        configs.push(cfg.clone());
+        // TLS, then mutual TLS (the self-signed certificate is its own CA).
+        let (cert, key) = self_signed(dir.path());
+        cfg.tls.cert_file = cert.clone();
+        cfg.tls.key_file = key;
+        configs.push(cfg.clone());
+        cfg.tls.ca_file = cert;
         configs.push(cfg);
         // The users of `auto`: one with every right, one limited to a few subjects.
         let users = [
