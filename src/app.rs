@@ -58,6 +58,8 @@ fn local_connection(config: &Config) -> NatsConnection {
         port: server.port,
         client_name: "osapi-nats-setup".into(),
         namespace: server.namespace.clone(),
+        // The controller's identity, as for auth below.
+        tls: config.controller.nats.tls.clone(),
         ..Default::default()
     };
     conn.auth.kind = server.auth.kind;
@@ -108,7 +110,7 @@ pub async fn start_nats(
         return Ok(handle);
     }
     let setup = async {
-        let client = connect(&local_connection(config), false).await?;
+        let client = connect(&local_connection(config), "controller.nats", false).await?;
         Resources::ensure(&client, config, &config.nats.server.namespace).await
     };
     match setup.await {

@@ -13,12 +13,14 @@ use serde_yaml::Value;
 
 mod inspect;
 mod latest;
+mod tls;
 
 pub use inspect::{CheckReport, MASK};
 pub use latest::{
     AgentPkiConfig, AuditConfig, ControllerPkiConfig, EnrollmentConfig, PrivilegeEscalationConfig,
     UiConfig,
 };
+pub use tls::{ApiTls, ClientTls, NatsClientTls, NatsServerTls};
 
 /// Default location of the config file (`-f/--osapi-file`).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/osapi/osapi.yaml";
@@ -128,6 +130,8 @@ pub struct ControllerConfig {
 pub struct ClientConfig {
     pub url: String,
     pub security: ClientSecurity,
+    /// What an `https://` URL's certificate may chain to (osapi extension).
+    pub tls: ClientTls,
 }
 
 impl Default for ClientConfig {
@@ -135,6 +139,7 @@ impl Default for ClientConfig {
         Self {
             url: "http://localhost:8080".into(),
             security: ClientSecurity::default(),
+            tls: ClientTls::default(),
         }
     }
 }
@@ -174,6 +179,8 @@ pub struct ApiConfig {
     #[serde(with = "duration")]
     pub request_timeout: Duration,
     pub security: ApiSecurity,
+    /// The certificate the API serves HTTPS with (osapi extension); none: plain HTTP.
+    pub tls: ApiTls,
 }
 
 impl Default for ApiConfig {
@@ -188,6 +195,7 @@ impl Default for ApiConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             security: ApiSecurity::default(),
+            tls: ApiTls::default(),
         }
     }
 }
@@ -235,6 +243,8 @@ pub struct NatsConnection {
     pub client_name: String,
     pub namespace: String,
     pub auth: NatsClientAuth,
+    /// TLS to the server (osapi extension).
+    pub tls: NatsClientTls,
 }
 
 impl NatsConnection {
@@ -246,6 +256,7 @@ impl NatsConnection {
             client_name: client_name.into(),
             namespace: "osapi".into(),
             auth: NatsClientAuth::default(),
+            tls: NatsClientTls::default(),
         }
     }
 
@@ -390,6 +401,8 @@ pub struct NatsServerConfig {
     pub binary: String,
     pub auth: NatsServerAuth,
     pub metrics: MetricsServer,
+    /// The server's certificate (osapi extension); none: plain connections.
+    pub tls: NatsServerTls,
 }
 
 impl Default for NatsServerConfig {
@@ -402,6 +415,7 @@ impl Default for NatsServerConfig {
             binary: String::new(),
             auth: NatsServerAuth::default(),
             metrics: MetricsServer::on_port(9092),
+            tls: NatsServerTls::default(),
         }
     }
 }
@@ -946,6 +960,7 @@ impl Config {
                 ));
             }
         }
+        tls::validate(self)?;
         for (key, bucket) in [
             ("nats.kv.bucket", &self.nats.kv.bucket),
             ("nats.kv.response_bucket", &self.nats.kv.response_bucket),
@@ -1556,6 +1571,50 @@ mod tests {
             ("nats:\n  enrollment:\n    ttl: 1h\n", "ttl"),
             ("nats:\n  audit:\n    streams: AUDIT\n", "streams"),
             ("agent:\n  privilege_escalation:\n    sudo: true\n", "sudo"),
+        ] {
+            let err = load(yaml, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_blocks_are_off_by_default_and_a_certificate_needs_its_key() {
+        let c = load("", &[]).unwrap();
+        assert!(!c.controller.api.tls.enabled());
+        assert!(!c.nats.server.tls.enabled());
+        assert!(!c.controller.nats.tls.enabled() && !c.agent.nats.tls.enabled());
+        let c = load(
+            "",
+            &[
+                ("OSAPI_CONTROLLER_API_TLS_CERT_FILE", "/c.pem"),
+                ("OSAPI_CONTROLLER_API_TLS_KEY_FILE", "/c.key"),
+                ("OSAPI_AGENT_NATS_TLS_CA_FILE", "/ca.pem"),
+            ],
+        )
+        .unwrap();
+        assert!(c.controller.api.tls.enabled());
+        assert!(c.agent.nats.tls.enabled(), "a CA alone turns TLS on");
+        for (yaml, key) in [
+            (
+                "controller:\n  api:\n    tls:\n      cert_file: /c.pem\n",
+                "controller.api.tls.key_file",
+            ),
+            (
+                "nats:\n  server:\n    tls:\n      key_file: /c.key\n",
+                "nats.server.tls.cert_file",
+            ),
+            (
+                "nats:\n  server:\n    tls:\n      ca_file: /ca.pem\n",
+                "nats.server.tls.ca_file",
+            ),
+            (
+                "agent:\n  nats:\n    tls:\n      cert_file: /a.pem\n",
+                "agent.nats.tls.key_file",
+            ),
+            (
+                "controller:\n  nats:\n    tls:\n      key_file: /a.key\n",
+                "controller.nats.tls.cert_file",
+            ),
         ] {
             let err = load(yaml, &[]).unwrap_err().to_string();
             assert!(err.contains(key), "{yaml}: {err}");

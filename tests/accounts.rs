@@ -498,7 +498,7 @@ async fn ssh_key_domain(stack: &Stack, h: &Host, admin: &str) {
     )
     .await;
     // Through the SDK, which encodes the fingerprint's `/` and `+` in the path.
-    let sdk = osapi::sdk::Client::new(&stack.base, admin).expect("client");
+    let sdk = sdk_client(&stack.base, admin);
     let remove = osapi::wire::ops::ssh_key::SshKeyRemove {
         name: "alice".into(),
         fingerprint: KEY_FP.into(),
@@ -700,6 +700,7 @@ async fn cli_tables(stack: &Stack, h: &Host, admin: &str) {
             .arg(config.path())
             .args(args)
             .args(["-T", "a", "--url", &stack.base, "--token", admin])
+            .args(cli_tls_args())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

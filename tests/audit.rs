@@ -192,11 +192,11 @@ async fn entries_made_while_nats_is_away_are_spooled_then_stored_and_a_stop_flus
         stop.clone(),
     ));
     let stack = Stack {
-        base: format!("http://{addr}"),
+        base: base_url(addr, &cfg),
         config: cfg,
         controller: stop.clone(),
         agents: Default::default(),
-        http: reqwest::Client::new(),
+        http: http_client(),
     };
     stack.wait_ready().await;
     let admin = token(&["admin"], &[]);

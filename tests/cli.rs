@@ -39,6 +39,7 @@ impl Osapi {
             .arg(self.dir.path().join("osapi.yaml"))
             .args(args)
             .args(["--url", &self.url, "--token", &self.token])
+            .args(cli_tls_args())
             .output()
             .await
             .expect("run osapi")

@@ -410,7 +410,7 @@ async fn exec(stack: &Stack) {
 /// The typed SDK call and an orchestrator plan of two docker steps.
 async fn sdk_and_orchestrator(stack: &Stack, id: &str) {
     let admin = token(&["admin"], &[]);
-    let client = osapi::sdk::Client::new(&stack.base, &admin).expect("client");
+    let client = sdk_client(&stack.base, &admin);
     let query = DockerListQuery {
         state: Some("running".into()),
         limit: None,
@@ -422,7 +422,7 @@ async fn sdk_and_orchestrator(stack: &Stack, id: &str) {
     let containers = &answer.results[0].data.as_ref().expect("data").containers;
     assert!(containers.iter().any(|c| c.id == id), "{containers:?}");
 
-    let mut o = Orchestrator::new(&stack.base, &admin).expect("orchestrator");
+    let mut o = Orchestrator::with_client(sdk_client(&stack.base, &admin));
     let exec = DockerExecRequest {
         id: NAME.into(),
         command: vec!["echo".into(), "planned".into()],

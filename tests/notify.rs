@@ -88,11 +88,11 @@ async fn controller_with(nats: &Nats, renotify: Duration, capture: &Capture) -> 
         notifier,
     ));
     let stack = Stack {
-        base: format!("http://{addr}"),
+        base: base_url(addr, &cfg),
         config: cfg,
         controller: cancel,
         agents: Default::default(),
-        http: reqwest::Client::new(),
+        http: http_client(),
     };
     stack.wait_ready().await;
     stack
@@ -323,6 +323,7 @@ async fn a_killed_agent_is_unreachable_once_and_cleared_when_it_returns() {
             .env("OSAPI_AGENT_HOSTNAME", "victim")
             .env("OSAPI_AGENT_SECURITY_CONTROLLER_KEYS", &trusted)
             .env("OSAPI_NATS_REGISTRY_TTL", "3s")
+            .envs(agent_tls_env(&stack.config))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

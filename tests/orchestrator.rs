@@ -32,8 +32,7 @@ async fn a_fleet_plan_runs_with_guards_broadcasts_and_discovery() {
     wait_for_facts(&stack, 3).await;
 
     let (renderer, output) = TextRenderer::buffer(true);
-    let mut o = Orchestrator::new(&stack.base, &token(&["admin"], &[]))
-        .expect("client")
+    let mut o = Orchestrator::with_client(sdk_client(&stack.base, &token(&["admin"], &[])))
         .with_observer(Arc::new(renderer));
 
     // Discovery while building the plan.
@@ -246,8 +245,7 @@ async fn a_fleet_plan_runs_with_guards_broadcasts_and_discovery() {
     }
 
     // A second run of a unicast to an unknown host fails the step and stops the plan.
-    let mut o = Orchestrator::new(&stack.base, &token(&["admin"], &[]))
-        .expect("client")
+    let mut o = Orchestrator::with_client(sdk_client(&stack.base, &token(&["admin"], &[])))
         .with_observer(Arc::new(osapi::orchestrator::Silent));
     let missing = o.node_hostname_get("nobody").id();
     o.command_exec("_any", "true", &[]).after(missing);

@@ -50,10 +50,11 @@ impl Install {
             .env("OSAPI_CONTROLLER_API_PORT", &api)
             .env(
                 "OSAPI_CONTROLLER_CLIENT_URL",
-                format!("http://127.0.0.1:{api}"),
+                format!("{}://127.0.0.1:{api}", common::scheme()),
             )
             .env("OSAPI_NATS_REGISTRY_TTL", "3s")
             .env("OSAPI_AGENT_SHUTDOWN_GRACE", "3s")
+            .envs(common::tls_env())
             // The example's 10 GiB store may not fit beside a build on a CI disk.
             .env(
                 "OSAPI_NATS_OBJECTS_MAX_BYTES",
@@ -129,7 +130,7 @@ impl Install {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.api_port)
+        format!("{}://127.0.0.1:{}{path}", common::scheme(), self.api_port)
     }
 
     fn token(&self) -> String {
@@ -185,10 +186,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(40))
-        .build()
-        .expect("client")
+    common::blocking_http(Duration::from_secs(40))
 }
 
 fn get_json(url: &str, token: &str) -> Option<(u16, serde_json::Value)> {

@@ -72,7 +72,9 @@ async fn read_until(
 }
 
 async fn open(stack: &Stack, path: &str, token: &str) -> reqwest::Response {
-    let resp = reqwest::Client::new()
+    let resp = http_builder()
+        .build()
+        .expect("http client")
         .get(format!("{}{path}", stack.base))
         .bearer_auth(token)
         .send()
@@ -342,9 +344,9 @@ async fn job_events_stream_live_and_replay_to_late_joiners() {
 /// The SDK's typed stream of a broadcast, and the CLI's `--async` and `job watch` (the
 /// real binary, on a pipe: no progress drawn).
 async fn sdk_and_cli(stack: &Stack) {
-    use osapi::sdk::{Client, JobStreamEvent, OverallStatus};
+    use osapi::sdk::{JobStreamEvent, OverallStatus};
     let t = token(&["admin"], &[]);
-    let client = Client::new(&stack.base, &t).expect("client");
+    let client = sdk_client(&stack.base, &t);
     let op = osapi::wire::ops::NoInput {};
     let accepted = client
         .submit::<osapi::wire::ops::node::NodeHostnameGet>("group:web", &op)
@@ -379,6 +381,7 @@ async fn sdk_and_cli(stack: &Stack) {
             .arg(&config)
             .args(args)
             .args(["--url", &stack.base, "--token", &t])
+            .args(cli_tls_args())
             .output()
             .expect("run osapi")
     };

@@ -25,7 +25,7 @@ async fn start(nats: &Nats, dir: &Path) -> (Stack, Client) {
         stack.add_agent(name, &[("group", group)], providers);
     }
     stack.wait_agents(&AGENTS).await;
-    let client = Client::new(&stack.base, &token(&["admin"], &[])).expect("client");
+    let client = sdk_client(&stack.base, &token(&["admin"], &[]));
     (stack, client)
 }
 
@@ -288,7 +288,7 @@ async fn files_upload_check_deploy_and_status() {
     assert!(!again.changed, "{again:?}");
     assert_eq!((again.sha256.as_str(), again.size), (sha.as_str(), 8));
     // Nothing is sent: a read-only client (file:read, no file:write) gets the same.
-    let reader = Client::new(&stack.base, &token(&["read"], &[])).expect("client");
+    let reader = sdk_client(&stack.base, &token(&["read"], &[]));
     let skipped = reader
         .file_upload_bytes("app.conf", "raw", content.clone(), false)
         .await
@@ -673,7 +673,7 @@ async fn agents_jobs_and_error_kinds() {
     validation(client.job_get("not-a-uuid").await.map(|_| ()), "job id");
 
     // Read-only and bad tokens.
-    let reader = Client::new(&stack.base, &token(&["read"], &[])).expect("client");
+    let reader = sdk_client(&stack.base, &token(&["read"], &[]));
     assert_eq!(
         hosts(&reader.get_hostname("a1").await.expect("read")),
         ["a1"]
@@ -686,7 +686,7 @@ async fn agents_jobs_and_error_kinds() {
         reader.agent_drain("a1").await,
         Err(SdkError::Auth { status: 403, .. })
     ));
-    let stranger = Client::new(&stack.base, "garbage").expect("client");
+    let stranger = sdk_client(&stack.base, "garbage");
     assert!(matches!(
         stranger.agent_list().await,
         Err(SdkError::Auth { status: 401, .. })

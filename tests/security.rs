@@ -57,7 +57,7 @@ impl Secured {
 
     /// A client with the controller's credentials.
     async fn controller(&self) -> async_nats::Client {
-        osapi::nats::connect(&self.config.controller.nats, false)
+        osapi::nats::connect(&self.config.controller.nats, "controller.nats", false)
             .await
             .expect("the controller's credentials are accepted")
     }
@@ -68,7 +68,7 @@ impl Secured {
             .expect("the agent's seed was generated");
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
-        let client = async_nats::ConnectOptions::new()
+        let client = nats_options()
             .nkey(seed.trim().to_owned())
             .custom_inbox_prefix(nats_auth::inbox_prefix(host))
             .event_callback(move |event| {
@@ -117,7 +117,8 @@ async fn refused(errors: &Mutex<Vec<String>>, what: &str, subject: &str) {
 #[tokio::test]
 async fn without_credentials_the_embedded_nats_refuses_connections() {
     let nats = Secured::start(&["web-01"]).await;
-    let err = async_nats::connect(nats.url())
+    let err = nats_options()
+        .connect(nats.url())
         .await
         .expect_err("an anonymous client is refused");
     assert_eq!(
@@ -126,7 +127,8 @@ async fn without_credentials_the_embedded_nats_refuses_connections() {
     );
     // A seed the server was not given is refused too.
     let stranger = nkeys::KeyPair::new_user().seed().expect("seed");
-    let err = async_nats::ConnectOptions::with_nkey(stranger)
+    let err = nats_options()
+        .nkey(stranger)
         .connect(nats.url())
         .await
         .expect_err("an unknown NKey is refused");
@@ -137,7 +139,7 @@ async fn without_credentials_the_embedded_nats_refuses_connections() {
     // osapi's own connection says where the credentials come from.
     let mut anonymous = nats.config.agent.nats.clone();
     anonymous.auth.nkey_file = "/nonexistent/agent.nk".into();
-    let err = osapi::nats::connect(&anonymous, false)
+    let err = osapi::nats::connect(&anonymous, "agent.nats", false)
         .await
         .expect_err("refused")
         .to_string();

@@ -103,6 +103,7 @@ fn spawn(args: &[&str], dir: &Path, ports: (u16, u16), notify: &NotifySocket) ->
         )
         .env("OSAPI_CONTROLLER_API_PORT", &api)
         .env("OSAPI_CONTROLLER_API_SECURITY_SIGNING_KEY", SIGNING_KEY)
+        .envs(tls_env())
         .env(
             "OSAPI_NATS_OBJECTS_MAX_BYTES",
             OBJECTS_MAX_BYTES.to_string(),
@@ -130,10 +131,7 @@ fn terminate(child: &mut Child, limit: Duration) -> (Duration, std::process::Exi
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
+    blocking_http(Duration::from_secs(30))
 }
 
 #[test]
@@ -151,7 +149,7 @@ fn osapi_start_is_ready_when_a_job_runs_and_stops_in_time_with_a_job_in_flight()
     assert_eq!(progress, 2, "{seen:?}");
 
     // At READY a job already runs: the API, NATS and the agent all serve.
-    let base = format!("http://127.0.0.1:{api}");
+    let base = format!("{}://127.0.0.1:{api}", scheme());
     let token = token(&["admin"], &[]);
     let answer = http()
         .get(format!("{base}/api/node/_any/hostname"))
@@ -212,7 +210,7 @@ fn the_controller_is_ready_once_it_reaches_nats_and_stops_in_time() {
     let (nats, api) = (free_port(), free_port());
     let mut child = spawn(&["controller", "start"], dir.path(), (nats, api), &notify);
     // Without NATS it answers (503 for what needs NATS) but is not ready.
-    let base = format!("http://127.0.0.1:{api}");
+    let base = format!("{}://127.0.0.1:{api}", scheme());
     wait_for_port(api);
     std::thread::sleep(Duration::from_secs(2));
     let early = drain(&notify);
@@ -227,6 +225,7 @@ fn the_controller_is_ready_once_it_reaches_nats_and_stops_in_time() {
     let mut server = Command::new("nats-server")
         .args(["-js", "-a", "127.0.0.1", "-p", &nats.to_string(), "-sd"])
         .arg(store.path())
+        .args(nats_server_tls_args(store.path()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -289,6 +288,7 @@ async fn api_docs_render_in_a_headless_browser_from_the_controller_alone() {
             .arg(format!("--log-net-log={}", netlog.display()))
             // Loopback is never proxied; everything else goes to the trap.
             .arg(format!("--proxy-server=http://127.0.0.1:{trap}"))
+            .args(browser_tls_args())
             .arg(&page)
             .output()
             .await
@@ -309,7 +309,7 @@ async fn api_docs_render_in_a_headless_browser_from_the_controller_alone() {
 
         // Every request the page made went to the controller; the browser's own are not
         // the page's, and went nowhere but the trap.
-        let requests = netlog_requests(&netlog, "http://127.0.0.1", &stack.base);
+        let requests = netlog_requests(&netlog, loopback_site(), &stack.base);
         let by_page: Vec<&String> = requests.iter().filter(|r| r.1).map(|r| &r.0).collect();
         let elsewhere: Vec<&&String> = by_page
             .iter()
@@ -364,7 +364,7 @@ async fn api_docs_render_in_a_headless_browser_from_the_controller_alone() {
 async fn docs_pages_forbid_other_origins_and_their_assets_are_embedded() {
     let (_closed, nats) = closed_port();
     let stack = Stack::controller(config(nats)).await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let page = http
         .get(format!("{}/api/docs", stack.base))
         .send()
@@ -394,7 +394,7 @@ async fn docs_pages_forbid_other_origins_and_their_assets_are_embedded() {
         "served bundle differs from the vendored one"
     );
     // With a slash the relative URLs would break: it redirects to the page.
-    let slash = reqwest::Client::builder()
+    let slash = http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

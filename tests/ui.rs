@@ -334,6 +334,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     .to_vec();
     args.push(format!("--log-net-log={}", netlog.display()));
     args.push(format!("--proxy-server=http://127.0.0.1:{trap}"));
+    args.extend(browser_tls_args());
     args.push(format!(
         "--user-data-dir={}",
         dir.path().join("profile").display()
@@ -456,7 +457,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.quit().await;
     drop(chromedriver);
     // Every request the pages made went to the controller.
-    let requests = netlog_requests(&netlog, "http://127.0.0.1", &base);
+    let requests = netlog_requests(&netlog, loopback_site(), &base);
     let by_page: Vec<&String> = requests.iter().filter(|r| r.1).map(|r| &r.0).collect();
     let elsewhere: Vec<&&String> = by_page
         .iter()
@@ -485,7 +486,7 @@ fn which(program: &str) -> String {
 
 /// The session cookie and CSRF token of `token`, from a sign-in and the page it leads to.
 async fn session(stack: &Stack, token: &str) -> (String, String) {
-    let http = reqwest::Client::builder()
+    let http = http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
@@ -502,6 +503,12 @@ async fn session(stack: &Stack, token: &str) -> (String, String) {
         .to_owned();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    // Sent only over HTTPS where the API serves it.
+    assert_eq!(
+        cookie.contains("; Secure"),
+        stack.config.controller.api.tls.enabled(),
         "{cookie}"
     );
     let cookie = cookie.split(';').next().expect("pair").to_owned();
@@ -545,7 +552,7 @@ async fn writes_need_the_session_its_csrf_token_and_the_permission() {
     assert_eq!(status, 401, "the API still wants its bearer token");
     let (status, body) = stack.get("/no-such-endpoint", None).await;
     assert_eq!((status, body["error"].is_string()), (404, true));
-    let http = reqwest::Client::builder()
+    let http = http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

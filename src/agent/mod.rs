@@ -71,7 +71,7 @@ async fn connect_until_ready(
     let inbox = crate::security::nats_auth::inbox_prefix(hostname);
     let ns = &config.agent.nats.namespace;
     crate::nats::retry_until_ready(shutdown, Duration::from_millis(100), || async {
-        let client = connect_with_inbox(&config.agent.nats, &inbox).await?;
+        let client = connect_with_inbox(&config.agent.nats, "agent.nats", &inbox).await?;
         let resources = match Resources::open_for_agent(&client, config, ns).await {
             Ok(resources) => resources,
             Err(e) => {
@@ -92,6 +92,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
     let hostname = identity(config)?;
+    // A bad TLS file is not worth waiting out: connecting retries everything else.
+    crate::security::tls::nats_client(&config.agent.nats.tls, "agent.nats")
+        .map_err(NatsError::from)?;
     let Some((client, resources)) = connect_until_ready(config, &hostname, &shutdown).await else {
         return Ok(());
     };

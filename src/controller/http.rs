@@ -1,10 +1,12 @@
 //! Serving the API's connections under limits: a cap on open connections, a deadline for
-//! a request's headers (which also closes idle keep-alive connections), a cap on
-//! requests at once and a time limit per request, then a graceful stop.
+//! a request's headers (which also closes idle keep-alive connections, and bounds a TLS
+//! handshake), a cap on requests at once and a time limit per request, then a graceful
+//! stop.
 //!
 //! `axum::serve` sets none of these, so one slow or idle client per file descriptor could
 //! take the API down (slowloris); this accept loop is axum's with the limits added.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,25 +16,30 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::error::ApiError;
 use crate::config::ApiConfig;
 
-/// Serves `app` on `listener` until `shutdown`, then lets open requests finish.
+/// Serves `app` on `listener` until `shutdown`, then lets open requests finish. With
+/// `tls` every connection is a TLS one, its handshake bounded by `header_timeout` too.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &ApiConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    let tls = tls.map(TlsAcceptor::from);
     // HTTP/1.1, which the API's clients speak. (hyper-util's auto builder first reads the
     // connection to tell HTTP/2 apart, with no deadline: a client that sent nothing would
     // hold its slot forever.)
@@ -61,26 +68,61 @@ pub async fn serve(
                 }
             },
         };
-        // The audit log records the caller's address.
-        let service = app
-            .clone()
-            .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+        let connection = Connection {
+            builder: builder.clone(),
+            app: app.clone(),
+            peer,
+            // Taken now, so a stop waits for a handshake under way too.
+            watcher: graceful.watcher(),
+        };
+        let (tls, handshake_limit) = (tls.clone(), limits.header_timeout);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended");
+            match tls {
+                None => connection.serve(stream).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection.serve(stream).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// One accepted connection, ready to be served once its transport is set up.
+struct Connection {
+    builder: http1::Builder,
+    app: Router,
+    peer: SocketAddr,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        // The audit log records the caller's address.
+        let service = self
+            .app
+            .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended");
+        }
+    }
 }
 
 /// The request limits [`limit_requests`] applies.

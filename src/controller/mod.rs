@@ -49,6 +49,8 @@ pub enum ControllerError {
     JobKey(#[from] crate::security::SecurityError),
     #[error("cannot serialise the OpenAPI document")]
     OpenApi(#[source] serde_json::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::security::tls::TlsError),
 }
 
 /// How long a stopping controller waits for its background tasks once they are told to
@@ -252,6 +254,9 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     notifier: Arc<dyn Notifier>,
 ) -> Result<(), ControllerError> {
+    // Bad TLS files stop the start here, named, rather than every connection later.
+    let tls = crate::security::tls::api_server(&config.controller.api.tls)?;
+    crate::security::tls::nats_client(&config.controller.nats.tls, "controller.nats")?;
     // Its own token, so the tasks also stop when the server fails rather than at a
     // shutdown that may never come.
     let background = shutdown.child_token();
@@ -280,9 +285,9 @@ pub async fn serve_with(
         streams_end.cancel();
     });
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "controller listening");
+        tracing::info!(%addr, tls = tls.is_some(), "controller listening");
     }
-    http::serve(listener, app, &config.controller.api, shutdown.clone()).await;
+    http::serve(listener, app, &config.controller.api, tls, shutdown.clone()).await;
     background.cancel();
     state.stop_background(BACKGROUND_STOP_GRACE).await;
     tracing::info!("controller stopped");

@@ -164,7 +164,7 @@ impl AppState {
         self.tasks.spawn(async move {
             let config = state.config.clone();
             let conn = &config.controller.nats;
-            let client = match connect(conn, true).await {
+            let client = match connect(conn, "controller.nats", true).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "controller cannot use its NATS settings");

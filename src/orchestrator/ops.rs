@@ -122,6 +122,12 @@ fn base_name(command: &str) -> &str {
 pub enum SetupError {
     #[error("OSAPI_TOKEN is not set: create one with `osapi -f osapi.yaml token generate -r admin -u me` and export it")]
     NoToken,
+    #[error("OSAPI_CA_FILE: cannot read {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sdk(#[from] SdkError),
 }
@@ -146,11 +152,23 @@ impl Orchestrator<Client> {
         Ok(Self::with_client(Client::new(url, token)?))
     }
 
-    /// Like [`Self::new`], from `OSAPI_URL` (default [`DEFAULT_URL`]) and `OSAPI_TOKEN`.
+    /// Like [`Self::new`], from `OSAPI_URL` (default [`DEFAULT_URL`]) and `OSAPI_TOKEN`;
+    /// an `https://` controller's certificate may chain to the CA certificates in the PEM
+    /// file `OSAPI_CA_FILE`.
     pub fn from_env() -> Result<Self, SetupError> {
         let url = std::env::var("OSAPI_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
         let token = std::env::var("OSAPI_TOKEN").map_err(|_| SetupError::NoToken)?;
-        Ok(Self::new(&url, &token)?)
+        let client = match std::env::var("OSAPI_CA_FILE") {
+            Ok(path) if !path.is_empty() => {
+                let pem = std::fs::read(&path).map_err(|source| SetupError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                Client::with_ca_pem(&url, &token, &pem)?
+            }
+            _ => Client::new(&url, &token)?,
+        };
+        Ok(Self::with_client(client))
     }
 
     /// `health-check`: the controller answers its liveness probe.

@@ -62,6 +62,9 @@ pub enum SdkError {
     /// The answer (or a local input) could not be decoded.
     #[error("unexpected answer from the API: {0}")]
     Decode(String),
+    /// The CA certificates given to trust are not usable.
+    #[error("cannot trust the CA certificates: {0}")]
+    Certificate(String),
 }
 
 impl SdkError {
@@ -90,7 +93,7 @@ impl SdkError {
             | Self::Conflict { status, .. }
             | Self::Server { status, .. }
             | Self::UnexpectedStatus { status, .. } => Some(*status),
-            Self::Transport { .. } | Self::Decode(_) => None,
+            Self::Transport { .. } | Self::Decode(_) | Self::Certificate(_) => None,
         }
     }
 
@@ -103,7 +106,7 @@ impl SdkError {
             | Self::Conflict { message, .. }
             | Self::Server { message, .. }
             | Self::UnexpectedStatus { message, .. } => Some(message),
-            Self::Transport { .. } | Self::Decode(_) => None,
+            Self::Transport { .. } | Self::Decode(_) | Self::Certificate(_) => None,
         }
     }
 }
@@ -133,9 +136,34 @@ pub struct Client {
 }
 
 impl Client {
-    /// `base_url` like `http://localhost:8080`; `token` a JWT.
+    /// `base_url` like `http://localhost:8080`; `token` a JWT. An `https://` controller's
+    /// certificate must chain to a built-in root.
     pub fn new(base_url: &str, token: &str) -> Result<Self, SdkError> {
-        let http = reqwest::Client::builder()
+        Self::build(base_url, token, Vec::new())
+    }
+
+    /// [`Client::new`] for an `https://` controller whose certificate chains to one of the
+    /// CA certificates in `ca_pem` (PEM, one or more), such as a private CA's.
+    pub fn with_ca_pem(base_url: &str, token: &str, ca_pem: &[u8]) -> Result<Self, SdkError> {
+        let roots = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| SdkError::Certificate(e.to_string()))?;
+        if roots.is_empty() {
+            return Err(SdkError::Certificate("no PEM certificate found".into()));
+        }
+        Self::build(base_url, token, roots)
+    }
+
+    fn build(
+        base_url: &str,
+        token: &str,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, SdkError> {
+        let builder = roots
+            .into_iter()
+            .fold(reqwest::Client::builder(), |b, root| {
+                b.add_root_certificate(root)
+            });
+        let http = builder
             .timeout(Duration::from_secs(330))
             .build()
             .map_err(|e| SdkError::Transport {

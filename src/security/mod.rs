@@ -21,6 +21,7 @@ pub mod nats_auth;
 mod secret_file;
 pub mod signed;
 pub mod signing_key;
+pub mod tls;
 
 pub use secret_file::write_private;
 

@@ -1,6 +1,13 @@
 //! Test harness: a real nats-server on a random port, the real controller and agents in
 //! this process, and HTTP to them.
+//!
+//! With `OSAPI_TEST_TLS=1` all of it runs over TLS with a CA made for the run: every
+//! harness nats-server asks for client certificates, the controller serves HTTPS, and
+//! every client the harness makes (HTTP, SDK, CLI, NATS) trusts the CA and holds a client
+//! certificate.
 #![allow(dead_code)]
+
+pub mod pki;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -17,6 +24,155 @@ use osapi::provider::{ProviderError, Providers};
 use tokio_util::sync::CancellationToken;
 
 pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
+
+/// The run's CA when `OSAPI_TEST_TLS=1`, made once per test binary.
+pub fn test_tls() -> Option<&'static pki::Pki> {
+    static PKI: std::sync::OnceLock<Option<pki::Pki>> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let on = std::env::var("OSAPI_TEST_TLS").is_ok_and(|v| !v.is_empty() && v != "0");
+        on.then(|| pki::Pki::new("osapi test run CA"))
+    })
+    .as_ref()
+}
+
+/// `nats.server.tls`-style settings of `pki` for a client: trust its CA, hold its client
+/// certificate.
+pub fn client_tls(pki: &pki::Pki) -> osapi::config::NatsClientTls {
+    osapi::config::NatsClientTls {
+        ca_file: pki::Pki::path(&pki.ca),
+        cert_file: pki::Pki::path(&pki.client_cert),
+        key_file: pki::Pki::path(&pki.client_key),
+    }
+}
+
+/// Sets every `tls` block of `c` to `pki`'s files: HTTPS for the API (and the CLI's
+/// trust), mutual TLS for NATS clients and the embedded server.
+pub fn use_tls(c: &mut Config, pki: &pki::Pki) {
+    c.controller.api.tls = osapi::config::ApiTls {
+        cert_file: pki::Pki::path(&pki.server_cert),
+        key_file: pki::Pki::path(&pki.server_key),
+    };
+    c.controller.client.tls.ca_file = pki::Pki::path(&pki.ca);
+    c.controller.nats.tls = client_tls(pki);
+    c.agent.nats.tls = client_tls(pki);
+    c.nats.server.tls = osapi::config::NatsServerTls {
+        cert_file: pki::Pki::path(&pki.server_cert),
+        key_file: pki::Pki::path(&pki.server_key),
+        ca_file: pki::Pki::path(&pki.ca),
+    };
+}
+
+/// `http` or, under `OSAPI_TEST_TLS`, `https`: the scheme of an API the harness starts.
+pub fn scheme() -> &'static str {
+    match test_tls() {
+        Some(_) => "https",
+        None => "http",
+    }
+}
+
+/// Every `tls` key [`use_tls`] sets, as `OSAPI_*` variables of the run's CA (none
+/// without `OSAPI_TEST_TLS`): the osapi binary started with them uses TLS everywhere.
+pub fn tls_env() -> Vec<(&'static str, String)> {
+    let Some(pki) = test_tls() else {
+        return Vec::new();
+    };
+    let (ca, path) = (pki::Pki::path(&pki.ca), pki::Pki::path);
+    let (server_cert, server_key) = (path(&pki.server_cert), path(&pki.server_key));
+    let (client_cert, client_key) = (path(&pki.client_cert), path(&pki.client_key));
+    vec![
+        ("OSAPI_CONTROLLER_API_TLS_CERT_FILE", server_cert.clone()),
+        ("OSAPI_CONTROLLER_API_TLS_KEY_FILE", server_key.clone()),
+        ("OSAPI_CONTROLLER_CLIENT_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_NATS_SERVER_TLS_CERT_FILE", server_cert),
+        ("OSAPI_NATS_SERVER_TLS_KEY_FILE", server_key),
+        ("OSAPI_NATS_SERVER_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_CA_FILE", ca.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_CERT_FILE", client_cert.clone()),
+        ("OSAPI_CONTROLLER_NATS_TLS_KEY_FILE", client_key.clone()),
+        ("OSAPI_AGENT_NATS_TLS_CA_FILE", ca),
+        ("OSAPI_AGENT_NATS_TLS_CERT_FILE", client_cert),
+        ("OSAPI_AGENT_NATS_TLS_KEY_FILE", client_key),
+    ]
+}
+
+/// A blocking HTTP client with time limit `timeout` that trusts the run's CA.
+pub fn blocking_http(timeout: Duration) -> reqwest::blocking::Client {
+    let builder = reqwest::blocking::Client::builder().timeout(timeout);
+    match test_tls() {
+        Some(pki) => builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&pki.ca_pem()).expect("the test CA"),
+        ),
+        None => builder,
+    }
+    .build()
+    .expect("http client")
+}
+
+/// Arguments that make a nats-server (started with its store in `dir`) require mutual
+/// TLS with the run's CA; none without `OSAPI_TEST_TLS`.
+pub fn nats_server_tls_args(dir: &Path) -> Vec<std::ffi::OsString> {
+    match test_tls() {
+        Some(pki) => vec!["-c".into(), tls_conf(dir, pki).into()],
+        None => Vec::new(),
+    }
+}
+
+/// The base URL of the API `config` serves at `addr`: `https://` with `controller.api.tls`.
+pub fn base_url(addr: std::net::SocketAddr, config: &Config) -> String {
+    let scheme = match config.controller.api.tls.enabled() {
+        true => "https",
+        false => "http",
+    };
+    format!("{scheme}://{addr}")
+}
+
+/// An HTTP client builder that trusts the run's CA (under `OSAPI_TEST_TLS`).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    trusting(test_tls().map(|pki| pki.ca.as_path()))
+}
+
+/// An HTTP client builder that trusts the CA in `ca_file` besides the built-in roots.
+pub fn trusting(ca_file: Option<&Path>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    match ca_file {
+        Some(path) => builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(path).expect("CA file"))
+                .expect("a PEM CA"),
+        ),
+        None => builder,
+    }
+}
+
+/// [`http_builder`] with a 30 s time limit.
+pub fn http_client() -> reqwest::Client {
+    http_builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// The SDK client for `base` with `token`, trusting the run's CA.
+pub fn sdk_client(base: &str, token: &str) -> osapi::sdk::Client {
+    match test_tls() {
+        Some(pki) => osapi::sdk::Client::with_ca_pem(base, token, &pki.ca_pem()),
+        None => osapi::sdk::Client::new(base, token),
+    }
+    .expect("sdk client")
+}
+
+/// NATS connect options with the run's TLS (CA and client certificate), if any.
+pub fn nats_options() -> async_nats::ConnectOptions {
+    let options = async_nats::ConnectOptions::new();
+    match test_tls() {
+        Some(pki) => {
+            let tls = osapi::security::tls::nats_client(&client_tls(pki), "test")
+                .expect("the test certificates load")
+                .expect("TLS is on");
+            options.require_tls(true).tls_client_config(tls)
+        }
+        None => options,
+    }
+}
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
@@ -42,17 +198,27 @@ pub struct Nats {
     pub port: u16,
     child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// Its config file with a `tls` block, when it requires TLS.
+    tls_conf: Option<std::path::PathBuf>,
 }
 
 impl Nats {
     /// Starts a server on a port the server picks itself (`-p -1`, read back from its ports
-    /// file), so parallel tests can never be handed the same port.
+    /// file), so parallel tests can never be handed the same port. Under `OSAPI_TEST_TLS`
+    /// it requires mutual TLS with the run's CA.
     pub fn start() -> Self {
+        Self::start_with(test_tls())
+    }
+
+    /// [`Nats::start`] requiring mutual TLS with `pki`'s certificates, or plain (`None`).
+    pub fn start_with(pki: Option<&pki::Pki>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let tls_conf = pki.map(|pki| tls_conf(dir.path(), pki));
         let mut nats = Self {
             port: 0,
             child: None,
             dir,
+            tls_conf,
         };
         nats.spawn();
         nats
@@ -66,11 +232,16 @@ impl Nats {
         } else {
             self.port.to_string()
         };
-        let child = Command::new("nats-server")
+        let mut command = Command::new("nats-server");
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", &port, "--ports_file_dir"])
             .arg(&ports_dir)
             .arg("-sd")
-            .arg(self.dir.path().join("store"))
+            .arg(self.dir.path().join("store"));
+        if let Some(conf) = &self.tls_conf {
+            command.arg("-c").arg(conf);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -101,6 +272,18 @@ impl Drop for Nats {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A nats-server config file in `dir` with only a `tls` block: mutual TLS with `pki`, and
+/// a handshake time limit that a busy two-core machine meets.
+fn tls_conf(dir: &Path, pki: &pki::Pki) -> std::path::PathBuf {
+    let path = dir.join("tls.conf");
+    let text = format!(
+        "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n  ca_file: {:?}\n  verify: true\n  timeout: 10\n}}\n",
+        pki.server_cert, pki.server_key, pki.ca
+    );
+    std::fs::write(&path, text).expect("tls.conf");
+    path
 }
 
 /// The client port a nats-server wrote to the ports file in `dir`, its own directory
@@ -155,6 +338,9 @@ pub fn config(nats_port: u16) -> Config {
     let (seed, public) = job_key(7);
     c.controller.api.security.job_key = seed;
     c.agent.security.controller_keys = vec![public];
+    if let Some(pki) = test_tls() {
+        use_tls(&mut c, pki);
+    }
     c
 }
 
@@ -304,15 +490,18 @@ impl Stack {
                 eprintln!("controller failed: {e}");
             }
         });
+        // What `osapi client` would trust with this config.
+        let ca_file = &config.controller.client.tls.ca_file;
+        let http = trusting((!ca_file.is_empty()).then(|| Path::new(ca_file)))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
         Self {
-            base: format!("http://{addr}"),
+            base: base_url(addr, &config),
             config,
             controller: cancel,
             agents: BTreeMap::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            http,
         }
     }
 
@@ -562,10 +751,19 @@ pub async fn cli_stdout(exe: &str, stack: &Stack, args: &[&str]) -> String {
         .arg(dir.path().join("osapi.yaml"))
         .args(args)
         .args(["--url", &stack.base, "--token", &token(&["admin"], &[])])
+        .args(cli_tls_args())
         .output()
         .await
         .expect("run osapi");
     stdout_of_success(args, &out)
+}
+
+/// `--ca-file <the run's CA>` under `OSAPI_TEST_TLS`, else nothing.
+pub fn cli_tls_args() -> Vec<String> {
+    match test_tls() {
+        Some(pki) => vec!["--ca-file".into(), pki::Pki::path(&pki.ca)],
+        None => Vec::new(),
+    }
 }
 
 /// The stdout of a finished command that must have succeeded; else a failure naming
@@ -590,7 +788,8 @@ pub fn token(roles: &[&str], permissions: &[Permission]) -> String {
 
 /// A connection to the test NATS for direct KV checks.
 pub async fn nats_client(port: u16) -> async_nats::Client {
-    async_nats::connect(format!("nats://127.0.0.1:{port}"))
+    nats_options()
+        .connect(format!("nats://127.0.0.1:{port}"))
         .await
         .expect("nats connect")
 }
@@ -598,7 +797,8 @@ pub async fn nats_client(port: u16) -> async_nats::Client {
 /// A connection to an authenticated NATS (`osapi start`'s) with the NKey seed in `seed`.
 pub async fn nats_client_with_seed(port: u16, seed: &Path) -> async_nats::Client {
     let seed = std::fs::read_to_string(seed).expect("NKey seed");
-    async_nats::ConnectOptions::with_nkey(seed.trim().to_owned())
+    nats_options()
+        .nkey(seed.trim().to_owned())
         .connect(format!("nats://127.0.0.1:{port}"))
         .await
         .expect("nats connect")
@@ -697,6 +897,38 @@ pub fn egress_trap() -> (u16, Arc<Mutex<Vec<String>>>) {
         }
     });
     (port, seen)
+}
+
+/// Chromium's flags for the API under `OSAPI_TEST_TLS`: the run's CA is not in its
+/// store, and what the browser tests check is the pages, not the certificate.
+pub fn browser_tls_args() -> Vec<String> {
+    match test_tls() {
+        Some(_) => vec!["--ignore-certificate-errors".into()],
+        None => Vec::new(),
+    }
+}
+
+/// The site of pages served by a controller on loopback, as Chromium's NetLog names it.
+pub fn loopback_site() -> &'static str {
+    match test_tls() {
+        Some(_) => "https://127.0.0.1",
+        None => "http://127.0.0.1",
+    }
+}
+
+/// The `OSAPI_AGENT_NATS_TLS_*` variables of `config`'s agent: an agent binary started
+/// with them connects as the in-process ones do.
+pub fn agent_tls_env(config: &Config) -> Vec<(&'static str, String)> {
+    let tls = &config.agent.nats.tls;
+    [
+        ("OSAPI_AGENT_NATS_TLS_CA_FILE", &tls.ca_file),
+        ("OSAPI_AGENT_NATS_TLS_CERT_FILE", &tls.cert_file),
+        ("OSAPI_AGENT_NATS_TLS_KEY_FILE", &tls.key_file),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (k, v.clone()))
+    .collect()
 }
 
 pub fn chromium() -> Option<&'static str> {

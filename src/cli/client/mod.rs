@@ -45,6 +45,10 @@ pub struct ClientArgs {
     /// Bearer token (overrides controller.client.security.bearer_token).
     #[arg(long, global = true)]
     pub token: Option<String>,
+    /// PEM file of the CA certificates an https:// URL's certificate may chain to
+    /// (overrides controller.client.tls.ca_file).
+    #[arg(long, global = true)]
+    pub ca_file: Option<String>,
     /// Target: _any, _all, a hostname, or a key:value label.
     // Global, so it is accepted after `client` and after any subcommand: the latest
     // original takes it on `client node ...`, the seed era on `client`.
@@ -131,7 +135,7 @@ pub async fn run(
         Some(t) => t.clone(),
         None => config.bearer_token()?.to_owned(),
     };
-    let client = Client::new(&url, &token)?;
+    let client = sdk_client(config, &args, &url, &token)?;
     let target = args.target.as_str();
     live::set_async(args.submit_async);
     // Everywhere but `job list`/`job delete`, `-j` already prints the body as it came.
@@ -151,6 +155,28 @@ pub async fn run(
             command: MetricsCommand::Get { metrics_url },
         } => health::metrics(config, metrics_url).await,
     }
+}
+
+/// The SDK client for `url`, trusting `--ca-file` or `controller.client.tls.ca_file`.
+fn sdk_client(
+    config: &Config,
+    args: &ClientArgs,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Client> {
+    let (key, ca_file) = match &args.ca_file {
+        Some(path) => ("--ca-file", path.as_str()),
+        None => (
+            "controller.client.tls.ca_file",
+            config.controller.client.tls.ca_file.as_str(),
+        ),
+    };
+    if ca_file.is_empty() {
+        return Ok(Client::new(url, token)?);
+    }
+    let pem =
+        std::fs::read(ca_file).map_err(|e| anyhow::anyhow!("{key}: cannot read {ca_file}: {e}"))?;
+    Client::with_ca_pem(url, token, &pem).map_err(|e| anyhow::anyhow!("{key} {ca_file}: {e}"))
 }
 
 /// Sends `endpoint` and prints its answer: the body as it came with `-j`, else the

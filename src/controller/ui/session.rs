@@ -134,8 +134,11 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn session_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+/// The session cookie; `Secure` when the API serves HTTPS, so a browser never sends the
+/// token in clear.
+fn session_cookie(token: &str, https: bool) -> String {
+    let secure = if https { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// The sign-in page.
@@ -176,7 +179,8 @@ pub async fn sign_in(State(ui): UiState, headers: HeaderMap, Form(form): Form<Si
     match ui.app.auth.verify(token) {
         Ok(_) if is_cookie_safe(token) => {
             let mut r = Redirect::to("/").into_response();
-            if let Ok(v) = HeaderValue::from_str(&session_cookie(token)) {
+            let https = ui.app.config.controller.api.tls.enabled();
+            if let Ok(v) = HeaderValue::from_str(&session_cookie(token, https)) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
