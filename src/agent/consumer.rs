@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::processor::{execute, ExecContext, OpError};
 use super::record::{self, Record};
 use crate::job::OpKind;
-use crate::nats::connect::reconnected;
+use crate::nats::connect::{reconnected, write_across_reconnects};
 use crate::nats::Resources;
 use crate::security::job_keys::TrustedKeys;
 use crate::security::signed::{self, Domain};
@@ -453,7 +453,8 @@ async fn put_response(ctx: &JobContext, response: &JobResponse) -> Result<(), St
     let key = JobResponse::key(&response.job_id, &response.hostname);
     let mut last = String::new();
     for attempt in 0..3u32 {
-        match res.responses.put(&key, body.clone().into()).await {
+        let put = || res.responses.put(&key, body.clone().into());
+        match write_across_reconnects(&ctx.client, put).await {
             Ok(_) => return Ok(()),
             Err(e) => last = e.to_string(),
         }
@@ -463,7 +464,7 @@ async fn put_response(ctx: &JobContext, response: &JobResponse) -> Result<(), St
 }
 
 async fn event(res: &Resources, job_id: &str, name: JobEvent, host: &str, data: serde_json::Value) {
-    crate::job::store::write_event(&res.jobs, job_id, name, host, data).await;
+    crate::job::store::write_event(&res.js.client(), &res.jobs, job_id, name, host, data).await;
 }
 
 /// Creates the consumer or updates the one that exists, keeping its original start point

@@ -15,9 +15,8 @@ use super::feed::{FeedError, FleetBus, JobFeed};
 use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::subject::OpKind;
 use super::target::Target;
-use std::sync::atomic::Ordering;
 
-use crate::nats::connect::{connected_within, is_connected, reconnected, RECONNECT_GRACE};
+use crate::nats::connect::{connected_within, write_across_reconnects, RECONNECT_GRACE};
 use crate::nats::Resources;
 use crate::security::job_keys::JobSigner;
 use crate::wire::job::{
@@ -104,44 +103,6 @@ pub struct Running {
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> JobError {
     JobError::Unavailable(e.into())
-}
-
-/// How often a JetStream write is tried when the connection drops around it.
-const WRITE_ATTEMPTS: u32 = 3;
-
-/// Runs an idempotent JetStream write; when the connection was lost while it waited (its
-/// ack went with the old connection) or it failed around a disconnect, waits for the
-/// connection to come back ([`RECONNECT_GRACE`]) and tries again, so that a server
-/// restart costs a request its time, not an error.
-async fn retry_across_reconnects<T, E, Fut>(
-    client: &async_nats::Client,
-    mut write: impl FnMut() -> Fut,
-) -> Result<T, JobError>
-where
-    Fut: std::future::Future<Output = Result<T, E>>,
-    E: Into<crate::nats::BoxError>,
-{
-    let mut attempt = 1;
-    loop {
-        let connects = client.statistics().connects.load(Ordering::Relaxed);
-        let failed = tokio::select! {
-            written = write() => match written {
-                Ok(value) => return Ok(value),
-                Err(e) => unavailable(e),
-            },
-            _ = reconnected(client) => JobError::Unavailable("connection lost during a write".into()),
-        };
-        let disrupted = !is_connected(client)
-            || client.statistics().connects.load(Ordering::Relaxed) != connects;
-        if !disrupted || attempt >= WRITE_ATTEMPTS {
-            return Err(failed);
-        }
-        if !connected_within(client, RECONNECT_GRACE).await {
-            return Err(failed);
-        }
-        tracing::debug!(attempt, error = %failed, "JetStream write disrupted by a reconnect; again");
-        attempt += 1;
-    }
 }
 
 impl JobClient {
@@ -266,10 +227,11 @@ impl JobClient {
         }
         let (key, body) = (JobRecord::key(&id), bytes::Bytes::from(body));
         // Storing the same record twice is harmless; losing it to a restart is not.
-        let revision = retry_across_reconnects(&self.client, || {
+        let revision = write_across_reconnects(&self.client, || {
             self.resources.jobs.put(key.as_str(), body.clone())
         })
-        .await?;
+        .await
+        .map_err(JobError::Unavailable)?;
         Ok((record, revision))
     }
 
@@ -282,7 +244,7 @@ impl JobClient {
         // The stream drops a second copy (within its duplicate window), so a publish
         // whose ack was lost can be sent again.
         headers.insert(async_nats::header::NATS_MESSAGE_ID, record.id.as_str());
-        let result = retry_across_reconnects(&self.client, || async {
+        let result = write_across_reconnects(&self.client, || async {
             self.resources
                 .js
                 .publish_with_headers(
@@ -295,7 +257,7 @@ impl JobClient {
         })
         .await;
         cx.span().end();
-        result.map(|_| ())
+        result.map(|_| ()).map_err(JobError::Unavailable)
     }
 
     /// Creates and publishes a job without waiting for it (retry). Returns its record and
@@ -327,7 +289,8 @@ impl JobClient {
 
     /// Appends a status event; best effort, like the agent's.
     pub async fn event(&self, job_id: &str, name: JobEvent, host: &str, data: Value) {
-        super::store::write_event(&self.resources.jobs, job_id, name, host, data).await;
+        super::store::write_event(&self.client, &self.resources.jobs, job_id, name, host, data)
+            .await;
     }
 
     /// Runs the job and waits for the answers.

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::detail::build_detail;
 use super::status::{host_states, is_unicast, overall_status, zero_counts};
+use crate::nats::connect::write_across_reconnects;
 use crate::nats::kv_scan::ScanError;
 use crate::nats::BoxError;
 use crate::wire::job::{
@@ -256,6 +257,7 @@ pub async fn delete(jobs: &kv::Store, responses: &kv::Store, id: &str) -> Result
 /// Appends a status event to the job bucket. Best effort: a lost event is logged and
 /// must not fail the job it describes.
 pub async fn write_event(
+    client: &async_nats::Client,
     jobs: &async_nats::jetstream::kv::Store,
     job_id: &str,
     event: JobEvent,
@@ -266,7 +268,9 @@ pub async fn write_event(
     let Ok(body) = serde_json::to_vec(&ev) else {
         return;
     };
-    if let Err(e) = jobs.put(ev.key(), body.into()).await {
+    let (key, body) = (ev.key(), bytes::Bytes::from(body));
+    let written = write_across_reconnects(client, || jobs.put(key.as_str(), body.clone())).await;
+    if let Err(e) = written {
         tracing::warn!(%job_id, event = %ev.event, error = %e, "cannot write status event");
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::BoxError;
 use crate::config::{AuthType, NatsConnection};
 
 /// Oldest nats-server osapi works with (consumer back-off with max_deliver, KV limit markers).
@@ -198,6 +199,44 @@ pub async fn reconnected(client: &async_nats::Client) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while connects() == before {
         tick.tick().await;
+    }
+}
+
+/// How often a JetStream write is tried when the connection drops around it.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// Runs an idempotent JetStream write; when the connection was lost while it waited (its
+/// ack went with the old connection) or it failed around a disconnect, waits for the
+/// connection to come back ([`RECONNECT_GRACE`]) and tries again, so that a server
+/// restart costs a write some time, not an error.
+pub async fn write_across_reconnects<T, E, Fut>(
+    client: &async_nats::Client,
+    mut write: impl FnMut() -> Fut,
+) -> Result<T, BoxError>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    let connects = || client.statistics().connects.load(Ordering::Relaxed);
+    let mut attempt = 1;
+    loop {
+        let before = connects();
+        let failed: BoxError = tokio::select! {
+            written = write() => match written {
+                Ok(value) => return Ok(value),
+                Err(e) => e.into(),
+            },
+            _ = reconnected(client) => "the connection was lost during the write".into(),
+        };
+        let disrupted = !is_connected(client) || connects() != before;
+        if !disrupted
+            || attempt >= WRITE_ATTEMPTS
+            || !connected_within(client, RECONNECT_GRACE).await
+        {
+            return Err(failed);
+        }
+        tracing::debug!(attempt, error = %failed, "write disrupted by a reconnect; again");
+        attempt += 1;
     }
 }
 
