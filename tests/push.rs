@@ -462,9 +462,7 @@ async fn fleet_events(f: &mut Fleet) {
     let web = tokio::spawn(read_until(web, Duration::from_secs(20), move |e| {
         job_done(e)
             && has(e, "agent.registered", |d| d["hostname"] == "a5")
-            && has(e, "agent.changed", |d| {
-                d["hostname"] == "a1" && d["data"]["state"] != "Ready"
-            })
+            && a1_drained(e)
     }));
     let jobs = tokio::spawn(read_until(jobs, Duration::from_secs(20), job_done));
     let other = tokio::spawn(read_events(other, Duration::from_secs(4)));
@@ -500,7 +498,7 @@ async fn fleet_events(f: &mut Fleet) {
         names(&web)
     );
     assert!(
-        has(&web, "agent.changed", |d| d["hostname"] == "a1"),
+        a1_drained(&web),
         "{:?}",
         names(&web)
     );
@@ -532,6 +530,14 @@ async fn fleet_events(f: &mut Fleet) {
     );
     assert!(has(&jobs, "job.created", |_| true), "{:?}", names(&jobs));
     assert!(other.is_empty(), "group:db saw {:?}", names(&other));
+}
+
+/// a1's drain as the stream tells it: `agent.changed`, or `agent.registered` when a slow
+/// machine let its registry entry expire (3 s here) between two heartbeats, so that it
+/// came back draining.
+fn a1_drained(events: &[Received]) -> bool {
+    let draining = |d: &Value| d["hostname"] == "a1" && d["data"]["state"] != "Ready";
+    has(events, "agent.changed", draining) || has(events, "agent.registered", draining)
 }
 
 fn unknown_job() -> String {
