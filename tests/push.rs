@@ -460,9 +460,7 @@ async fn fleet_events(f: &mut Fleet) {
     let other = open(&f.stack, "/api/events?target=group:db&kind=agent", &t).await;
     let job_done = |e: &[Received]| has(e, "job.finished", |_| true);
     let web = tokio::spawn(read_until(web, Duration::from_secs(20), move |e| {
-        job_done(e)
-            && has(e, "agent.registered", |d| d["hostname"] == "a5")
-            && a1_drained(e)
+        job_done(e) && has(e, "agent.registered", |d| d["hostname"] == "a5") && a1_drained(e)
     }));
     let jobs = tokio::spawn(read_until(jobs, Duration::from_secs(20), job_done));
     let other = tokio::spawn(read_events(other, Duration::from_secs(4)));
@@ -497,11 +495,7 @@ async fn fleet_events(f: &mut Fleet) {
         "{:?}",
         names(&web)
     );
-    assert!(
-        a1_drained(&web),
-        "{:?}",
-        names(&web)
-    );
+    assert!(a1_drained(&web), "{:?}", names(&web));
     assert!(
         has(&web, "job.created", |d| d["target"] == "group:web"),
         "{:?}",
