@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::follow::Follow;
 use super::store::StoreError;
-use crate::nats::connect::is_connected;
+use crate::nats::connect::Reconnects;
 use crate::nats::kv_scan;
 use crate::wire::events::{FleetEvent, FleetKind, JobStreamEvent};
 use crate::wire::job::{rfc3339, JobRecord, JobResponse, StatusEvent};
@@ -143,7 +143,7 @@ impl JobFeed {
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(TICK);
-        let mut was_connected = true;
+        let mut reconnects = Reconnects::new(&client);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -152,11 +152,9 @@ impl JobFeed {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let connected = is_connected(&client);
-                    if connected && !was_connected {
+                    if reconnects.happened() {
                         self.to_all(FeedItem::Reread);
                     }
-                    was_connected = connected;
                     self.settle(Instant::now());
                 }
             }

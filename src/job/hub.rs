@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::feed::JobFeed;
-use crate::nats::connect::is_connected;
+use crate::nats::connect::Reconnects;
 use crate::nats::kv_scan;
 use crate::wire::job::JobResponse;
 
@@ -110,7 +110,7 @@ impl ResponseHub {
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(RECONNECT_CHECK);
-        let mut was_connected = true;
+        let mut reconnects = Reconnects::new(&client);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -119,11 +119,9 @@ impl ResponseHub {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let connected = is_connected(&client);
-                    if connected && !was_connected {
+                    if reconnects.happened() {
                         self.broadcast_reread();
                     }
-                    was_connected = connected;
                 }
             }
         }

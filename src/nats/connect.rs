@@ -190,14 +190,41 @@ pub const RECONNECT_GRACE: Duration = Duration::from_secs(2);
 const RECONNECT_STEP: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
 
+/// Counts a client's reconnects, so a loop that looks now and then misses none, however
+/// quick (a disconnect and reconnect between two looks still counts).
+pub struct Reconnects {
+    client: async_nats::Client,
+    seen: u64,
+}
+
+impl Reconnects {
+    pub fn new(client: &async_nats::Client) -> Self {
+        let seen = client.statistics().connects.load(Ordering::Relaxed);
+        Self {
+            client: client.clone(),
+            seen,
+        }
+    }
+
+    /// Whether the client reconnected since the last call (or since [`Self::new`]) and is
+    /// connected now.
+    pub fn happened(&mut self) -> bool {
+        let now = self.client.statistics().connects.load(Ordering::Relaxed);
+        if now == self.seen || !is_connected(&self.client) {
+            return false;
+        }
+        self.seen = now;
+        true
+    }
+}
+
 /// Resolves once `client` has connected again after the call (a reconnect: the server
 /// restarted or another cluster node took over), polling its connect count.
 pub async fn reconnected(client: &async_nats::Client) {
-    let connects = || client.statistics().connects.load(Ordering::Relaxed);
-    let before = connects();
+    let mut reconnects = Reconnects::new(client);
     let mut tick = tokio::time::interval(RECONNECT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while connects() == before {
+    while !reconnects.happened() {
         tick.tick().await;
     }
 }
