@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use osapi::nats::Names;
 use support::{env_or, Bench};
 use tokio::sync::Mutex;
 
@@ -31,17 +30,6 @@ struct Counts {
     followed: AtomicUsize,
     done: AtomicUsize,
     stream_errors: AtomicUsize,
-}
-
-async fn response_consumers(bench: &Bench) -> usize {
-    let client = async_nats::connect(format!("nats://127.0.0.1:{}", bench.nats_port))
-        .await
-        .expect("connect");
-    let js = async_nats::jetstream::new(client);
-    let names = Names::new(&bench.config.controller.nats.namespace);
-    let stream = format!("KV_{}", names.infra(&bench.config.nats.kv.response_bucket));
-    let mut stream = js.get_stream(stream).await.expect("response stream");
-    stream.info().await.expect("info").state.consumer_count
 }
 
 fn rss_mb() -> f64 {
@@ -158,7 +146,7 @@ async fn followers_while_submitting(bench: &Arc<Bench>) {
     let (tx, rx) = tokio::sync::mpsc::channel(jobs);
     let rx = Arc::new(Mutex::new(rx));
     let window: Window = Arc::new(tokio::sync::Semaphore::new(followers));
-    let consumers_before = response_consumers(bench).await;
+    let consumers_before = bench.response_consumers().await;
     let started = Instant::now();
     let follow: Vec<_> = (0..followers)
         .map(|_| {
@@ -179,7 +167,7 @@ async fn followers_while_submitting(bench: &Arc<Bench>) {
         tokio::spawn(async move {
             let (mut low, mut high) = (usize::MAX, 0);
             while !stop.is_cancelled() {
-                let n = response_consumers(&bench).await;
+                let n = bench.response_consumers().await;
                 (low, high) = (low.min(n), high.max(n));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -212,7 +200,7 @@ async fn followers_while_submitting(bench: &Arc<Bench>) {
     );
     println!(
         "  response stream consumers: {consumers_before} before, {low}..{high} during, {} after",
-        response_consumers(bench).await
+        bench.response_consumers().await
     );
 }
 

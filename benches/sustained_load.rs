@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osapi::nats::Names;
 use support::{env_or, report, Bench};
 
 /// Answers by HTTP status (0: no answer) and every call's latency.
@@ -80,23 +79,12 @@ fn print(name: &str, run: Run) {
     report(&format!("  latency {name}"), run.latencies);
 }
 
-async fn response_consumers(bench: &Bench) -> usize {
-    let client = async_nats::connect(format!("nats://127.0.0.1:{}", bench.nats_port))
-        .await
-        .expect("connect");
-    let js = async_nats::jetstream::new(client);
-    let names = Names::new(&bench.config.controller.nats.namespace);
-    let stream = format!("KV_{}", names.infra(&bench.config.nats.kv.response_bucket));
-    let mut stream = js.get_stream(stream).await.expect("response stream");
-    stream.info().await.expect("info").state.consumer_count
-}
-
 #[tokio::main]
 async fn main() {
     let clients = env_or("OSAPI_BENCH_CONCURRENCY", 64);
     let seconds = env_or("OSAPI_BENCH_SECONDS", 30) as u64;
     let bench = Arc::new(Bench::start().await);
-    let before = response_consumers(&bench).await;
+    let before = bench.response_consumers().await;
     println!("\nsustained load, {clients} concurrent clients, one agent (loopback):");
     let unicast = run(
         &bench,
@@ -114,7 +102,7 @@ async fn main() {
     )
     .await;
     print("GET /node/_all/hostname", broadcast);
-    let after = response_consumers(&bench).await;
+    let after = bench.response_consumers().await;
     println!("response stream consumers: {before} before, {after} after");
     let submitted: serde_json::Value = bench
         .get("/job?status=submitted&limit=1")

@@ -75,6 +75,18 @@ impl Bench {
         self._nats = KillOnDrop(spawn_nats(self.nats_port, self._store.path()));
     }
 
+    /// Consumers on the response bucket's stream now (requests and streams must add none).
+    pub async fn response_consumers(&self) -> usize {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{}", self.nats_port))
+            .await
+            .expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let names = osapi::nats::Names::new(&self.config.controller.nats.namespace);
+        let stream = format!("KV_{}", names.infra(&self.config.nats.kv.response_bucket));
+        let mut stream = js.get_stream(stream).await.expect("response stream");
+        stream.info().await.expect("info").state.consumer_count
+    }
+
     /// GET `path` with the admin token.
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
