@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::follow::Follow;
 use super::store::StoreError;
-use crate::nats::connect::Reconnects;
+use crate::nats::connect::route_messages;
 use crate::nats::kv_scan;
 use crate::wire::events::{FleetEvent, FleetKind, JobStreamEvent};
 use crate::wire::job::{rfc3339, JobRecord, JobResponse, StatusEvent};
@@ -139,26 +139,17 @@ impl JobFeed {
     async fn route(
         self,
         client: async_nats::Client,
-        mut subscription: async_nats::Subscriber,
+        subscription: async_nats::Subscriber,
         cancel: CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(TICK);
-        let mut reconnects = Reconnects::new(&client);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                msg = subscription.next() => match msg {
-                    Some(msg) => self.job_message(&msg),
-                    None => break,
-                },
-                _ = tick.tick() => {
-                    if reconnects.happened() {
-                        self.to_all(FeedItem::Reread);
-                    }
-                    self.settle(Instant::now());
-                }
+        let on_tick = |reconnected: bool| {
+            if reconnected {
+                self.to_all(FeedItem::Reread);
             }
-        }
+            self.settle(Instant::now());
+        };
+        let on_message = |msg: &async_nats::Message| self.job_message(msg);
+        route_messages(&client, subscription, TICK, &cancel, on_message, on_tick).await;
         // Followers see their channel close and end.
         lock(&self.inner.followers).take();
     }

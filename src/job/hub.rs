@@ -17,12 +17,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::feed::JobFeed;
-use crate::nats::connect::Reconnects;
+use crate::nats::connect::route_messages;
 use crate::nats::kv_scan;
 use crate::wire::job::JobResponse;
 
@@ -106,25 +105,24 @@ impl ResponseHub {
     async fn route(
         self,
         client: async_nats::Client,
-        mut subscription: async_nats::Subscriber,
+        subscription: async_nats::Subscriber,
         cancel: CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(RECONNECT_CHECK);
-        let mut reconnects = Reconnects::new(&client);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                msg = subscription.next() => match msg {
-                    Some(msg) => self.deliver(&msg),
-                    None => break,
-                },
-                _ = tick.tick() => {
-                    if reconnects.happened() {
-                        self.broadcast_reread();
-                    }
-                }
+        let on_tick = |reconnected: bool| {
+            if reconnected {
+                self.broadcast_reread();
             }
-        }
+        };
+        let on_message = |msg: &async_nats::Message| self.deliver(msg);
+        route_messages(
+            &client,
+            subscription,
+            RECONNECT_CHECK,
+            &cancel,
+            on_message,
+            on_tick,
+        )
+        .await;
         // Waiters see their channel close and fall back to reading the bucket.
         lock(&self.waiters).take();
     }

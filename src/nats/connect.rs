@@ -218,6 +218,32 @@ impl Reconnects {
     }
 }
 
+/// Hands each message of `subscription` to `on_message`, and every `tick` tells
+/// `on_tick` whether the client reconnected since the last tick (core delivery may have
+/// dropped messages then), until `cancel` fires or the subscription ends.
+pub async fn route_messages(
+    client: &async_nats::Client,
+    mut subscription: async_nats::Subscriber,
+    tick: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+    mut on_message: impl FnMut(&async_nats::Message),
+    mut on_tick: impl FnMut(bool),
+) {
+    use futures::StreamExt;
+    let mut ticks = tokio::time::interval(tick);
+    let mut reconnects = Reconnects::new(client);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            msg = subscription.next() => match msg {
+                Some(msg) => on_message(&msg),
+                None => break,
+            },
+            _ = ticks.tick() => on_tick(reconnects.happened()),
+        }
+    }
+}
+
 /// Resolves once `client` has connected again after the call (a reconnect: the server
 /// restarted or another cluster node took over), polling its connect count.
 pub async fn reconnected(client: &async_nats::Client) {
