@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::processor::{execute, ExecContext, OpError};
 use super::record::{self, Record};
 use crate::job::OpKind;
-use crate::nats::connect::{reconnected, write_across_reconnects};
+use crate::nats::connect::{reconnected, write_across_failover};
 use crate::nats::Resources;
 use crate::security::job_keys::TrustedKeys;
 use crate::security::signed::{self, Domain};
@@ -454,7 +454,7 @@ async fn put_response(ctx: &JobContext, response: &JobResponse) -> Result<(), St
     let mut last = String::new();
     for attempt in 0..3u32 {
         let put = || res.responses.put(&key, body.clone().into());
-        match write_across_reconnects(&ctx.client, put).await {
+        match write_across_failover(&ctx.client, put).await {
             Ok(_) => return Ok(()),
             Err(e) => last = e.to_string(),
         }

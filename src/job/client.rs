@@ -16,7 +16,7 @@ use super::hub::{Delivery, HubError, ResponseHub, Waiter};
 use super::subject::OpKind;
 use super::target::Target;
 
-use crate::nats::connect::{connected_within, write_across_reconnects, RECONNECT_GRACE};
+use crate::nats::connect::{connected_within, write_across_failover, RECONNECT_GRACE};
 use crate::nats::Resources;
 use crate::security::job_keys::JobSigner;
 use crate::wire::job::{
@@ -227,7 +227,7 @@ impl JobClient {
         }
         let (key, body) = (JobRecord::key(&id), bytes::Bytes::from(body));
         // Storing the same record twice is harmless; losing it to a restart is not.
-        let revision = write_across_reconnects(&self.client, || {
+        let revision = write_across_failover(&self.client, || {
             self.resources.jobs.put(key.as_str(), body.clone())
         })
         .await
@@ -244,7 +244,7 @@ impl JobClient {
         // The stream drops a second copy (within its duplicate window), so a publish
         // whose ack was lost can be sent again.
         headers.insert(async_nats::header::NATS_MESSAGE_ID, record.id.as_str());
-        let result = write_across_reconnects(&self.client, || async {
+        let result = write_across_failover(&self.client, || async {
             self.resources
                 .js
                 .publish_with_headers(

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::detail::build_detail;
 use super::status::{host_states, is_unicast, overall_status, zero_counts};
-use crate::nats::connect::write_across_reconnects;
+use crate::nats::connect::write_across_failover;
 use crate::nats::kv_scan::ScanError;
 use crate::nats::BoxError;
 use crate::wire::job::{
@@ -269,7 +269,7 @@ pub async fn write_event(
         return;
     };
     let (key, body) = (ev.key(), bytes::Bytes::from(body));
-    let written = write_across_reconnects(client, || jobs.put(key.as_str(), body.clone())).await;
+    let written = write_across_failover(client, || jobs.put(key.as_str(), body.clone())).await;
     if let Err(e) = written {
         tracing::warn!(%job_id, event = %ev.event, error = %e, "cannot write status event");
     }

@@ -258,11 +258,19 @@ pub async fn reconnected(client: &async_nats::Client) {
 /// How often a JetStream write is tried when the connection drops around it.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// Runs an idempotent JetStream write; when the connection was lost while it waited (its
-/// ack went with the old connection) or it failed around a disconnect, waits for the
-/// connection to come back ([`RECONNECT_GRACE`]) and tries again, so that a server
-/// restart costs a write some time, not an error.
-pub async fn write_across_reconnects<T, E, Fut>(
+/// How long a write keeps trying while a cluster elects a new leader for its stream: the
+/// followers of a lost leader wait 4–9 s (nats-server's raft election timeout) before
+/// they elect another, and meanwhile the stream answers no one.
+pub const FAILOVER_GRACE: Duration = Duration::from_secs(15);
+
+/// Runs an idempotent JetStream write through the faults a healthy deployment recovers
+/// from by itself, so that they cost the write time, not an error:
+/// - the connection was lost while the write waited (its ack went with the old
+///   connection) or it failed around a disconnect: wait for the connection to come back
+///   ([`RECONNECT_GRACE`]) and try again;
+/// - in a cluster, the stream has no leader for a moment (its leader's node died): try
+///   again, pausing a little longer each time, for up to [`FAILOVER_GRACE`].
+pub async fn write_across_failover<T, E, Fut>(
     client: &async_nats::Client,
     mut write: impl FnMut() -> Fut,
 ) -> Result<T, BoxError>
@@ -271,7 +279,8 @@ where
     E: Into<BoxError>,
 {
     let connects = || client.statistics().connects.load(Ordering::Relaxed);
-    let mut attempt = 1;
+    let started = tokio::time::Instant::now();
+    let (mut reconnects, mut elections) = (1, 0);
     loop {
         let before = connects();
         let failed: BoxError = tokio::select! {
@@ -281,16 +290,45 @@ where
             },
             _ = reconnected(client) => "the connection was lost during the write".into(),
         };
-        let disrupted = !is_connected(client) || connects() != before;
-        if !disrupted
-            || attempt >= WRITE_ATTEMPTS
-            || !connected_within(client, RECONNECT_GRACE).await
-        {
+        if !is_connected(client) || connects() != before {
+            if reconnects >= WRITE_ATTEMPTS || !connected_within(client, RECONNECT_GRACE).await {
+                return Err(failed);
+            }
+            reconnects += 1;
+        } else if in_election(client, failed.as_ref()) && started.elapsed() < FAILOVER_GRACE {
+            elections += 1;
+            tokio::time::sleep(election_pause(elections)).await;
+        } else {
             return Err(failed);
         }
-        tracing::debug!(attempt, error = %failed, "write disrupted by a reconnect; again");
-        attempt += 1;
+        tracing::debug!(reconnects, elections, error = %failed, "write disrupted; again");
     }
+}
+
+/// Whether `error` is what a clustered stream answers while it elects a leader: nobody
+/// takes the message ("no responders", which async-nats reports as no stream for the
+/// subject) or the ack never comes. On a single server neither heals by waiting.
+fn in_election(client: &async_nats::Client, error: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+    if client.server_info().cluster.is_none() {
+        return false;
+    }
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(publish) = e.downcast_ref::<PublishError>() {
+            return matches!(
+                publish.kind(),
+                PublishErrorKind::StreamNotFound | PublishErrorKind::TimedOut
+            );
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// 100 ms more for each try, at most a second: an election is over in seconds.
+fn election_pause(tries: u32) -> Duration {
+    (RECONNECT_STEP * tries).min(Duration::from_secs(1))
 }
 
 /// Whether `client` is connected now or gets connected within `limit` (polled).

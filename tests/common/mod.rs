@@ -200,6 +200,8 @@ pub struct Nats {
     pub dir: tempfile::TempDir,
     /// Its config file with a `tls` block, when it requires TLS.
     tls_conf: Option<std::path::PathBuf>,
+    /// Extra arguments (a cluster node's name, cluster port and routes).
+    args: Vec<String>,
 }
 
 impl Nats {
@@ -219,9 +221,33 @@ impl Nats {
             child: None,
             dir,
             tls_conf,
+            args: Vec::new(),
         };
         nats.spawn();
         nats
+    }
+
+    /// A node of a JetStream cluster: not started yet (see [`Cluster::start`]).
+    fn cluster_node(name: &str, cluster_port: u16, routes: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tls_conf = test_tls().map(|pki| tls_conf(dir.path(), pki));
+        let args = [
+            "--name",
+            name,
+            "--cluster_name",
+            "osapi-test",
+            "--cluster",
+            &format!("nats://127.0.0.1:{cluster_port}"),
+            "--routes",
+            routes,
+        ];
+        Self {
+            port: 0,
+            child: None,
+            dir,
+            tls_conf,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
     }
 
     fn spawn(&mut self) {
@@ -237,7 +263,8 @@ impl Nats {
             .args(["-js", "-a", "127.0.0.1", "-p", &port, "--ports_file_dir"])
             .arg(&ports_dir)
             .arg("-sd")
-            .arg(self.dir.path().join("store"));
+            .arg(self.dir.path().join("store"))
+            .args(&self.args);
         if let Some(conf) = &self.tls_conf {
             command.arg("-c").arg(conf);
         }
@@ -271,6 +298,103 @@ impl Nats {
 impl Drop for Nats {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Three nats-servers clustered with JetStream, each killed on drop.
+pub struct Cluster {
+    pub nodes: Vec<Nats>,
+}
+
+impl Cluster {
+    /// Starts three nodes routed to each other and waits until JetStream has a meta
+    /// leader (streams can be created).
+    pub async fn start() -> Self {
+        let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = cluster_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes: Vec<Nats> = cluster_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| Nats::cluster_node(&format!("n{i}"), *port, &routes))
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        let cluster = Self { nodes };
+        cluster.wait_for_meta_leader().await;
+        cluster
+    }
+
+    /// The client URLs of every node, for `urls` in a connection config.
+    pub fn urls(&self) -> Vec<String> {
+        let scheme = if test_tls().is_some() { "tls" } else { "nats" };
+        self.nodes
+            .iter()
+            .map(|n| format!("{scheme}://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// A config for the cluster: every component connects to all nodes, and every stream
+    /// and bucket has `replicas` copies.
+    pub fn config(&self, replicas: usize) -> Config {
+        let mut c = config(self.nodes[0].port);
+        for conn in [&mut c.controller.nats, &mut c.agent.nats] {
+            conn.urls = self.urls();
+        }
+        let n = &mut c.nats;
+        n.stream.replicas = replicas;
+        n.kv.replicas = replicas;
+        n.dlq.replicas = replicas;
+        n.audit.replicas = replicas;
+        for bucket in [
+            &mut n.registry,
+            &mut n.facts,
+            &mut n.state,
+            &mut n.objects,
+            &mut n.file_state,
+        ] {
+            bucket.replicas = replicas;
+        }
+        c
+    }
+
+    /// The index of the node leading the job stream of `config`.
+    pub async fn stream_leader(&self, config: &Config) -> usize {
+        let stream = osapi::nats::Names::new(&config.controller.nats.namespace)
+            .infra(&config.nats.stream.name);
+        let info = self
+            .js_api(&format!("$JS.API.STREAM.INFO.{stream}"))
+            .await
+            .expect("stream info");
+        let leader = info["cluster"]["leader"].as_str().expect("a leader");
+        self.nodes
+            .iter()
+            .position(|n| n.args.iter().any(|a| a == leader))
+            .expect("the leader is a node")
+    }
+
+    /// The answer of a JetStream API request, `None` while it is an error.
+    async fn js_api(&self, subject: &str) -> Option<serde_json::Value> {
+        let client = async_nats::connect_with_options(self.urls(), nats_options())
+            .await
+            .ok()?;
+        let answer = client.request(subject.to_owned(), "".into()).await.ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&answer.payload).ok()?;
+        value.get("error").is_none().then_some(value)
+    }
+
+    async fn wait_for_meta_leader(&self) {
+        for _ in 0..600 {
+            if self.js_api("$JS.API.INFO").await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the cluster elected no JetStream meta leader in 30 s");
     }
 }
 
