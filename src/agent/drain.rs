@@ -43,13 +43,13 @@ pub async fn run(
                         stop.cancel();
                         for h in handles { let _ = h.await; }
                         set(state, AgentState::Draining);
-                        note(resources, hostname, "draining", "No new jobs; in-flight jobs finish").await;
+                        note(resources, hostname, "draining", "No new jobs; in-flight jobs finish");
                     }
                     (false, None) => {
                         tracing::info!("undrained: taking jobs again");
                         running = Some(pullers.start());
                         set(state, AgentState::Ready);
-                        note(resources, hostname, "ready", "Resumed accepting jobs").await;
+                        note(resources, hostname, "ready", "Resumed accepting jobs");
                     }
                     (_, r) => running = r,
                 }
@@ -58,7 +58,7 @@ pub async fn run(
                 if *state.borrow() == AgentState::Draining && pullers.in_flight() == 0 {
                     tracing::info!("drained: in-flight jobs done");
                     set(state, AgentState::Drained);
-                    note(resources, hostname, "drained", "All in-flight jobs done").await;
+                    note(resources, hostname, "drained", "All in-flight jobs done");
                 }
             }
         }
@@ -71,10 +71,15 @@ pub async fn run(
     }
 }
 
-/// Records a drain state change in the agent's timeline.
-async fn note(resources: &Resources, hostname: &str, event: &str, message: &str) {
+/// Records a drain state change in the agent's timeline, in the background: a slow write
+/// must not hold up the state change itself (the entry's time is taken now, so the
+/// timeline keeps its order however the writes finish).
+fn note(resources: &Resources, hostname: &str, event: &'static str, message: &'static str) {
     let now = time::OffsetDateTime::now_utc();
-    record_timeline(&resources.state, hostname, (event, message), now).await;
+    let (state, hostname) = (resources.state.clone(), hostname.to_owned());
+    tokio::spawn(async move {
+        record_timeline(&state, &hostname, (event, message), now).await;
+    });
 }
 
 fn set(state: &watch::Sender<AgentState>, to: AgentState) {
