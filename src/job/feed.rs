@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::follow::Follow;
+use super::index::{Change as IndexChange, JobIndex};
 use super::store::StoreError;
 use crate::nats::connect::route_messages;
 use crate::nats::kv_scan;
@@ -85,6 +86,8 @@ struct Inner {
     fleet: FleetBus,
     jobs: kv::Store,
     responses: kv::Store,
+    /// The listing index, kept current from the same messages.
+    index: JobIndex,
 }
 
 /// Routes job events from the shared subscriptions to the streams following them.
@@ -130,6 +133,7 @@ impl JobFeed {
                 fleet,
                 jobs,
                 responses,
+                index: JobIndex::default(),
             }),
         };
         tokio::spawn(feed.clone().route(client.clone(), subscription, cancel));
@@ -144,6 +148,7 @@ impl JobFeed {
     ) {
         let on_tick = |reconnected: bool| {
             if reconnected {
+                self.inner.index.mark_stale();
                 self.to_all(FeedItem::Reread);
             }
             self.settle(Instant::now());
@@ -156,13 +161,19 @@ impl JobFeed {
 
     /// One message of the job bucket: a new record or a status event.
     fn job_message(&self, msg: &async_nats::Message) {
-        if kv_scan::is_removal(msg.headers.as_ref()) {
-            return;
-        }
         let Some(key) = msg.subject.as_str().strip_prefix(&self.inner.jobs.prefix) else {
             return;
         };
+        if kv_scan::is_removal(msg.headers.as_ref()) {
+            let key = key.to_owned();
+            self.inner.index.apply(IndexChange::Removed { key });
+            return;
+        }
         if let Some((id, ..)) = keys::status_event_parts(key) {
+            let change = IndexChange::Event {
+                key: key.to_owned(),
+            };
+            self.inner.index.apply(change);
             match serde_json::from_slice::<StatusEvent>(&msg.payload) {
                 Ok(event) => self.status(id, event),
                 Err(e) => tracing::debug!(%key, error = %e, "unreadable status event"),
@@ -176,6 +187,10 @@ impl JobFeed {
     }
 
     fn created(&self, record: JobRecord) {
+        self.inner.index.apply(IndexChange::Record {
+            id: record.id.clone(),
+            unicast: super::status::is_unicast(&record.target),
+        });
         self.inner.fleet.publish(FleetEvent {
             kind: FleetKind::JobCreated,
             hostname: None,
@@ -207,6 +222,11 @@ impl JobFeed {
         };
         self.finish_if_done(id, finished.unwrap_or_default());
         self.to_followers(id, FeedItem::Status(event));
+    }
+
+    /// The listing index this feed keeps current.
+    pub fn index(&self) -> &JobIndex {
+        &self.inner.index
     }
 
     /// A host's answer, heard by the response hub's subscription.

@@ -7,6 +7,7 @@ pub mod detail;
 pub mod feed;
 pub mod follow;
 pub mod hub;
+pub mod index;
 pub mod status;
 pub mod store;
 pub mod subject;

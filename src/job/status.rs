@@ -1,10 +1,9 @@
 //! The status model: a job's overall state from each host's furthest lifecycle event,
-//! computed from status keys alone (see [`keys::status_event`]).
+//! computed from status keys alone (see [`crate::wire::keys::status_event`]).
 
 use std::collections::BTreeMap;
 
 use crate::wire::job::{JobEvent, OverallStatus};
-use crate::wire::keys;
 
 /// Overall status from each host's furthest event (`_api` and `retried` are ignored).
 ///
@@ -58,26 +57,6 @@ pub fn advance(furthest: &mut BTreeMap<String, JobEvent>, host: &str, event: Job
     }
 }
 
-/// Each host's furthest event for every job, from status key names alone.
-pub fn host_states(keys: &[String]) -> BTreeMap<String, BTreeMap<String, JobEvent>> {
-    let mut jobs: BTreeMap<String, BTreeMap<String, JobEvent>> = BTreeMap::new();
-    for key in keys {
-        let Some((id, event, host)) = keys::status_event_parts(key) else {
-            continue;
-        };
-        advance(jobs.entry(id.to_owned()).or_default(), host, event.into());
-    }
-    jobs
-}
-
-/// Every status at zero.
-pub fn zero_counts() -> BTreeMap<String, usize> {
-    OverallStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), 0))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,26 +82,5 @@ mod tests {
         assert_eq!(u(&["started", "failed", "failed"]), OverallStatus::Failed);
         // Timed out at the controller, but the agent answered later.
         assert_eq!(u(&["failed", "completed"]), OverallStatus::Completed);
-    }
-
-    #[test]
-    fn furthest_event_per_host_from_key_names() {
-        let keys: Vec<String> = [
-            "status.j1.acknowledged.a.1",
-            "status.j1.started.a.2",
-            "status.j1.completed.a.3",
-            "status.j1.started.b.2",
-            "status.j2.retried._api.5",
-            "status.j2.failed.a.9",
-            "status.j2.started.a.10",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let s = host_states(&keys);
-        assert_eq!(s["j1"]["a"], "completed");
-        assert_eq!(s["j1"]["b"], "started");
-        assert_eq!(s["j2"]["a"], "failed");
-        assert!(!s["j2"].contains_key("_api"));
     }
 }

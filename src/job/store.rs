@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use super::detail::build_detail;
-use super::status::{host_states, is_unicast, overall_status, zero_counts};
+use super::index::JobIndex;
 use crate::nats::connect::write_across_failover;
 use crate::nats::kv_scan::ScanError;
 use crate::nats::BoxError;
@@ -60,102 +60,57 @@ async fn scan(
     Ok(crate::nats::kv_scan::scan(store, filter, values).await?)
 }
 
-/// Every job's record and overall status, newest first, and every status event key.
-async fn all_jobs(
+/// Number of jobs and the totals per status (for health), from the index.
+pub async fn totals(
     jobs: &kv::Store,
-) -> Result<(Vec<(JobRecord, OverallStatus)>, Vec<String>), StoreError> {
-    let records = scan(jobs, keys::JOBS_ALL, true).await?;
-    let status_keys: Vec<String> = scan(jobs, keys::STATUS_ALL, false)
-        .await?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    let states = host_states(&status_keys);
-    let mut all: Vec<(JobRecord, OverallStatus)> = records
-        .into_iter()
-        .filter_map(|(_, bytes)| serde_json::from_slice::<JobRecord>(&bytes).ok())
-        .map(|r| {
-            let hosts = states.get(&r.id).cloned().unwrap_or_default();
-            let status = overall_status(hosts.values(), is_unicast(&r.target));
-            (r, status)
-        })
-        .collect();
-    // UUID v7 ids sort by creation time: newest first.
-    all.sort_by(|a, b| b.0.id.cmp(&a.0.id));
-    Ok((all, status_keys))
-}
-
-/// Status event keys grouped by job id.
-fn by_job(status_keys: Vec<String>) -> BTreeMap<String, Vec<String>> {
-    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for key in status_keys {
-        if let Some((id, ..)) = keys::status_event_parts(&key) {
-            grouped.entry(id.to_owned()).or_default().push(key);
-        }
-    }
-    grouped
-}
-
-fn count(all: &[(JobRecord, OverallStatus)]) -> BTreeMap<String, usize> {
-    let mut counts = zero_counts();
-    for (_, s) in all {
-        *counts.entry(s.as_str().to_owned()).or_default() += 1;
-    }
-    counts
-}
-
-/// Number of jobs and the totals per status (for health).
-pub async fn totals(jobs: &kv::Store) -> Result<(usize, BTreeMap<String, usize>), StoreError> {
-    let (all, _) = all_jobs(jobs).await?;
-    Ok((all.len(), count(&all)))
+    index: &JobIndex,
+) -> Result<(usize, BTreeMap<String, usize>), StoreError> {
+    index.totals(jobs).await
 }
 
 /// Jobs of a listing page read at once.
 const PAGE_READS: usize = 16;
 
-/// One page of jobs, newest first; only the page's events and responses are read.
+/// One page of jobs, newest first. The index chooses the page; only the page's records,
+/// events and responses are read.
 pub async fn list(
     jobs: &kv::Store,
     responses: &kv::Store,
+    index: &JobIndex,
     status: Option<OverallStatus>,
     limit: usize,
     offset: usize,
 ) -> Result<ListJobsResponse, StoreError> {
-    let (all, status_keys) = all_jobs(jobs).await?;
-    let mut event_keys = by_job(status_keys);
-    let status_counts = (!all.is_empty()).then(|| count(&all));
-    let filtered: Vec<JobRecord> = all
-        .into_iter()
-        .filter(|(_, s)| status.is_none_or(|f| *s == f))
-        .map(|(r, _)| r)
-        .collect();
-    let total_items = filtered.len();
-    // The page's events and answers are read by key (their keys are known from the
-    // status scan), a few jobs at a time, in page order.
-    let page: Vec<(JobRecord, Vec<String>)> = filtered
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|r| {
-            let keys = event_keys.remove(&r.id).unwrap_or_default();
-            (r, keys)
-        })
-        .collect();
-    let items = futures::stream::iter(page)
-        .map(|(record, keys)| detail_by_keys(jobs, responses, record, keys))
-        .buffered(PAGE_READS)
-        .map_ok(|mut d| {
+    let page = index.page(jobs, status, limit, offset).await?;
+    let items = futures::stream::iter(page.jobs)
+        .map(|(id, event_keys)| async move {
+            let key = JobRecord::key(&id);
+            let Some(bytes) = jobs.get(&key).await.map_err(kv_err("get", &key))? else {
+                // Expired or removed since the index heard of it.
+                index.forget(&id);
+                return Ok(None);
+            };
+            let record: JobRecord = match serde_json::from_slice(&bytes) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "unreadable job record; not listed");
+                    return Ok(None);
+                }
+            };
+            let mut d = detail_by_keys(jobs, responses, record, event_keys).await?;
             d.changed = None;
             d.responses = None;
             d.agent_states = None;
             d.timeline = None;
-            d
+            Ok::<_, StoreError>(Some(d))
         })
+        .buffered(PAGE_READS)
+        .try_filter_map(|d| async move { Ok(d) })
         .try_collect::<Vec<_>>()
         .await?;
     Ok(ListJobsResponse {
-        total_items,
-        status_counts,
+        total_items: page.total_items,
+        status_counts: page.status_counts,
         items,
     })
 }

@@ -42,6 +42,7 @@ pub async fn list(
     let page = store::list(
         &backend.resources.jobs,
         &backend.resources.responses,
+        backend.jobs.feed().index(),
         status,
         limit,
         offset,

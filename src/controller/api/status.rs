@@ -113,7 +113,7 @@ async fn fill(resp: &mut StatusResponse, backend: &crate::controller::state::Bac
     let res = &backend.resources;
     let (registry, jobs, stores, consumers) = tokio::join!(
         registry_part(res, &mut resp.components),
-        jobs_part(res),
+        jobs_part(res, backend.jobs.feed().index()),
         stores_part(res),
         consumers_part(res),
     );
@@ -214,8 +214,11 @@ async fn registry_part(
     Some((registry, agents))
 }
 
-async fn jobs_part(res: &crate::nats::resources::Resources) -> Option<JobCounts> {
-    let (total, counts) = store::totals(&res.jobs).await.ok()?;
+async fn jobs_part(
+    res: &crate::nats::resources::Resources,
+    index: &crate::job::index::JobIndex,
+) -> Option<JobCounts> {
+    let (total, counts) = store::totals(&res.jobs, index).await.ok()?;
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     Some(JobCounts {
         total,
