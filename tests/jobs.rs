@@ -568,3 +568,91 @@ async fn a_notification_whose_record_never_appears_is_reported_failed_not_droppe
     assert!(error.contains("job record not found"), "{answer}");
     stack.shutdown().await;
 }
+
+/// Listing totals for `GET /job`, polled until they show `total` jobs (the index hears
+/// writes through the feed, so a moment may pass).
+async fn listed_total(stack: &Stack, token: &str, total: usize) -> Value {
+    let mut page = Value::Null;
+    for _ in 0..100 {
+        page = stack.get("/job?limit=100", Some(token)).await.1;
+        if page["total_items"] == total {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never {total} jobs listed: {page}");
+}
+
+/// The jobs waiting for the agent ran, once the listing has heard of them all.
+async fn settled_total(stack: &Stack, token: &str) -> usize {
+    let mut last = None;
+    loop {
+        let (_, page) = stack.get("/job?limit=100", Some(token)).await;
+        let total = page["total_items"].as_u64().expect("a total") as usize;
+        if total > 0 && last == Some(total) {
+            return total;
+        }
+        last = Some(total);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listings_follow_other_writers_deletes_and_a_nats_restart() {
+    let mut nats = Nats::start();
+    let stack = Stack::with_fake_agents(config(nats.port), &["solo"]).await;
+    let admin = token(&["admin"], &[]);
+    let base = settled_total(&stack, &admin).await;
+    for _ in 0..3 {
+        assert_eq!(stack.get("/node/solo/hostname", Some(&admin)).await.0, 200);
+    }
+    // What another controller stores is listed too: a record no agent took yet.
+    let js = async_nats::jetstream::new(nats_client(nats.port).await);
+    let jobs = js.get_key_value("osapi-job-queue").await.expect("bucket");
+    let foreign = uuid::Uuid::now_v7().to_string();
+    let record = json!({"id": foreign, "status": "unprocessed", "created": "2026-12-06T00:00:00Z",
+        "subject": "osapi.jobs.query._any", "operation": {"type": "node.hostname.get", "data": {}},
+        "target": "_any", "kind": "query"});
+    jobs.put(format!("jobs.{foreign}"), record.to_string().into())
+        .await
+        .expect("put");
+    let page = listed_total(&stack, &admin, base + 4).await;
+    assert_eq!(
+        page["items"][0]["id"],
+        foreign.as_str(),
+        "newest first: {page}"
+    );
+    assert_eq!(page["status_counts"]["submitted"], 1, "{page}");
+    assert_eq!(page["status_counts"]["completed"], base + 3, "{page}");
+    let (_, submitted) = stack.get("/job?status=submitted", Some(&admin)).await;
+    assert_eq!(submitted["total_items"], 1, "{submitted}");
+
+    let deleted = stack
+        .http
+        .delete(format!("{}/job/{foreign}", stack.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    listed_total(&stack, &admin, base + 3).await;
+
+    // A restart loses whatever the controller might have missed meanwhile; the index is
+    // rebuilt from the bucket and follows new jobs again.
+    nats.restart();
+    let mut answered = false;
+    for _ in 0..100 {
+        if stack.get("/node/solo/hostname", Some(&admin)).await.0 == 200 {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "jobs run again after the restart");
+    let page = listed_total(&stack, &admin, base + 4).await;
+    assert_eq!(page["status_counts"]["completed"], base + 4, "{page}");
+    let (_, health) = stack.get("/health/status", Some(&admin)).await;
+    assert_eq!(health["jobs"]["total"], base + 4, "{health}");
+    assert_eq!(health["jobs"]["completed"], base + 4, "{health}");
+    stack.shutdown().await;
+}

@@ -137,6 +137,7 @@ impl JobFeed {
             }),
         };
         tokio::spawn(feed.clone().route(client.clone(), subscription, cancel));
+        feed.inner.index.refresh_in_background(&feed.inner.jobs);
         Ok(feed)
     }
 
@@ -149,6 +150,7 @@ impl JobFeed {
         let on_tick = |reconnected: bool| {
             if reconnected {
                 self.inner.index.mark_stale();
+                self.inner.index.refresh_in_background(&self.inner.jobs);
                 self.to_all(FeedItem::Reread);
             }
             self.settle(Instant::now());

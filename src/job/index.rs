@@ -6,9 +6,10 @@
 //! host's furthest event, hence the job's overall status) and whether its record was seen.
 //! Per-status counters are kept as entries change.
 //!
-//! Built once by scanning the bucket (the first listing after start), then kept current by
-//! the job feed, which hears every put and removal in the bucket. After a reconnect core
-//! delivery may have lost messages, so the index is rebuilt by the next listing. Records
+//! Built by scanning the bucket in the background as the controller starts (a listing
+//! that comes first waits for it), then kept current by the job feed, which hears every
+//! put and removal in the bucket. After a reconnect core delivery may have lost
+//! messages, so the index is rebuilt the same way. Records
 //! expire with the bucket's age limit without any message: entries older than that limit
 //! are dropped as pages are read.
 
@@ -92,6 +93,17 @@ impl JobIndex {
         let mut state = self.lock();
         state.fresh = false;
         state.losses += 1;
+    }
+
+    /// Rebuilds in the background when not fresh, so that no caller waits for the scan
+    /// (at start and after a reconnect; 100,000 jobs take seconds).
+    pub fn refresh_in_background(&self, jobs: &kv::Store) {
+        let (index, jobs) = (self.clone(), jobs.clone());
+        tokio::spawn(async move {
+            if let Err(e) = index.ensure_fresh(&jobs).await {
+                tracing::debug!(error = %e, "job index not rebuilt; the next listing tries again");
+            }
+        });
     }
 
     /// The number of jobs and the totals per status.
