@@ -177,9 +177,15 @@ pub fn paging(
 ) -> Result<(usize, usize), ApiError> {
     let number = |key: &str, default: usize| {
         query.get(key).map_or(Ok(default), |v| {
-            v.parse::<usize>().map_err(|_| {
-                ApiError::bad_request(key, format!("{key} must be a non-negative integer"))
-            })
+            match v.parse::<usize>() {
+                Ok(n) => Ok(n),
+                // Past every page (the document sets no upper bound on an offset).
+                Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Ok(usize::MAX),
+                Err(_) => Err(ApiError::bad_request(
+                    key,
+                    format!("{key} must be a non-negative integer"),
+                )),
+            }
         })
     };
     let limit = number("limit", default_limit)?;
@@ -190,6 +196,12 @@ pub fn paging(
         ));
     }
     Ok((limit, number("offset", 0)?))
+}
+
+/// A UUID in its hyphenated form (the one the document's pattern names), lower-cased.
+pub fn uuid_param(raw: &str) -> Option<String> {
+    let id = (raw.len() == 36).then(|| uuid::Uuid::try_parse(raw).ok())??;
+    Some(id.to_string())
 }
 
 /// The state and the one path parameter of a `/<resource>/{name}` handler.

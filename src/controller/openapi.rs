@@ -1,7 +1,9 @@
 //! The OpenAPI document, served at `/api/openapi.json` (and `/openapi.json`). It lists
 //! the canonical `/api/...` paths.
 
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::api;
@@ -74,12 +76,72 @@ pub fn collisions(operations: &utoipa::openapi::OpenApi) -> Vec<String> {
     )
 }
 
-/// The API description: the hand-documented routes plus the catalogue's `operations`.
+/// The API description: the hand-documented routes plus the catalogue's `operations`,
+/// each with the statuses every route shares.
 pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(operations);
     doc.info.version = crate::VERSION.to_owned();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            shared_statuses(op);
+        }
+    }
     under_api_prefix(doc)
+}
+
+/// The statuses a route answers whatever its handler, derived from what the operation
+/// takes: the request limits' 503 (every route), the guard's 401 and 403 (protected
+/// ones), 400 naming the field (any parameter or body), 415 (a JSON body). A status the
+/// route documents itself is kept.
+fn shared_statuses(op: &mut utoipa::openapi::path::Operation) {
+    let protected = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let takes_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
+    let shared = [
+        (
+            true,
+            "503",
+            "Too many requests at once, one too slow, or NATS unavailable",
+        ),
+        (protected, "401", "No valid bearer token"),
+        (protected, "403", "The token lacks the permission"),
+        (
+            takes_input || op.request_body.is_some(),
+            "400",
+            "Invalid request: the field at fault is named",
+        ),
+        (json_body, "415", "The body is not sent as application/json"),
+    ];
+    for (_, status, description) in shared.into_iter().filter(|(applies, ..)| *applies) {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(description));
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorResponse"))))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 /// The routes are declared at their seed-era paths; the document names the canonical ones.

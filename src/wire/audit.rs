@@ -21,7 +21,7 @@ pub struct AuditEntry {
     pub operation_id: Option<String>,
     pub trace_id: Option<String>,
     /// The JSON request body with secrets masked.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub body: Option<Value>,
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 
 use crate::audit::{self, AuditEntryResponse, ListAuditResponse};
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::{paging, Named};
+use crate::controller::extract::{paging, uuid_param, Named};
 use crate::controller::state::AppState;
 
 fn bucket(state: &AppState) -> Result<&async_nats::jetstream::kv::Store, ApiError> {
@@ -19,7 +19,8 @@ fn bucket(state: &AppState) -> Result<&async_nats::jetstream::kv::Store, ApiErro
 
 /// Audit entries, newest first.
 #[utoipa::path(get, path = "/audit", tag = "audit",
-    params(("limit" = Option<usize>, Query, description = "1 to 100, default 20"), ("offset" = Option<usize>, Query)),
+    params(("limit" = Option<usize>, Query, description = "1 to 100, default 20", minimum = 1, maximum = 100),
+        ("offset" = Option<usize>, Query, minimum = 0)),
     responses((status = 200, body = ListAuditResponse), (status = 400, body = ErrorResponse)),
     security(("BearerAuth" = ["audit:read"])))]
 pub async fn list(
@@ -34,13 +35,12 @@ pub async fn list(
 }
 
 /// One audit entry.
-#[utoipa::path(get, path = "/audit/{id}", tag = "audit", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/audit/{id}", tag = "audit", params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", format = "uuid")),
     responses((status = 200, body = AuditEntryResponse), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["audit:read"])))]
 pub async fn get(Named(state, id): Named) -> Result<Json<AuditEntryResponse>, ApiError> {
-    let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an audit id (UUID)")))?
-        .to_string();
+    let id = uuid_param(&id)
+        .ok_or_else(|| ApiError::bad_request("id", format!("{id:?} is not an audit id (UUID)")))?;
     audit::get(bucket(&state)?, &id)
         .await
         .map_err(ApiError::from)?

@@ -44,7 +44,7 @@ fn job_event(e: &JobStreamEvent) -> Event {
 
 /// A job's events as they happen: what already happened first, then `acknowledged`,
 /// `started`, `result` per host and a last `done` with the job's status.
-#[utoipa::path(get, path = "/job/{id}/events", tag = "job", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/job/{id}/events", tag = "job", params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", format = "uuid")),
     responses((status = 200, description = "text/event-stream of the job's events"),
         (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:read"])))]

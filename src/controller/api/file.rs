@@ -232,7 +232,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<FileList>, ApiEr
 }
 
 /// One file's metadata.
-#[utoipa::path(get, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/file/{name}", tag = "file", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.?$", min_length = 1, max_length = 255)),
     responses((status = 200, body = FileInfo), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["file:read"])))]
 pub async fn get(Named(state, name): Named) -> Result<Json<FileInfo>, ApiError> {
@@ -244,7 +244,7 @@ pub async fn get(Named(state, name): Named) -> Result<Json<FileInfo>, ApiError> 
 }
 
 /// Removes a file from the store (deployed copies stay where they are).
-#[utoipa::path(delete, path = "/file/{name}", tag = "file", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/file/{name}", tag = "file", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.?$", min_length = 1, max_length = 255)),
     responses((status = 200, body = Deleted), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["file:write"])))]
 pub async fn delete(Named(state, name): Named) -> Result<Json<Deleted>, ApiError> {

@@ -9,7 +9,9 @@ use axum::routing;
 use axum::Json;
 
 use crate::controller::error::{ApiError, ErrorResponse};
-use crate::controller::extract::{paging, Named, PathParam};
+use crate::controller::extract::{
+    from_value_named, paging, parse_json, uuid_param, Named, PathParam,
+};
 use crate::controller::state::AppState;
 use crate::job::{store, NewJob};
 use crate::wire::job::{
@@ -22,9 +24,10 @@ const MAX_LIMIT: usize = 100;
 
 /// Jobs, newest first, with totals per status.
 #[utoipa::path(get, path = "/job", tag = "job",
-    params(("status" = Option<String>, Query, description = "submitted, processing, completed, failed, partial_failure"),
-        ("limit" = Option<usize>, Query, description = "1 to 100, default 10"),
-        ("offset" = Option<usize>, Query)),
+    params(("status" = Option<String>, Query, description = "submitted, processing, completed, failed, partial_failure",
+            pattern = "^(submitted|processing|completed|failed|partial_failure)?$"),
+        ("limit" = Option<usize>, Query, description = "1 to 100, default 10", minimum = 1, maximum = 100),
+        ("offset" = Option<usize>, Query, minimum = 0)),
     responses((status = 200, body = ListJobsResponse), (status = 400, body = ErrorResponse)),
     security(("BearerAuth" = ["job:read"])))]
 pub async fn list(
@@ -53,13 +56,12 @@ pub async fn list(
 }
 
 pub(super) fn job_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::bad_request("id", format!("{raw:?} is not a job id (UUID)")))
+    uuid_param(raw)
+        .ok_or_else(|| ApiError::bad_request("id", format!("{raw:?} is not a job id (UUID)")))
 }
 
 /// A job with its timeline and every host's response.
-#[utoipa::path(get, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/job/{id}", tag = "job", params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", format = "uuid")),
     responses((status = 200, body = JobDetailResponse), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:read"])))]
 pub async fn get(Named(state, id): Named) -> Result<Json<JobDetailResponse>, ApiError> {
@@ -73,7 +75,7 @@ pub async fn get(Named(state, id): Named) -> Result<Json<JobDetailResponse>, Api
 }
 
 /// Removes a job, its events and its responses.
-#[utoipa::path(delete, path = "/job/{id}", tag = "job", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/job/{id}", tag = "job", params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", format = "uuid")),
     responses((status = 204), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:write"])))]
 pub async fn delete(Named(state, id): Named) -> Result<StatusCode, ApiError> {
@@ -90,8 +92,8 @@ pub async fn delete(Named(state, id): Named) -> Result<StatusCode, ApiError> {
 }
 
 /// Runs a job's request again as a new job linked to the old one; does not wait.
-#[utoipa::path(post, path = "/job/{id}/retry", tag = "job", params(("id" = String, Path)),
-    request_body(content = RetryJobRequest, description = "optional"),
+#[utoipa::path(post, path = "/job/{id}/retry", tag = "job", params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", format = "uuid")),
+    request_body(content = Option<RetryJobRequest>, description = "optional"),
     responses((status = 201, body = CreateJobResponse), (status = 404, body = ErrorResponse)),
     security(("BearerAuth" = ["job:write"])))]
 pub async fn retry(
@@ -103,8 +105,16 @@ pub async fn retry(
     let req: RetryJobRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RetryJobRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("target_hostname", format!("invalid body: {e}")))?
+        // An object: serde would also read the struct from an array.
+        match parse_json::<serde_json::Value>(&body)? {
+            value @ serde_json::Value::Object(_) => from_value_named(value)?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "body",
+                    "the body must be a JSON object",
+                ))
+            }
+        }
     };
     let backend = state.backend()?;
     let bytes = backend

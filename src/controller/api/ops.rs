@@ -25,7 +25,7 @@ use crate::controller::extract::{from_value_named, parse_json, PathParam};
 use crate::controller::state::AppState;
 use crate::wire::events::AcceptedJob;
 use crate::wire::ops::{path_params, AnswerShape, Changed, Method, Op};
-use crate::wire::{HostResult, Validate};
+use crate::wire::{HostResult, HostStatus, Validate};
 
 /// The RFC 7240 request header asking for an asynchronous answer.
 const PREFER: HeaderName = HeaderName::from_static("prefer");
@@ -147,7 +147,8 @@ fn with_unicast_item<T: serde::Serialize>(
     Ok(answer)
 }
 
-/// The request: the JSON body (when the op has one) with the path parameters beside it.
+/// The request: the JSON body (an object, when the op has one) with the path parameters
+/// beside it.
 fn request_of<O: Op>(
     params: BTreeMap<String, String>,
     body: &[u8],
@@ -155,18 +156,20 @@ fn request_of<O: Op>(
     if O::BODY && body.is_empty() && !O::BODY_OPTIONAL {
         return Err(ApiError::bad_request("body", "a JSON body is required"));
     }
-    if O::BODY && params.is_empty() {
-        return parse_json(body);
-    }
     let mut value = if O::BODY && !body.is_empty() {
         parse_json::<serde_json::Value>(body)?
     } else {
         serde_json::Value::Object(Default::default())
     };
-    if let serde_json::Value::Object(map) = &mut value {
-        for (k, v) in params {
-            map.insert(k, serde_json::Value::String(v));
-        }
+    // serde would also read a struct from an array of its fields in order.
+    let serde_json::Value::Object(map) = &mut value else {
+        return Err(ApiError::bad_request(
+            "body",
+            "the body must be a JSON object",
+        ));
+    };
+    for (k, v) in params {
+        map.insert(k, serde_json::Value::String(v));
     }
     from_value_named(value)
 }
@@ -229,65 +232,35 @@ impl OpRouter {
     }
 
     fn operation<O: Op>(&mut self) -> utoipa::openapi::path::Operation {
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(ErrorResponse::schema()))
-                        .build(),
-                )
-                .build()
-        };
         let answer = answer_schema::<O>(&mut self.components);
-        let ok = ResponseBuilder::new()
-            .description("Per-host results")
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(answer.clone())).build(),
-            )
-            .build();
-        let failed_host = ResponseBuilder::new()
-            .description("The single target host failed (its error is in the result)")
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(answer)).build(),
-            )
-            .build();
+        self.components
+            .push((AcceptedJob::name().into_owned(), AcceptedJob::schema()));
         let mut op = OperationBuilder::new()
             .tag(O::TAG)
             .operation_id(Some(O::NAME))
             .summary(Some(O::SUMMARY))
-            .response(ok_status::<O>().as_u16().to_string(), ok)
-            .response("400", error("Invalid request or target"))
-            .response("401", error("No valid bearer token"))
-            .response("403", error("The token lacks the permission"))
-            .response(
-                "413",
-                error("The request's job is too large for one NATS message"),
-            )
-            .response("415", error("The body is not sent as application/json"))
-            .response("502", failed_host)
-            .response(
-                "503",
-                error("NATS unavailable or too many requests in flight"),
-            )
-            .response("504", error("No agent answered in time"))
             .security(SecurityRequirement::new(
                 "BearerAuth",
                 [O::PERMISSION.as_str()],
             ));
+        for (status, response) in responses::<O>(answer) {
+            op = op.response(status, response);
+        }
         for name in path_params(O::PATH) {
             let description =
                 (name == "hostname").then_some("_any, _all, a hostname, or key:value label");
+            let schema = if name == "hostname" {
+                target_schema()
+            } else {
+                String::schema()
+            };
             op = op.parameter(
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
                     .description(description)
-                    .schema(Some(String::schema())),
+                    .schema(Some(schema)),
             );
         }
         op = op.parameter(
@@ -298,7 +271,7 @@ impl OpRouter {
                 .description(Some(
                     "true: answer 202 with the job id and a Location of its events at once (as Prefer: respond-async)",
                 ))
-                .schema(Some(bool::schema())),
+                .schema(Some(async_schema())),
         );
         for parameter in O::query_parameters() {
             op = op.parameter(parameter);
@@ -307,12 +280,13 @@ impl OpRouter {
             <O::Request as ToSchema>::schemas(&mut self.components);
             self.components
                 .push((O::Request::name().into_owned(), O::Request::schema()));
-            let reference = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(O::Request::name()));
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .content(
                         "application/json",
-                        ContentBuilder::new().schema(Some(reference)).build(),
+                        ContentBuilder::new()
+                            .schema(Some(body_schema::<O>()))
+                            .build(),
                     )
                     .required(Some(if O::BODY_OPTIONAL {
                         Required::False
@@ -324,6 +298,115 @@ impl OpRouter {
         }
         op.build()
     }
+}
+
+/// What an operation answers, by status: its own answers (the collection; 202 for an
+/// asynchronous submission; 502 when its one host failed) and the job statuses every
+/// operation shares. The statuses every route shares (400, 401, 403, 415, 503) are added
+/// to the whole document by `openapi::document`.
+fn responses<O: Op>(answer: RefOr<Schema>) -> Vec<(String, utoipa::openapi::Response)> {
+    let json = |description: &str, schema: RefOr<Schema>| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            )
+            .build()
+    };
+    let error = |description: &str| json(description, ErrorResponse::schema());
+    let accepted = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(AcceptedJob::name()));
+    let mut out = vec![(
+        "502".to_owned(),
+        json(
+            "The single target host failed (its error is in the result)",
+            answer.clone(),
+        ),
+    )];
+    if O::ACCEPTED {
+        // 202 is both the change's answer and an asynchronous submission's.
+        let either = utoipa::openapi::schema::OneOfBuilder::new()
+            .item(answer)
+            .item(accepted)
+            .into();
+        out.push((
+            "202".into(),
+            json(
+                "Per-host results, or the job id when submitted asynchronously",
+                either,
+            ),
+        ));
+    } else {
+        out.push(("200".into(), json("Per-host results", answer)));
+        out.push((
+            "202".into(),
+            json(
+                "Submitted asynchronously: the job id and its events' path",
+                accepted,
+            ),
+        ));
+    }
+    out.extend([
+        (
+            "409".to_owned(),
+            error("The target agent is drained and takes no jobs"),
+        ),
+        (
+            "413".to_owned(),
+            error("The request's job is too large for one NATS message"),
+        ),
+        ("504".to_owned(), error("No agent answered in time")),
+    ]);
+    out
+}
+
+/// The body of `O`: its request, whose fields named by path parameters may be sent
+/// (clients send the whole request) but are taken from the path, whatever the body says.
+fn body_schema<O: Op>() -> RefOr<Schema> {
+    use utoipa::openapi::schema::Object;
+    let reference = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(O::Request::name()));
+    let from_path: Vec<&str> = path_params(O::PATH).filter(|p| *p != "hostname").collect();
+    let RefOr::T(Schema::Object(mut body)) = O::Request::schema() else {
+        return reference;
+    };
+    if !from_path.iter().any(|p| body.properties.contains_key(*p)) {
+        return reference;
+    }
+    for name in from_path {
+        if let Some(field) = body.properties.get_mut(name) {
+            let mut ignored = Object::with_type(utoipa::openapi::schema::SchemaType::AnyValue);
+            ignored.description = Some("Ignored: the path's value is used.".into());
+            *field = RefOr::T(Schema::Object(ignored));
+        }
+        body.required.retain(|r| r != name);
+    }
+    RefOr::T(Schema::Object(body))
+}
+
+/// `async` as `wants_async` reads it.
+fn async_schema() -> RefOr<Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["true", "false", "1", "0", ""]))
+        .into()
+}
+
+/// What `job::Target::parse` accepts: `_any`, `_all`, a hostname (RFC 1123 characters
+/// and `_`, not first; dot-separated parts; at most 253 bytes) or `key:value` (a token,
+/// then dot-separated tokens).
+fn target_schema() -> RefOr<Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    let text = |pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+    };
+    AnyOfBuilder::new()
+        .item(text("^(_any|_all)$"))
+        .item(text("^[A-Za-z0-9-][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$").max_length(Some(253)))
+        .item(text("^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"))
+        .into()
 }
 
 /// Every catalogue operation, routed and documented.
@@ -363,7 +446,7 @@ fn answer_schema<O: Op>(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<
     <O::Payload as ToSchema>::schemas(components);
     components.push((O::Payload::name().into_owned(), O::Payload::schema()));
     let item = item_schema_name::<O>();
-    components.push((item.clone(), O::Item::schema()));
+    components.push((item.clone(), payload_when_ok(O::Item::schema())));
     let collection = collection_schema(&item);
     match O::ANSWER {
         AnswerShape::Collection => collection,
@@ -375,6 +458,37 @@ fn answer_schema<O: Op>(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<
             ))
             .into(),
     }
+}
+
+/// A flattened optional payload (`HostResult<T>`'s `data`) is derived as "null or the
+/// payload", which no object is: an item carries the payload's fields, or is a host that
+/// failed or skipped it (and then has no payload fields).
+fn payload_when_ok(item: RefOr<Schema>) -> RefOr<Schema> {
+    use utoipa::openapi::schema::{AllOf, AnyOfBuilder, ObjectBuilder, OneOf};
+    let RefOr::T(Schema::AllOf(AllOf { items, .. })) = &item else {
+        return item;
+    };
+    let mut all = utoipa::openapi::schema::AllOfBuilder::new();
+    for part in items {
+        let payload = match part {
+            RefOr::T(Schema::OneOf(OneOf { items, .. })) => {
+                items.iter().find(|i| matches!(i, RefOr::Ref(_))).cloned()
+            }
+            _ => None,
+        };
+        all = match payload {
+            None => all.item(part.clone()),
+            Some(payload) => {
+                let not_ok = ObjectBuilder::new()
+                    .property("status", HostStatus::schema())
+                    .required("status")
+                    .property("error", String::schema())
+                    .required("error");
+                all.item(AnyOfBuilder::new().item(payload).item(not_ok))
+            }
+        };
+    }
+    all.into()
 }
 
 /// The component name of an operation's item: its type's, except for the generic
