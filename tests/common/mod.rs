@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod real;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
