@@ -10,6 +10,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::real::{client, stop, wait_until, Deployment};
@@ -226,4 +228,266 @@ fn agent_sigkill_with_200_jobs_in_flight_short_back_off() {
 fn agent_sigkill_with_200_jobs_in_flight_default_back_off() {
     let default = osapi::config::Config::default().agent.consumer.back_off;
     agent_sigkill_with_jobs_in_flight(default);
+}
+
+/// What one request of the load got.
+#[derive(Clone, Debug, PartialEq)]
+enum Outcome {
+    /// 2xx, with the job id of the answer.
+    Ok(String),
+    Status(u16),
+    /// Refused, reset, or no answer in time.
+    NoAnswer,
+}
+
+#[derive(Clone, Debug)]
+struct Sample {
+    began: Instant,
+    ended: Instant,
+    outcome: Outcome,
+}
+
+/// Clients asking back to back, alternately a hostname read (waiting for its answer) and
+/// an asynchronous `true` command.
+struct Load {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(d: &Deployment, token: &str, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, samples) = (stop.clone(), samples.clone());
+                let (base, token) = (d.url(""), token.to_owned());
+                std::thread::spawn(move || {
+                    for i in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let sample = one_request(&base, &token, i % 2 == 0);
+                        let failed = !matches!(sample.outcome, Outcome::Ok(_));
+                        samples.lock().expect("lock").push(sample);
+                        if failed {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            samples,
+            clients,
+        }
+    }
+
+    /// When the first request begun after `t` succeeded.
+    fn first_ok_after(&self, t: Instant) -> Option<Instant> {
+        let samples = self.samples.lock().expect("lock");
+        samples
+            .iter()
+            .filter(|s| s.began >= t && matches!(s.outcome, Outcome::Ok(_)))
+            .map(|s| s.ended)
+            .min()
+    }
+
+    fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        for c in self.clients {
+            c.join().expect("load client");
+        }
+        let samples = self.samples.lock().expect("lock");
+        samples.clone()
+    }
+}
+
+fn one_request(base: &str, token: &str, read: bool) -> Sample {
+    let request = if read {
+        client().get(format!("{base}/node/_any/hostname"))
+    } else {
+        client()
+            .post(format!("{base}/node/_any/command/exec?async=true"))
+            .json(&json!({"command": "true"}))
+    };
+    let began = Instant::now();
+    let sent = request
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send();
+    let outcome = match sent {
+        Ok(r) if r.status().is_success() => {
+            let body: Value = r.json().unwrap_or_default();
+            Outcome::Ok(body["job_id"].as_str().unwrap_or_default().to_owned())
+        }
+        Ok(r) => Outcome::Status(r.status().as_u16()),
+        Err(_) => Outcome::NoAnswer,
+    };
+    Sample {
+        began,
+        ended: Instant::now(),
+        outcome,
+    }
+}
+
+/// Stops the controller with `signal`, leaves the port closed for a second, starts a new
+/// one; returns it, when it was stopped and when the new one was spawned.
+fn restart_controller(
+    d: &Deployment,
+    controller: &mut common::real::Proc,
+    signal: Signal,
+) -> (Instant, Instant) {
+    let status = stop(controller, signal);
+    if signal == Signal::SIGTERM {
+        assert!(status.success(), "graceful stop failed: {status}");
+    }
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    *controller = d.controller();
+    (down, Instant::now())
+}
+
+/// The controller SIGKILLed, then SIGTERMed, under load: calls during the gap find no
+/// server, jobs succeed again soon after the restart, and no job is left unfinished.
+#[test]
+fn controller_restarts_under_load_leave_no_job_behind() {
+    let d = Deployment::new(|_| {});
+    let token = common::token(&["admin"], &[]);
+    let mut controller = d.controller();
+    let _agent = d.agent(HOST);
+    d.wait_hostname_ok("_any", &token);
+    let load = Load::start(&d, &token, 4);
+    let mut gaps = Vec::new();
+    for signal in [Signal::SIGKILL, Signal::SIGTERM] {
+        std::thread::sleep(Duration::from_secs(2));
+        let (down, up) = restart_controller(&d, &mut controller, signal);
+        wait_until(
+            "a job to succeed after the restart",
+            Duration::from_secs(30),
+            || load.first_ok_after(up).is_some(),
+        );
+        let ok = load.first_ok_after(up).expect("a success");
+        eprintln!(
+            "{signal}: first success {:?} after the restart ({:?} after the stop)",
+            ok - up,
+            ok - down
+        );
+        gaps.push((down, up));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let samples = load.finish();
+    check_load(&samples, &gaps);
+    let settled = wait_all_final(&d, &token, Duration::from_secs(60));
+    let counts = d.job_counts(&token).expect("counts");
+    eprintln!("all jobs final {settled:?} after the load: {counts:?}");
+    let accepted: std::collections::HashSet<&str> = samples
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            Outcome::Ok(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    check_failed_jobs(&d, &token, &accepted);
+    let completed = counts.get("completed").copied().unwrap_or(0);
+    assert!(completed >= accepted.len(), "{counts:?}");
+}
+
+/// A failed job is one a stopped controller stored but never sent: no caller was told
+/// about it, and it says it never started.
+fn check_failed_jobs(d: &Deployment, token: &str, accepted: &std::collections::HashSet<&str>) {
+    let (status, page) = d
+        .get("/job?status=failed&limit=100", token)
+        .expect("failed jobs");
+    assert_eq!(status, 200, "{page}");
+    let failed = page["items"].as_array().cloned().unwrap_or_default();
+    eprintln!("{} job(s) stored but never sent", failed.len());
+    for job in &failed {
+        let id = job["id"].as_str().unwrap_or_default();
+        assert!(!accepted.contains(id), "an accepted job failed: {job}");
+        let error = job["error"].as_str().unwrap_or_default();
+        assert!(error.contains("never started"), "{job}");
+    }
+}
+
+/// Calls made entirely while no controller ran got no answer; the rest were answered
+/// 2xx, or 503 while a new controller connects to NATS.
+fn check_load(samples: &[Sample], gaps: &[(Instant, Instant)]) {
+    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
+    for s in samples {
+        let during_gap = gaps
+            .iter()
+            .any(|(down, up)| s.began >= *down && s.ended <= *up);
+        if during_gap {
+            assert_eq!(s.outcome, Outcome::NoAnswer, "answered with no controller");
+        }
+        let key = match &s.outcome {
+            Outcome::Ok(_) => "2xx".to_owned(),
+            Outcome::Status(code) => code.to_string(),
+            Outcome::NoAnswer => "no answer".to_owned(),
+        };
+        *by_outcome.entry(key).or_default() += 1;
+    }
+    eprintln!("{} requests: {by_outcome:?}", samples.len());
+    let unexpected: Vec<_> = by_outcome
+        .keys()
+        .filter(|k| !["2xx", "503", "no answer"].contains(&k.as_str()))
+        .collect();
+    assert!(unexpected.is_empty(), "{by_outcome:?}");
+}
+
+/// Audit entries stored for `path`, read straight from the audit bucket's stream.
+fn stored_audit_entries(nats_port: u16, path: &str) -> usize {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(common::audit_entries_with_path(nats_port, path))
+}
+
+/// Audited calls in the burst (`OSAPI_CHAOS_AUDIT_BURST`, default 10,000).
+fn audit_burst() -> usize {
+    std::env::var("OSAPI_CHAOS_AUDIT_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// A burst of audited calls against the real binary, then SIGTERM at once: the writer
+/// stores every entry before the process exits (back-pressure, never a drop).
+#[test]
+fn an_audited_burst_then_sigterm_stores_every_entry() {
+    let burst = audit_burst();
+    let d = Deployment::new(|_| {});
+    let token = common::token(&["admin"], &[]);
+    let mut controller = d.controller();
+    // Ready once a NATS-backed call answers (404: no such agent).
+    wait_until(
+        "the controller to reach NATS",
+        Duration::from_secs(60),
+        || {
+            d.get("/agent/warm-up", &token)
+                .is_some_and(|(s, _)| s == 404)
+        },
+    );
+    let began = Instant::now();
+    let url = d.url("/agent/burst");
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let (url, token) = (&url, &token);
+            s.spawn(move || {
+                for _ in (w..burst).step_by(8) {
+                    let r = client().get(url).bearer_auth(token).send().expect("call");
+                    assert_eq!(r.status().as_u16(), 404);
+                }
+            });
+        }
+    });
+    let answered = began.elapsed();
+    assert!(stop(&mut controller, Signal::SIGTERM).success());
+    let stored = stored_audit_entries(d.nats.port, "/agent/burst");
+    eprintln!(
+        "{burst} calls answered in {answered:?}, stopped {:?} later; {stored} entries stored",
+        began.elapsed() - answered
+    );
+    assert_eq!(stored, burst, "{}", d.log_tails());
 }
