@@ -153,30 +153,6 @@ async fn every_authenticated_call_is_audited_without_secrets() {
     stack.shutdown().await;
 }
 
-/// Entries in the audit bucket whose path is `path`, read straight from NATS.
-async fn stored_entries(port: u16, path: &str) -> usize {
-    let js = async_nats::jetstream::new(nats_client(port).await);
-    let Ok(bucket) = js.get_key_value("osapi-audit-log").await else {
-        return 0;
-    };
-    let Ok(mut stream) = bucket.keys().await else {
-        return 0;
-    };
-    let mut keys = Vec::new();
-    while let Some(key) = futures::StreamExt::next(&mut stream).await {
-        keys.extend(key.ok());
-    }
-    let mut n = 0;
-    for key in keys {
-        let Ok(Some(bytes)) = bucket.get(&key).await else {
-            continue;
-        };
-        let entry: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        n += usize::from(entry["path"] == path);
-    }
-    n
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn entries_made_while_nats_is_away_are_spooled_then_stored_and_a_stop_flushes() {
     let mut nats = Nats::start();
@@ -211,7 +187,7 @@ async fn entries_made_while_nats_is_away_are_spooled_then_stored_and_a_stop_flus
     nats.restart();
     let mut stored = 0;
     for _ in 0..100 {
-        stored = stored_entries(nats.port, "/agent/away").await;
+        stored = audit_entries_with_path(nats.port, "/agent/away").await;
         if stored == 20 {
             break;
         }
@@ -231,5 +207,8 @@ async fn entries_made_while_nats_is_away_are_spooled_then_stored_and_a_stop_flus
     // Nothing is written after the controller returned: NATS may stop now.
     nats.kill();
     nats.restart();
-    assert_eq!(stored_entries(nats.port, "/agent/burst").await, 300);
+    assert_eq!(
+        audit_entries_with_path(nats.port, "/agent/burst").await,
+        300
+    );
 }

@@ -4,14 +4,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::free_port;
+use common::real::{stop, wait_until, Proc, BIN};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-const BIN: &str = env!("CARGO_BIN_EXE_osapi");
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("osapi.yaml.example")
@@ -107,26 +106,12 @@ impl Install {
 
     /// A new log file in the installation's directory for a spawned process's stderr.
     fn log_file(&self) -> std::fs::File {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        std::fs::File::create(self.dir.path().join(format!("proc-{n}.log"))).expect("log file")
+        common::real::log_file(self.dir.path())
     }
 
     /// The last lines of every process log, for a failure message.
     fn log_tails(&self) -> String {
-        let mut out = String::new();
-        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        logs.retain(|p| p.extension().is_some_and(|e| e == "log"));
-        logs.sort();
-        for path in logs {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-            out.push_str(&format!("--- {}\n{tail}\n", path.display()));
-        }
-        out
+        common::real::log_tails(self.dir.path())
     }
 
     fn url(&self, path: &str) -> String {
@@ -174,17 +159,6 @@ fn nats_servers_in(dir: &Path) -> Vec<i32> {
     pids
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 fn http() -> reqwest::blocking::Client {
     common::blocking_http(Duration::from_secs(40))
 }
@@ -209,50 +183,6 @@ fn wait_hostname_ok(inst: &Install, token: &str) -> serde_json::Value {
         "no hostname job succeeded within 60 s; last answer {last:?}\n{}",
         inst.log_tails()
     );
-}
-
-/// A spawned osapi process that is killed if a failing test leaves it running, so a
-/// panic does not leak nats-server, controller or agent processes.
-struct Proc(Child);
-
-impl std::ops::Deref for Proc {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Proc {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SIGTERM first: `osapi` then stops the nats-server it supervises.
-            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-            let end = Instant::now() + Duration::from_secs(10);
-            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn stop(child: &mut Child, signal: Signal) -> std::process::ExitStatus {
-    kill(Pid::from_raw(child.id() as i32), signal).expect("signal");
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(Instant::now() < end, "osapi did not exit after {signal}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -112,7 +112,7 @@ impl Drop for Bench {
 }
 
 /// A JetStream nats-server on `port` storing in `store`, once it accepts connections.
-fn spawn_nats(port: u16, store: &std::path::Path) -> std::process::Child {
+pub fn spawn_nats(port: u16, store: &std::path::Path) -> std::process::Child {
     let child = Command::new("nats-server")
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store)
@@ -126,7 +126,7 @@ fn spawn_nats(port: u16, store: &std::path::Path) -> std::process::Child {
     child
 }
 
-fn config(nats_port: u16) -> Config {
+pub fn config(nats_port: u16) -> Config {
     let mut config = Config::default();
     config.controller.api.security.signing_key = "bench-key".into();
     config.controller.api.host = "127.0.0.1".into();
@@ -139,7 +139,7 @@ fn config(nats_port: u16) -> Config {
     config
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -174,7 +174,7 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-struct KillOnDrop(std::process::Child);
+pub struct KillOnDrop(pub std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

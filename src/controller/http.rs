@@ -20,7 +20,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -47,13 +47,13 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    let unserved = Unserved::default();
     loop {
-        // At the cap, new connections wait in the kernel's backlog, not in this process.
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
+            permit = slot(&connections, &unserved) => match permit {
+                Some(p) => p,
+                None => break,
             },
         };
         let (stream, peer) = tokio::select! {
@@ -68,25 +68,37 @@ pub async fn serve(
                 }
             },
         };
+        let (id, evicted) = unserved.add();
         let connection = Connection {
             builder: builder.clone(),
             app: app.clone(),
             peer,
             // Taken now, so a stop waits for a handshake under way too.
             watcher: graceful.watcher(),
+            unserved: (unserved.clone(), id),
         };
         let (tls, handshake_limit) = (tls.clone(), limits.header_timeout);
+        let unserved = unserved.clone();
         tokio::spawn(async move {
-            match tls {
-                None => connection.serve(stream).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection.serve(stream).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            let serve = async {
+                match tls {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => connection.serve(stream).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
                     }
                 }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = evicted.cancelled() => tracing::debug!(%peer, "closed for a new connection: no request yet"),
             }
+            unserved.served(id);
             drop(permit);
         });
     }
@@ -100,6 +112,57 @@ struct Connection {
     app: Router,
     peer: SocketAddr,
     watcher: Watcher,
+    /// Left once the connection's first request arrives.
+    unserved: (Unserved, u64),
+}
+
+/// A connection slot. At the cap, the oldest connection that has not sent a whole
+/// request yet (an idle or slowloris one) is closed to make room: a client that sends
+/// its request at once is then served at once, instead of waiting in the kernel's
+/// backlog behind connections that send nothing.
+async fn slot(connections: &Arc<Semaphore>, unserved: &Unserved) -> Option<OwnedSemaphorePermit> {
+    if let Ok(p) = connections.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    unserved.evict_oldest();
+    connections.clone().acquire_owned().await.ok()
+}
+
+/// Open connections that have not had a request yet, oldest first, each with what closes it.
+#[derive(Clone, Default)]
+struct Unserved(Arc<std::sync::Mutex<Inner>>);
+
+#[derive(Default)]
+struct Inner {
+    next: u64,
+    open: std::collections::BTreeMap<u64, CancellationToken>,
+}
+
+impl Unserved {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self) -> (u64, CancellationToken) {
+        let mut inner = self.lock();
+        let (id, token) = (inner.next, CancellationToken::new());
+        inner.next += 1;
+        inner.open.insert(id, token.clone());
+        (id, token)
+    }
+
+    /// The connection had a request (or ended): it is no longer a candidate.
+    fn served(&self, id: u64) {
+        self.lock().open.remove(&id);
+    }
+
+    fn evict_oldest(&self) {
+        if let Some((_, token)) = self.lock().open.pop_first() {
+            token.cancel();
+        }
+    }
 }
 
 impl Connection {
@@ -108,10 +171,12 @@ impl Connection {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let peer = self.peer;
+        let (unserved, id) = self.unserved;
         // The audit log records the caller's address.
         let service = self
             .app
             .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                unserved.served(id);
                 let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req

@@ -10,6 +10,7 @@ pub mod http;
 pub mod notify;
 pub mod openapi;
 pub mod state;
+pub mod stranded;
 pub mod ui;
 
 use std::sync::Arc;

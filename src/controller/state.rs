@@ -209,6 +209,11 @@ impl AppState {
                 jobs.clone(),
                 cancel.clone(),
             ));
+            state.tasks.spawn(crate::controller::stranded::sweep(
+                resources.clone(),
+                jobs.clone(),
+                cancel.clone(),
+            ));
             state.start_heartbeat_and_watcher(&resources, &cancel);
             let spool = crate::audit::Spool::new(crate::audit::spool_path(&state.config));
             let audit = resources.audit.clone().map(|bucket| {

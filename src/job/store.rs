@@ -68,6 +68,20 @@ pub async fn totals(
     index.totals(jobs).await
 }
 
+/// Ids of the jobs that no host ever acknowledged although their start-by time lies
+/// before `cutoff` (jobs without one, retries, are never stranded).
+pub async fn stranded(
+    jobs: &kv::Store,
+    cutoff: time::OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let (all, _) = all_jobs(jobs).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(r, s)| *s == OverallStatus::Submitted && r.expired_at(cutoff))
+        .map(|(r, _)| r.id)
+        .collect())
+}
+
 /// Jobs of a listing page read at once.
 const PAGE_READS: usize = 16;
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod real;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -1081,4 +1082,32 @@ pub fn netlog_requests(path: &Path, site: &str, origin: &str) -> Vec<(String, bo
             Some((url, by_page))
         })
         .collect()
+}
+
+/// Audit entries whose path is `path`, read from the audit bucket's stream with one
+/// ordered consumer (a get per key would take long for thousands of entries).
+pub async fn audit_entries_with_path(port: u16, path: &str) -> usize {
+    use futures::StreamExt;
+    let js = async_nats::jetstream::new(nats_client(port).await);
+    let Ok(mut stream) = js.get_stream("KV_osapi-audit-log").await else {
+        return 0;
+    };
+    let Ok(info) = stream.info().await else {
+        return 0;
+    };
+    let total = info.state.messages as usize;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .expect("ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut n = 0;
+    for _ in 0..total {
+        let Some(Ok(msg)) = messages.next().await else {
+            break;
+        };
+        let entry: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+        n += usize::from(entry["path"] == path);
+    }
+    n
 }
