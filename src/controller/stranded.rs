@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::job::{JobClient, JobEvent};
 use crate::nats::Resources;
 
-/// How often the job bucket is checked (each check is one listing's scans).
+/// How often the jobs still `submitted` are checked (the index names them; only their
+/// records are read).
 const EVERY: Duration = Duration::from_secs(10);
 
 /// Past its start-by time by this much, a job no host acknowledged is taken as stranded:
@@ -27,7 +28,8 @@ pub const REASON: &str = "never started: no agent took it before its start-by ti
 pub async fn sweep(resources: Resources, jobs: JobClient, cancel: CancellationToken) {
     loop {
         let now = time::OffsetDateTime::now_utc();
-        match crate::job::store::stranded(&resources.jobs, now - GRACE).await {
+        let index = jobs.feed().index();
+        match crate::job::store::stranded(&resources.jobs, index, now - GRACE).await {
             Ok(ids) => {
                 for id in ids {
                     tracing::warn!(job_id = %id, "{REASON}");

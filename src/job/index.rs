@@ -150,6 +150,23 @@ impl JobIndex {
         })
     }
 
+    /// The ids of every job in `status`, oldest first.
+    pub async fn ids_with_status(
+        &self,
+        jobs: &kv::Store,
+        status: OverallStatus,
+    ) -> Result<Vec<String>, StoreError> {
+        self.ensure_fresh(jobs).await?;
+        let mut state = self.lock();
+        state.prune_expired(now_ms());
+        Ok(state
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.counted() == Some(status))
+            .map(|(id, _)| uuid::Uuid::from_u128(*id).to_string())
+            .collect())
+    }
+
     /// Forgets a job whose record turned out to be gone.
     pub fn forget(&self, id: &str) {
         if let Some(id) = parse_id(id) {

@@ -70,16 +70,28 @@ pub async fn totals(
 
 /// Ids of the jobs that no host ever acknowledged although their start-by time lies
 /// before `cutoff` (jobs without one, retries, are never stranded).
+/// The index picks the candidates (jobs still `submitted`, usually a handful), so only
+/// their records are read.
 pub async fn stranded(
     jobs: &kv::Store,
+    index: &JobIndex,
     cutoff: time::OffsetDateTime,
 ) -> Result<Vec<String>, StoreError> {
-    let (all, _) = all_jobs(jobs).await?;
-    Ok(all
-        .into_iter()
-        .filter(|(r, s)| *s == OverallStatus::Submitted && r.expired_at(cutoff))
-        .map(|(r, _)| r.id)
-        .collect())
+    let submitted = index
+        .ids_with_status(jobs, OverallStatus::Submitted)
+        .await?;
+    let mut stranded = Vec::new();
+    for id in submitted {
+        let key = JobRecord::key(&id);
+        let Some(bytes) = jobs.get(&key).await.map_err(kv_err("get", &key))? else {
+            continue;
+        };
+        let record = serde_json::from_slice::<JobRecord>(&bytes);
+        if record.is_ok_and(|r| r.expired_at(cutoff)) {
+            stranded.push(id);
+        }
+    }
+    Ok(stranded)
 }
 
 /// Jobs of a listing page read at once.
