@@ -346,6 +346,10 @@ impl Cluster {
         for conn in [&mut c.controller.nats, &mut c.agent.nats] {
             conn.urls = self.urls();
         }
+        // The product's default wait, not the tests' short one: a lost stream leader and
+        // then a lost consumer leader can each take a raft election (4–9 s) before a job
+        // is delivered, and a job delivered after its caller's wait is refused.
+        c.controller.api.job_timeout = osapi::config::Config::default().controller.api.job_timeout;
         let n = &mut c.nats;
         n.stream.replicas = replicas;
         n.kv.replicas = replicas;
