@@ -227,42 +227,15 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, ControllerError> 
     ))
 }
 
-/// Connections the kernel queues for the accept loop. Under a flood of connections
-/// (clients that connect and send nothing, reconnecting as they are closed) tokio's 1,024
-/// overflows, and a real client's SYN is dropped and only sent again a second later;
-/// the kernel caps it at `net.core.somaxconn` (4,096 by default).
-const LISTEN_BACKLOG: u32 = 4096;
-
 /// Binds `controller.api.host:port`.
 pub async fn bind(config: &Config) -> Result<TcpListener, ControllerError> {
     let addr = format!(
         "{}:{}",
         config.controller.api.host, config.controller.api.port
     );
-    let fail = |source| ControllerError::Bind {
-        addr: addr.clone(),
-        source,
-    };
-    let mut last = None;
-    for resolved in tokio::net::lookup_host(&addr).await.map_err(fail)? {
-        match listen(resolved) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    let none = || std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
-    Err(fail(last.unwrap_or_else(none)))
-}
-
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    // As `TcpListener::bind` does: a restarted controller can bind at once.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ControllerError::Bind { addr, source })
 }
 
 /// Serves the API on `listener` until `shutdown`; in-flight requests finish first.
