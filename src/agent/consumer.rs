@@ -161,7 +161,13 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
     let kind_of_subject = res.names.subjects().kind_of(&msg.subject);
-    let record = match record::load(res, &ctx.trust, &job_id).await {
+    // Both reads at once: one round trip instead of two (the answer is usually absent).
+    let answer_key = JobResponse::key(&job_id, me);
+    let (loaded, answered) = tokio::join!(
+        record::load(res, &ctx.trust, &job_id),
+        res.responses.get(&answer_key)
+    );
+    let record = match loaded {
         Ok(Record::Found(r)) => r,
         Ok(Record::Dropped(why)) => {
             tracing::warn!(%job_id, "{why}; dropping notification");
@@ -180,7 +186,7 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
         }
     };
     // Answered before but the ack was lost: do not run it a second time.
-    match res.responses.get(JobResponse::key(&job_id, me)).await {
+    match answered {
         Ok(Some(_)) => {
             ack(&msg, AckKind::Ack).await;
             return;
@@ -327,22 +333,24 @@ async fn run_job(
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
     let job_id = job_id.to_owned();
-    event(
-        res,
-        &job_id,
-        JobEvent::Acknowledged,
-        me,
-        json!({"subject": msg.subject.as_str()}),
-    )
-    .await;
-    event(
-        res,
-        &job_id,
-        JobEvent::Started,
-        me,
-        json!({"pid": crate::provider::process::pid()}),
-    )
-    .await;
+    // Written together (one round trip): their keys carry their times, and a host's state
+    // is its furthest event whatever order they are stored in.
+    tokio::join!(
+        event(
+            res,
+            &job_id,
+            JobEvent::Acknowledged,
+            me,
+            json!({"subject": msg.subject.as_str()}),
+        ),
+        event(
+            res,
+            &job_id,
+            JobEvent::Started,
+            me,
+            json!({"pid": crate::provider::process::pid()}),
+        )
+    );
     let started = std::time::Instant::now();
     let result = with_progress(
         msg,
@@ -382,9 +390,9 @@ async fn run_job(
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
         return;
     }
-    if let Err(e) = msg.double_ack().await {
-        tracing::warn!(%job_id, error = %e, "ack failed");
-    }
+    // A plain ack, not a confirmed one: if it is lost, the redelivery finds this host's
+    // answer stored and is acked then, without running again.
+    ack(msg, AckKind::Ack).await;
     tracing::debug!(%job_id, op = %record.operation.kind, ?status, duration_ms, "job done");
 }
 
