@@ -12,11 +12,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use support::{env_or, report, KillOnDrop};
+use support::processes::{self, Processes};
+use support::{env_or, report};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -35,51 +35,16 @@ fn main() {
 }
 
 /// nats-server, controller (file limit 1024) and agent, as processes; stopped on drop.
-struct Processes {
-    api: String,
-    token: String,
-    _dir: tempfile::TempDir,
-    _children: Vec<KillOnDrop>,
-}
-
 fn start() -> Processes {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let nats_port = support::free_port();
-    let nats = KillOnDrop(support::spawn_nats(nats_port, &dir.path().join("store")));
-    let mut config = support::config(nats_port);
-    config.controller.api.port = support::free_port();
-    let api = format!("127.0.0.1:{}", config.controller.api.port);
-    let file = dir.path().join("osapi.yaml");
-    std::fs::write(&file, serde_yaml::to_string(&config).expect("yaml")).expect("config");
-    let osapi = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_osapi"));
-        cmd.arg("-f").arg(&file).args(args).current_dir(dir.path());
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        cmd
-    };
-    let mut controller = osapi(&["controller", "start"]);
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        controller.pre_exec(|| {
-            setrlimit(Resource::RLIMIT_NOFILE, SERVER_FILES, SERVER_FILES)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let controller = KillOnDrop(controller.spawn().expect("controller"));
-    // The controller writes the job key the agent trusts: it starts first.
-    while std::net::TcpStream::connect(&api).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let agent = KillOnDrop(osapi(&["agent", "start"]).spawn().expect("agent"));
-    let token = osapi::auth::Authenticator::new("bench-key", &Default::default())
-        .and_then(|a| a.issue("bench", &["admin".into()], &[], Duration::from_secs(3600)))
-        .expect("token");
-    Processes {
-        api,
-        token,
-        _dir: dir,
-        _children: vec![agent, controller, nats],
-    }
+    processes::start(|controller| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            controller.pre_exec(|| {
+                setrlimit(Resource::RLIMIT_NOFILE, SERVER_FILES, SERVER_FILES)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    })
 }
 
 async fn run() {

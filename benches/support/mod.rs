@@ -2,6 +2,8 @@
 //! in this process, and an admin token.
 #![allow(dead_code)]
 
+pub mod processes;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
