@@ -459,16 +459,13 @@ async fn put_response(ctx: &JobContext, response: &JobResponse) -> Result<(), St
     let body =
         signed::sign(&ctx.answer_key, Domain::JobResponse, &body).map_err(|e| e.to_string())?;
     let key = JobResponse::key(&response.job_id, &response.hostname);
-    let mut last = String::new();
-    for attempt in 0..3u32 {
-        let put = || res.responses.put(&key, body.clone().into());
-        match write_across_failover(&ctx.client, put).await {
-            Ok(_) => return Ok(()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(200 * (attempt as u64 + 1))).await;
-    }
-    Err(last)
+    // Retried across reconnects and leader elections; any other error is for the caller
+    // (which naks, so the job is redelivered and answered then).
+    let put = || res.responses.put(&key, body.clone().into());
+    write_across_failover(&ctx.client, put)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn event(res: &Resources, job_id: &str, name: JobEvent, host: &str, data: serde_json::Value) {
