@@ -35,7 +35,10 @@ async fn main() {
             Duration::from_secs(300),
         )
         .await;
-    println!("{agents} agents registered in {:.1}s", registered.as_secs_f64());
+    println!(
+        "{agents} agents registered in {:.1}s",
+        registered.as_secs_f64()
+    );
 
     // Idle: heartbeats, pull requests and drain-flag reads only.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -56,7 +59,11 @@ async fn main() {
     broadcast_rounds(&bench, agents, rounds).await;
     agent_list_rounds(&bench, agents, rounds).await;
     let ((rss, _), (nats_rss, _)) = (self_usage(), proc_usage(&nats_pid));
-    println!("after: this process RSS {} MiB; nats-server RSS {} MiB", rss >> 20, nats_rss >> 20);
+    println!(
+        "after: this process RSS {} MiB; nats-server RSS {} MiB",
+        rss >> 20,
+        nats_rss >> 20
+    );
     drop(fleet);
 }
 
@@ -83,7 +90,11 @@ async fn broadcast_rounds(bench: &Bench, agents: usize, rounds: usize) {
 
 /// One `_all` hostname call; the number of hosts that answered `ok`.
 async fn all_hostnames(bench: &Bench) -> usize {
-    let r = bench.get("/node/_all/hostname").send().await.expect("request");
+    let r = bench
+        .get("/node/_all/hostname")
+        .send()
+        .await
+        .expect("request");
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap_or_default();
     assert!(status.is_success(), "_all hostname: {status} {body}");

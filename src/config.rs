@@ -887,7 +887,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_positive("agent.max_jobs", self.agent.max_jobs as i64)?;
         // The server reads zero or less as "its default", not as unlimited.
-        check_positive("nats.stream.max_consumers", self.nats.stream.max_consumers.into())?;
+        check_positive(
+            "nats.stream.max_consumers",
+            self.nats.stream.max_consumers.into(),
+        )?;
         let api = &self.controller.api;
         check_positive("controller.api.max_connections", api.max_connections as i64)?;
         check_positive("controller.api.max_requests", api.max_requests as i64)?;
