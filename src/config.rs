@@ -468,6 +468,10 @@ pub struct StreamConfig {
     pub storage: StorageKind,
     pub replicas: usize,
     pub discard: DiscardKind,
+    /// Consumers the stream may hold: one per agent plus the shared `_any` one. Set on the
+    /// stream because nats-server 2.15 caps a stream without its own limit at 1,000
+    /// (osapi extension).
+    pub max_consumers: i32,
 }
 
 impl Default for StreamConfig {
@@ -480,6 +484,7 @@ impl Default for StreamConfig {
             storage: StorageKind::File,
             replicas: 1,
             discard: DiscardKind::Old,
+            max_consumers: 10_000,
         }
     }
 }
@@ -881,6 +886,11 @@ impl Config {
     /// Checks that hold for every command.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_positive("agent.max_jobs", self.agent.max_jobs as i64)?;
+        // The server reads zero or less as "its default", not as unlimited.
+        check_positive(
+            "nats.stream.max_consumers",
+            self.nats.stream.max_consumers.into(),
+        )?;
         let api = &self.controller.api;
         check_positive("controller.api.max_connections", api.max_connections as i64)?;
         check_positive("controller.api.max_requests", api.max_requests as i64)?;

@@ -2,6 +2,7 @@
 //! in this process, and an admin token.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod processes;
 
 use std::process::{Command, Stdio};
@@ -33,6 +34,18 @@ impl Bench {
 
     /// [`Bench::start`] with the config changed by `tweak` first.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let bench = Self::controller_only(tweak).await;
+        let (agent_cfg, agent_cancel) = (bench.config.clone(), bench.cancel.clone());
+        tokio::spawn(async move {
+            osapi::agent::run(&agent_cfg, Providers::linux(), agent_cancel).await
+        });
+        bench.warm_up().await;
+        bench
+    }
+
+    /// The nats-server and the controller only, with the config changed by `tweak`: the
+    /// caller brings its own agents.
+    pub async fn controller_only(tweak: impl FnOnce(&mut Config)) -> Self {
         let store = tempfile::tempdir().expect("tempdir");
         let nats_port = free_port();
         // Stopped even when a measurement panics.
@@ -47,14 +60,10 @@ impl Bench {
             listener,
             cancel.clone(),
         ));
-        let (agent_cfg, agent_cancel) = (config.clone(), cancel.clone());
-        tokio::spawn(async move {
-            osapi::agent::run(&agent_cfg, Providers::linux(), agent_cancel).await
-        });
         let token = Authenticator::new("bench-key", &Default::default())
             .and_then(|a| a.issue("bench", &["admin".into()], &[], Duration::from_secs(3600)))
             .expect("token");
-        let bench = Self {
+        Self {
             base,
             token,
             http: reqwest::Client::new(),
@@ -63,9 +72,12 @@ impl Bench {
             cancel,
             _store: store,
             _nats: nats,
-        };
-        bench.warm_up().await;
-        bench
+        }
+    }
+
+    /// The nats-server's process id.
+    pub fn nats_pid(&self) -> u32 {
+        self._nats.0.id()
     }
 
     /// SIGKILLs the nats-server and starts it again on the same port and store after

@@ -33,6 +33,7 @@ pub async fn run(
     let mut flag = Flag::listen(resources, hostname).await;
     let mut running = Some(pullers.start());
     let mut check = tokio::time::interval(Duration::from_millis(200));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -54,8 +55,10 @@ pub async fn run(
                     (_, r) => running = r,
                 }
             }
-            _ = check.tick() => {
-                if *state.borrow() == AgentState::Draining && pullers.in_flight() == 0 {
+            // Only a draining agent polls: a thousand idle ones (the fleet simulator)
+            // would wake 5,000 times a second for nothing.
+            _ = check.tick(), if *state.borrow() == AgentState::Draining => {
+                if pullers.in_flight() == 0 {
                     tracing::info!("drained: in-flight jobs done");
                     set(state, AgentState::Drained);
                     note(resources, hostname, "drained", "All in-flight jobs done");

@@ -13,13 +13,13 @@
 //! expire with the bucket's age limit without any message: entries older than that limit
 //! are dropped as pages are read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
 
-use super::status::{advance, overall_status};
+use super::status::overall_status;
 use super::store::StoreError;
 use crate::nats::kv_scan;
 use crate::wire::job::{JobEvent, OverallStatus};
@@ -65,10 +65,23 @@ struct Entry {
     /// The record was seen (events can arrive first).
     recorded: bool,
     unicast: bool,
-    /// Status event keys without their `status.<id>.` prefix, space-separated (one
-    /// allocation per job).
-    events: String,
+    /// Status event keys without their `status.<id>.` prefix (a set: a rebuild replays
+    /// events already heard).
+    events: HashSet<Box<str>>,
+    /// Each host's furthest event, and how many hosts stand at each: kept as events come,
+    /// so that an event costs the same whatever the number of hosts (recomputing from
+    /// every event made a 1,000-host broadcast quadratic).
+    furthest: HashMap<Box<str>, JobEvent>,
+    standing: Standing,
     status: Option<OverallStatus>,
+}
+
+/// Hosts by their furthest event.
+#[derive(Default)]
+struct Standing {
+    running: usize,
+    failed: usize,
+    completed: usize,
 }
 
 /// One page chosen from the index: the totals, and each job's id and status event keys.
@@ -316,34 +329,74 @@ impl Entry {
     }
 
     fn add_event(&mut self, suffix: &str) {
-        if self.events.split(' ').any(|e| e == suffix) {
+        if self.events.contains(suffix) {
             return;
         }
-        if !self.events.is_empty() {
-            self.events.push(' ');
+        self.events.insert(suffix.into());
+        let mut parts = suffix.splitn(3, '.');
+        if let (Some(event), Some(host)) = (parts.next(), parts.next()) {
+            self.advance(host, event.into());
         }
-        self.events.push_str(suffix);
+    }
+
+    /// Moves `host` to `event` when that is further than where it stands.
+    fn advance(&mut self, host: &str, event: JobEvent) {
+        let Some(rank) = event.progress_rank() else {
+            return;
+        };
+        let old = self.furthest.get(host);
+        if old
+            .and_then(JobEvent::progress_rank)
+            .is_some_and(|r| r >= rank)
+        {
+            return;
+        }
+        if let Some(old) = old.cloned() {
+            self.standing.count(&old, false);
+        }
+        self.standing.count(&event, true);
+        self.furthest.insert(host.into(), event);
     }
 
     fn suffixes(&self) -> impl Iterator<Item = &str> {
-        self.events.split(' ').filter(|s| !s.is_empty())
+        self.events.iter().map(|s| &**s)
     }
 
     fn compute_status(&self) -> OverallStatus {
-        let mut furthest: BTreeMap<String, JobEvent> = BTreeMap::new();
-        for suffix in self.suffixes() {
-            let mut parts = suffix.splitn(3, '.');
-            if let (Some(event), Some(host)) = (parts.next(), parts.next()) {
-                advance(&mut furthest, host, event.into());
-            }
-        }
-        overall_status(furthest.values(), self.unicast)
+        overall_status(self.standing.present(), self.unicast)
     }
 
     fn event_keys(&self, id: &str) -> Vec<String> {
-        self.suffixes()
+        let mut keys: Vec<String> = self
+            .suffixes()
             .map(|s| format!("status.{id}.{s}"))
-            .collect()
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+impl Standing {
+    /// Adds (or takes away) a host standing at `event`.
+    fn count(&mut self, event: &JobEvent, add: bool) {
+        let n = match event {
+            JobEvent::Completed => &mut self.completed,
+            JobEvent::Failed => &mut self.failed,
+            _ => &mut self.running,
+        };
+        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    /// One event for each kind of standing some host has: all `overall_status` needs.
+    fn present(&self) -> impl Iterator<Item = JobEvent> {
+        [
+            (self.running, JobEvent::Started),
+            (self.failed, JobEvent::Failed),
+            (self.completed, JobEvent::Completed),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, e)| e)
     }
 }
 

@@ -237,12 +237,45 @@ async fn ensure_jobs_stream(
             DiscardKind::Old => stream::DiscardPolicy::Old,
             DiscardKind::New => stream::DiscardPolicy::New,
         },
+        max_consumers: s.max_consumers,
         ..Default::default()
     };
+    create_or_update_keeping_max_consumers(js, cfg).await?;
+    Ok(name)
+}
+
+/// Creates or updates the stream; a server before 2.12 refuses to change an existing
+/// stream's consumer limit, so there the stream keeps its own (with a warning) and every
+/// other setting is still applied.
+async fn create_or_update_keeping_max_consumers(
+    js: &jetstream::Context,
+    mut cfg: stream::Config,
+) -> Result<(), NatsError> {
+    let name = cfg.name.clone();
+    let refused = match js.create_or_update_stream(cfg.clone()).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.to_string().contains("MaxConsumers") => e,
+        Err(e) => return Err(NatsError::resource(&name, e)),
+    };
+    let mut existing = js
+        .get_stream(&name)
+        .await
+        .map_err(|e| NatsError::resource(&name, e))?;
+    let kept = existing
+        .info()
+        .await
+        .map_err(|e| NatsError::resource(&name, e))?
+        .config
+        .max_consumers;
+    tracing::warn!(
+        stream = %name, kept, wanted = cfg.max_consumers, error = %refused,
+        "this nats-server cannot change a stream's consumer limit; keeping the stream's own"
+    );
+    cfg.max_consumers = kept;
     js.create_or_update_stream(cfg)
         .await
         .map_err(|e| NatsError::resource(&name, e))?;
-    Ok(name)
+    Ok(())
 }
 
 /// The dead-letter stream captures the server's max-deliveries advisories for JOBS.

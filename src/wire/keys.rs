@@ -26,6 +26,10 @@ pub const JOBS_ALL: &str = "jobs.*";
 pub const STATUS_ALL: &str = "status.>";
 /// Filter over every agent in the registry.
 pub const AGENTS_ALL: &str = "agents.*";
+/// Filter over every agent's facts.
+pub const FACTS_ALL: &str = "facts.*";
+/// Filter over every drain flag, in the state bucket.
+pub const DRAINS_ALL: &str = "drain.*";
 
 /// A job record.
 pub fn job(id: &str) -> String {

@@ -1,5 +1,7 @@
 //! `/agent`: registered agents with their state and facts; drain and undrain.
 
+use std::collections::{HashMap, HashSet};
+
 use async_nats::jetstream::kv;
 use axum::extract::State;
 use axum::routing;
@@ -9,9 +11,11 @@ use crate::agent::drain;
 use crate::controller::error::{ApiError, ErrorResponse};
 use crate::controller::extract::Named;
 use crate::controller::state::{AppState, Backend};
+use crate::nats::kv_scan;
 use crate::registry::{list_agents, record_timeline, timeline, AgentRegistration, AgentState};
 use crate::wire::agent::{format_uptime, AgentInfo, AgentList, DrainResponse};
 use crate::wire::facts::Facts;
+use crate::wire::keys;
 
 fn unavailable(e: impl Into<crate::nats::BoxError>) -> ApiError {
     ApiError::nats(e)
@@ -31,12 +35,17 @@ pub(crate) async fn info(backend: &Backend, reg: AgentRegistration) -> Result<Ag
         .await
         .map_err(unavailable)?
         .is_some();
+    Ok(info_of(reg, facts, flagged))
+}
+
+/// An agent's answer from its registry entry, its facts and whether its drain flag is set.
+fn info_of(reg: AgentRegistration, facts: Option<Facts>, flagged: bool) -> AgentInfo {
     // The flag is set before the agent reacts: show the drain as under way.
     let state = match (flagged, reg.state) {
         (true, AgentState::Ready) => AgentState::Draining,
         (_, s) => s,
     };
-    Ok(AgentInfo {
+    AgentInfo {
         status: "Ready".into(),
         state: format!("{state:?}"),
         hostname: reg.hostname,
@@ -53,7 +62,7 @@ pub(crate) async fn info(backend: &Backend, reg: AgentRegistration) -> Result<Ag
         fingerprint: String::new(),
         timeline: Vec::new(),
         facts,
-    })
+    }
 }
 
 /// The agent a path's hostname names: by its own name, or by the new name of a host
@@ -71,17 +80,42 @@ async fn find(backend: &Backend, hostname: &str) -> Result<AgentRegistration, Ap
     security(("BearerAuth" = ["agent:read"])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, ApiError> {
     let backend = state.backend()?;
-    let mut agents = Vec::new();
-    for reg in list_agents(&backend.resources.registry)
-        .await
-        .map_err(unavailable)?
-    {
-        agents.push(info(backend, reg).await?);
-    }
+    let agents = list_all(backend).await?;
     Ok(Json(AgentList {
         total: agents.len(),
         agents,
     }))
+}
+
+/// Every registered agent with its facts and drain flag: three scans side by side, not
+/// two reads per agent one after the other (a thousand agents took seconds).
+async fn list_all(backend: &Backend) -> Result<Vec<AgentInfo>, ApiError> {
+    let res = &backend.resources;
+    let (regs, facts, flags) = tokio::try_join!(
+        async { list_agents(&res.registry).await.map_err(unavailable) },
+        async {
+            kv_scan::scan(&res.facts, keys::FACTS_ALL, true)
+                .await
+                .map_err(unavailable)
+        },
+        async {
+            kv_scan::scan(&res.state, keys::DRAINS_ALL, false)
+                .await
+                .map_err(unavailable)
+        },
+    )?;
+    let mut facts: HashMap<String, bytes::Bytes> = facts.into_iter().collect();
+    let flags: HashSet<String> = flags.into_iter().map(|(key, _)| key).collect();
+    Ok(regs
+        .into_iter()
+        .map(|reg| {
+            let facts = facts
+                .remove(&Facts::key(&reg.hostname))
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let flagged = flags.contains(&drain::key(&reg.hostname));
+            info_of(reg, facts, flagged)
+        })
+        .collect())
 }
 
 /// One agent.
