@@ -74,6 +74,10 @@ async fn connect_as(
         .name(&conn.client_name)
         .connection_timeout(Duration::from_secs(5))
         .reconnect_delay_callback(reconnect_delay)
+        .event_callback(|event| {
+            count_connect(&event);
+            async {}
+        })
         .request_timeout(Some(Duration::from_secs(5)));
     if let Some(prefix) = inbox {
         options = options.custom_inbox_prefix(prefix);
@@ -244,14 +248,30 @@ pub async fn route_messages(
     }
 }
 
+/// Bumped whenever a client made by [`connect`] (re)connects, from async-nats' connection
+/// events, so that the many waiters for a reconnect (two pull loops per agent, every job
+/// write) sleep until one happens instead of each polling.
+static CONNECTS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+fn count_connect(event: &async_nats::Event) {
+    if matches!(event, async_nats::Event::Connected) {
+        CONNECTS.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// How often a reconnect waiter looks anyway: for clients not made by [`connect`], and
+/// for an event that arrives just before the client reports itself connected.
+const RECONNECT_LOOK: Duration = Duration::from_millis(250);
+
 /// Resolves once `client` has connected again after the call (a reconnect: the server
-/// restarted or another cluster node took over), polling its connect count.
+/// restarted or another cluster node took over).
 pub async fn reconnected(client: &async_nats::Client) {
     let mut reconnects = Reconnects::new(client);
-    let mut tick = tokio::time::interval(RECONNECT_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut connects = CONNECTS.subscribe();
     while !reconnects.happened() {
-        tick.tick().await;
+        // Any client's connect wakes every waiter; each checks its own client.
+        let _ = tokio::time::timeout(RECONNECT_LOOK, connects.changed()).await;
     }
 }
 
@@ -343,7 +363,7 @@ pub async fn connected_within(client: &async_nats::Client, limit: Duration) -> b
     true
 }
 
-/// How often [`reconnected`] looks: a tenth of a server restart.
+/// How often [`connected_within`] looks while disconnected: a tenth of a server restart.
 const RECONNECT_POLL: Duration = Duration::from_millis(25);
 
 /// Whether the client currently has a live connection.
