@@ -15,6 +15,7 @@ pub mod keys;
 pub mod objects;
 pub mod ops;
 pub mod registry;
+pub mod rules;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

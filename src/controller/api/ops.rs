@@ -252,7 +252,7 @@ impl OpRouter {
             let schema = if name == "hostname" {
                 target_schema()
             } else {
-                String::schema()
+                path_param_schema::<O>(name)
             };
             op = op.parameter(
                 ParameterBuilder::new()
@@ -381,6 +381,34 @@ fn body_schema<O: Op>() -> RefOr<Schema> {
         body.required.retain(|r| r != name);
     }
     RefOr::T(Schema::Object(body))
+}
+
+/// A path parameter other than the target: the request field it fills, with that field's
+/// rules (pattern, lengths, range), so the parameter is documented as it is checked. A
+/// field that may be null in a body cannot be in a path, so `null` is dropped.
+fn path_param_schema<O: Op>(name: &str) -> RefOr<Schema> {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let RefOr::T(Schema::Object(request)) = O::Request::schema() else {
+        return String::schema();
+    };
+    match request.properties.get(name) {
+        Some(RefOr::T(Schema::Object(field))) => {
+            let mut field = field.clone();
+            if let SchemaType::Array(types) = &field.schema_type {
+                let types: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                if let [only] = types.as_slice() {
+                    field.schema_type = SchemaType::Type(only.clone());
+                }
+            }
+            field.description = None;
+            RefOr::T(Schema::Object(field))
+        }
+        _ => String::schema(),
+    }
 }
 
 /// `async` as `wants_async` reads it.
