@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
-use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::{RefOr, Schema};
 
 /// One text rule; declare it as a `static`, its regex is compiled on first use.
@@ -101,6 +103,83 @@ macro_rules! text_schemas {
     };
 }
 
+/// An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, at
+/// most 63 each and 253 in all.
+pub static HOST_NAME: Text = Text::new(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    1,
+    253,
+);
+
+/// The pattern of `is_fact_ref` (a built-in fact key or `custom.` and a name), without
+/// anchors, for rules that take a fact reference beside a plain value.
+#[macro_export]
+macro_rules! fact_ref_pattern {
+    () => {
+        r"@fact\.(interface\.primary|hostname|arch|kernel|fqdn|containerized|custom\.[\s\S]+)"
+    };
+}
+
+/// A fact reference alone.
+pub static FACT_REF: Text = Text::new(concat!("^", fact_ref_pattern!(), "$"), 1, usize::MAX);
+
+/// An IP address (what `IpAddr` parses: IPv4 dotted quad or IPv6).
+pub fn ip_address() -> RefOr<Schema> {
+    let format = |f: KnownFormat| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(format(KnownFormat::Ipv4))
+        .item(format(KnownFormat::Ipv6))
+        .into()
+}
+
+/// An IP address or a fact reference.
+pub fn ip_or_fact() -> RefOr<Schema> {
+    let RefOr::T(Schema::AnyOf(mut any)) = ip_address() else {
+        return ip_address();
+    };
+    any.items.push(FACT_REF.schema().into());
+    RefOr::T(Schema::AnyOf(any))
+}
+
+/// A list of IP addresses; `null` too when `nullable`.
+pub fn ip_list(nullable: bool) -> RefOr<Schema> {
+    let mut array = ArrayBuilder::new().items(ip_address());
+    if nullable {
+        array = array.schema_type(SchemaType::from_iter([Type::Array, Type::Null]));
+    }
+    array.into()
+}
+
+/// An unsigned 32-bit integer from `minimum` (an id: `u32` would be documented as
+/// `int32`, whose clients stop at 2^31 - 1); `null` too when `nullable`.
+pub fn u32_from(minimum: u32, nullable: bool) -> Object {
+    let kind = if nullable {
+        SchemaType::from_iter([Type::Integer, Type::Null])
+    } else {
+        SchemaType::Type(Type::Integer)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(minimum))
+        .maximum(Some(u32::MAX))
+        .build()
+}
+
+/// An optional id (`uid`, `gid`, a route metric).
+pub fn optional_id() -> Object {
+    u32_from(0, true)
+}
+
+/// An optional id that is never 0 (root's `uid`).
+pub fn optional_id_not_root() -> Object {
+    u32_from(1, true)
+}
+
 /// A string that is one of `values` (an enum of the document).
 pub fn one_of(values: &[&str], nullable: bool) -> Object {
     let kind = if nullable {
@@ -135,5 +214,44 @@ mod tests {
         let schema = serde_json::to_value(DIGITS.schema()).unwrap();
         assert_eq!(schema["pattern"], "^[0-9]+$");
         assert_eq!(schema["maxLength"], 3);
+    }
+
+    #[test]
+    fn the_fact_pattern_is_is_fact_ref() {
+        let samples = [
+            "@fact.interface.primary",
+            "@fact.custom.rack",
+            "@fact.custom.a b",
+            "@fact.custom.",
+            "@fact.containerized",
+            "@fact.os",
+            "@fact.hostnamex",
+            "eth0",
+            "",
+        ];
+        for s in samples {
+            assert_eq!(FACT_REF.matches(s), crate::wire::is_fact_ref(s), "{s:?}");
+        }
+        for (key, _) in crate::wire::facts::BUILTIN_FACT_KEYS {
+            assert!(FACT_REF.matches(&format!("@fact.{key}")), "{key}");
+        }
+    }
+
+    #[test]
+    fn host_names() {
+        for good in ["a", "web-01", "a.b.c", &"a".repeat(63)] {
+            assert!(HOST_NAME.matches(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a..b",
+            "a_b",
+            &"a".repeat(64),
+            &"a.".repeat(127),
+        ] {
+            assert!(!HOST_NAME.matches(bad), "{bad}");
+        }
     }
 }

@@ -388,10 +388,20 @@ fn body_schema<O: Op>() -> RefOr<Schema> {
 /// field that may be null in a body cannot be in a path, so `null` is dropped.
 fn path_param_schema<O: Op>(name: &str) -> RefOr<Schema> {
     use utoipa::openapi::schema::{SchemaType, Type};
-    let RefOr::T(Schema::Object(request)) = O::Request::schema() else {
-        return String::schema();
+    // A request with a flattened part (a unit's log query) is all of its parts.
+    let parts = match O::Request::schema() {
+        RefOr::T(Schema::Object(request)) => vec![request],
+        RefOr::T(Schema::AllOf(all)) => all
+            .items
+            .into_iter()
+            .filter_map(|part| match part {
+                RefOr::T(Schema::Object(o)) => Some(o),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     };
-    match request.properties.get(name) {
+    match parts.iter().find_map(|p| p.properties.get(name)) {
         Some(RefOr::T(Schema::Object(field))) => {
             let mut field = field.clone();
             if let SchemaType::Array(types) = &field.schema_type {

@@ -79,6 +79,7 @@ pub struct GroupCreate {
     #[schema(schema_with = name_schema)]
     pub name: String,
     /// The group id; the next free one when absent.
+    #[schema(schema_with = crate::wire::rules::optional_id)]
     pub gid: Option<u32>,
     /// A system group (an id from the system range).
     #[serde(default)]

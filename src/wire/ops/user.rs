@@ -106,9 +106,10 @@ pub struct UserCreate {
     #[schema(schema_with = name_schema)]
     pub name: String,
     /// The user id (not 0); the next free one when absent.
-    #[schema(minimum = 1)]
+    #[schema(schema_with = crate::wire::rules::optional_id_not_root)]
     pub uid: Option<u32>,
     /// The primary group's id; the system's default group when absent.
+    #[schema(schema_with = crate::wire::rules::optional_id)]
     pub gid: Option<u32>,
     /// Home directory (created); `/home/<name>` when absent.
     #[schema(schema_with = path_schema)]
