@@ -80,6 +80,8 @@ pub struct GroupCreate {
     pub name: String,
     /// The group id; the next free one when absent.
     #[schema(schema_with = crate::wire::rules::optional_id)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub gid: Option<u32>,
     /// A system group (an id from the system range).
     #[serde(default)]

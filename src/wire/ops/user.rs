@@ -107,9 +107,13 @@ pub struct UserCreate {
     pub name: String,
     /// The user id (not 0); the next free one when absent.
     #[schema(schema_with = crate::wire::rules::optional_id_not_root)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub uid: Option<u32>,
     /// The primary group's id; the system's default group when absent.
     #[schema(schema_with = crate::wire::rules::optional_id)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub gid: Option<u32>,
     /// Home directory (created); `/home/<name>` when absent.
     #[schema(schema_with = path_schema)]
