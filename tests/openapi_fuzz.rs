@@ -54,12 +54,10 @@ const CONSTRAINTS_NOT_DOCUMENTED: &[&str] = &[
     "POST /api/node/{hostname}/service",
     "POST /api/node/{hostname}/user/{name}/ssh-key",
     "PUT /api/node/{hostname}/certificate/ca/{name}",
-    "PUT /api/node/{hostname}/network/dns",
     "PUT /api/node/{hostname}/network/interface/{name}",
     "PUT /api/node/{hostname}/network/route/{interfaceName}",
     "PUT /api/node/{hostname}/schedule/cron/{name}",
     "PUT /api/node/{hostname}/service/{name}",
-    "PUT /api/node/{hostname}/user/{name}",
 ];
 
 /// Operations where a coverage case that breaks only `hostname` reaches the server as

@@ -241,6 +241,10 @@ impl FieldError {
 /// Semantic checks after a request parsed (ranges, IP syntax, one-of-two fields...).
 pub trait Validate {
     fn validate(&self) -> Result<(), FieldError>;
+
+    /// Optional fields of which `validate` requires at least one (given and not null);
+    /// the API description states the rule from this list.
+    const ONE_OF_REQUIRED: &'static [&'static str] = &[];
 }
 
 /// `@fact.<key>` with a key the agent knows how to resolve.

@@ -112,6 +112,8 @@ pub struct DnsUpdateRequest {
 }
 
 impl Validate for DnsUpdateRequest {
+    const ONE_OF_REQUIRED: &'static [&'static str] = &["servers", "search_domains"];
+
     fn validate(&self) -> Result<(), FieldError> {
         check_interface("interface_name", &self.interface_name)?;
         if self.servers.is_none() && self.search_domains.is_none() {

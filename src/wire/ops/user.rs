@@ -216,6 +216,8 @@ pub struct UserUpdate {
 }
 
 impl Validate for UserUpdate {
+    const ONE_OF_REQUIRED: &'static [&'static str] = &["shell", "home", "groups", "lock"];
+
     fn validate(&self) -> Result<(), FieldError> {
         check_name("name", &self.name)?;
         if (&self.shell, &self.home, &self.groups, self.lock) == (&None, &None, &None, None) {
