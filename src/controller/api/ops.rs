@@ -383,9 +383,8 @@ fn with_one_of_required<O: Op>(body: RefOr<Schema>) -> RefOr<Schema> {
             Some(RefOr::T(Schema::Object(field))) => Schema::Object(not_null(field.clone())),
             Some(RefOr::T(Schema::Array(list))) => {
                 let mut list = list.clone();
-                list.schema_type = utoipa::openapi::schema::SchemaType::Type(
-                    utoipa::openapi::schema::Type::Array,
-                );
+                list.schema_type =
+                    utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::schema::Type::Array);
                 Schema::Array(list)
             }
             // A field the description cannot restate: no rule rather than a wrong one.
@@ -401,7 +400,11 @@ fn with_one_of_required<O: Op>(body: RefOr<Schema>) -> RefOr<Schema> {
 fn not_null(mut field: utoipa::openapi::schema::Object) -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
     if let SchemaType::Array(types) = &field.schema_type {
-        let types: Vec<Type> = types.iter().filter(|t| **t != Type::Null).cloned().collect();
+        let types: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
         if let [only] = types.as_slice() {
             field.schema_type = SchemaType::Type(only.clone());
         }
