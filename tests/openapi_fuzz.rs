@@ -38,85 +38,47 @@ const SCHEMATHESIS: &str = "4.32.5";
 /// themselves. (Commands are in: the agents' command runner is a fake.)
 const EXCLUDED: &str = "^(job_events|fleet_events)$";
 
-/// Operations whose request constraints (names, lengths, ranges their `Validate` checks)
-/// the document does not state yet, so schema-valid requests still get 400 (issue #23):
-/// for these alone the "valid data is accepted" check is off. Every other check runs on
-/// them, and a new operation is checked in full. Remove an entry when its request type
-/// documents what it validates.
+/// Operations whose valid requests can still be refused for a reason no schema can state,
+/// so for these alone the "valid data is accepted" check is off (issue #23). Every other
+/// check runs on them, and every other operation is checked in full: the document states
+/// each rule the server checks (`wire::rules`), so a new rule undocumented fails here.
 const CONSTRAINTS_NOT_DOCUMENTED: &[&str] = &[
-    "DELETE /api/node/{hostname}/certificate/ca/{name}",
-    "DELETE /api/node/{hostname}/container/docker/image/{image}",
-    "DELETE /api/node/{hostname}/container/docker/{id}",
-    "DELETE /api/node/{hostname}/group/{name}",
-    "DELETE /api/node/{hostname}/network/dns",
-    "DELETE /api/node/{hostname}/network/interface/{name}",
-    "DELETE /api/node/{hostname}/network/route/{interfaceName}",
-    "DELETE /api/node/{hostname}/package/{name}",
-    "DELETE /api/node/{hostname}/schedule/cron/{name}",
-    "DELETE /api/node/{hostname}/service/{name}",
-    "DELETE /api/node/{hostname}/sysctl/{key}",
-    "DELETE /api/node/{hostname}/user/{name}",
-    "DELETE /api/node/{hostname}/user/{name}/ssh-key/{fingerprint}",
-    "GET /api/node/{hostname}/container/docker",
-    "GET /api/node/{hostname}/container/docker/{id}",
-    "GET /api/node/{hostname}/group/{name}",
-    "GET /api/node/{hostname}/log",
-    "GET /api/node/{hostname}/log/unit/{name}",
-    "GET /api/node/{hostname}/network/dns/{interfaceName}",
-    "GET /api/node/{hostname}/network/interface/{name}",
-    "GET /api/node/{hostname}/network/route/{interfaceName}",
-    "GET /api/node/{hostname}/package/{name}",
-    "GET /api/node/{hostname}/process/{pid}",
-    "GET /api/node/{hostname}/schedule/cron/{name}",
-    "GET /api/node/{hostname}/service/{name}",
-    "GET /api/node/{hostname}/sysctl/{key}",
-    "GET /api/node/{hostname}/user/{name}",
-    "GET /api/node/{hostname}/user/{name}/ssh-key",
-    "POST /api/file",
-    "POST /api/job/{id}/retry",
+    // The named object must have been uploaded first (`require_object`): state, not
+    // shape, and a generated name is never in the store.
     "POST /api/node/{hostname}/certificate/ca",
-    "POST /api/node/{hostname}/command/exec",
-    "POST /api/node/{hostname}/command/shell",
-    "POST /api/node/{hostname}/container/docker",
-    "POST /api/node/{hostname}/container/docker/pull",
-    "POST /api/node/{hostname}/container/docker/{id}/exec",
-    "POST /api/node/{hostname}/container/docker/{id}/start",
-    "POST /api/node/{hostname}/container/docker/{id}/stop",
-    "POST /api/node/{hostname}/file/deploy",
-    "POST /api/node/{hostname}/file/status",
-    "POST /api/node/{hostname}/file/undeploy",
-    "POST /api/node/{hostname}/group",
-    "POST /api/node/{hostname}/network/interface/{name}",
-    "POST /api/node/{hostname}/network/ping",
-    "POST /api/node/{hostname}/network/route/{interfaceName}",
-    "POST /api/node/{hostname}/ntp",
-    "POST /api/node/{hostname}/package",
-    "POST /api/node/{hostname}/power/reboot",
-    "POST /api/node/{hostname}/power/shutdown",
-    "POST /api/node/{hostname}/process/{pid}/signal",
-    "POST /api/node/{hostname}/schedule/cron",
-    "POST /api/node/{hostname}/service",
-    "POST /api/node/{hostname}/service/{name}/disable",
-    "POST /api/node/{hostname}/service/{name}/enable",
-    "POST /api/node/{hostname}/service/{name}/restart",
-    "POST /api/node/{hostname}/service/{name}/start",
-    "POST /api/node/{hostname}/service/{name}/stop",
-    "POST /api/node/{hostname}/sysctl",
-    "POST /api/node/{hostname}/user",
-    "POST /api/node/{hostname}/user/{name}/password",
-    "POST /api/node/{hostname}/user/{name}/ssh-key",
     "PUT /api/node/{hostname}/certificate/ca/{name}",
-    "PUT /api/node/{hostname}/group/{name}",
-    "PUT /api/node/{hostname}/hostname",
-    "PUT /api/node/{hostname}/network/dns",
-    "PUT /api/node/{hostname}/network/interface/{name}",
-    "PUT /api/node/{hostname}/network/route/{interfaceName}",
-    "PUT /api/node/{hostname}/ntp",
-    "PUT /api/node/{hostname}/schedule/cron/{name}",
+    "POST /api/node/{hostname}/service",
     "PUT /api/node/{hostname}/service/{name}",
-    "PUT /api/node/{hostname}/sysctl/{key}",
-    "PUT /api/node/{hostname}/timezone",
-    "PUT /api/node/{hostname}/user/{name}",
+    "POST /api/node/{hostname}/file/deploy",
+    // The same, plus a cron range's start must not pass its end (`5-3` is refused), a
+    // comparison of two numbers a pattern cannot make; and `user` only with `schedule`.
+    "POST /api/node/{hostname}/schedule/cron",
+    "PUT /api/node/{hostname}/schedule/cron/{name}",
+    // The new job's target must be a live agent or label: state.
+    "POST /api/job/{id}/retry",
+    // Other parts are skipped, but the multipart parser (multer) refuses some non-ASCII
+    // part names and takes others: no pattern describes which.
+    "POST /api/file",
+    // Addresses are CIDRs (an IPv4 or IPv6 address, then a prefix of its family's
+    // length): JSON Schema has no CIDR format, and a prefix bound by the address's
+    // family is a cross-field rule.
+    "POST /api/node/{hostname}/network/interface/{name}",
+    "PUT /api/node/{hostname}/network/interface/{name}",
+    // The same CIDRs, and `via` must be of `to`'s family (cross-field).
+    "POST /api/node/{hostname}/network/route/{interfaceName}",
+    "PUT /api/node/{hostname}/network/route/{interfaceName}",
+    // A key is checked by decoding its base64 blob and the wire fields inside it.
+    "POST /api/node/{hostname}/user/{name}/ssh-key",
+];
+
+/// Operations where a coverage case that breaks only `hostname` reaches the server as
+/// valid: the run pins `hostname` to the agent after generating it, while schemathesis
+/// still judges the case by the value it generated (4.32.5). For these alone the "invalid
+/// data is rejected" check is off; every other operation keeps it.
+const TARGET_PINNED: &[&str] = &[
+    "DELETE /api/node/{hostname}/user/{name}/ssh-key/{fingerprint}",
+    "GET /api/node/{hostname}/process/{pid}",
+    "POST /api/node/{hostname}/process/{pid}/signal",
 ];
 
 /// Generated cases per operation and phase: enough to cross every documented constraint,
@@ -191,6 +153,9 @@ fn tools_missing(why: &str) {
 async fn run(st: &str, stack: &Stack, dir: &Path) -> std::process::Output {
     let toml = dir.join("schemathesis.toml");
     std::fs::write(&toml, settings()).expect("schemathesis.toml");
+    // The document it ran against, kept beside its report for a failure's reader.
+    let (_, document) = stack.get("/api/openapi.json", None).await;
+    std::fs::write(dir.join("openapi.json"), document.to_string()).expect("openapi.json");
     let token = token(&["admin"], &[]);
     let mut command = tokio::process::Command::new(st);
     command
@@ -226,14 +191,18 @@ async fn run(st: &str, stack: &Stack, dir: &Path) -> std::process::Output {
 /// The run's configuration: every target is `AGENT` (an unknown host is the caller's 400,
 /// which no document can tell from a valid name), the drain routes' is `SPARE`.
 fn settings() -> String {
-    let gaps: String = CONSTRAINTS_NOT_DOCUMENTED
-        .iter()
-        .map(|name| {
-            format!(
-                "\n[[operations]]\ninclude-name = \"{name}\"\nchecks.positive_data_acceptance.enabled = false\n"
-            )
-        })
-        .collect();
+    let off = |names: &[&str], check: &str| -> String {
+        names
+            .iter()
+            .map(|name| {
+                format!(
+                    "\n[[operations]]\ninclude-name = \"{name}\"\nchecks.{check}.enabled = false\n"
+                )
+            })
+            .collect()
+    };
+    let gaps = off(CONSTRAINTS_NOT_DOCUMENTED, "positive_data_acceptance")
+        + &off(TARGET_PINNED, "negative_data_rejection");
     format!(
         r#"
 # A 502 is the documented answer of a unicast whose one host failed (the item carries

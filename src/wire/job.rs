@@ -411,6 +411,7 @@ pub struct ListJobsResponse {
 pub struct RetryJobRequest {
     /// Target of the new job; default `_any`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1)]
     pub target_hostname: Option<String>,
 }
 

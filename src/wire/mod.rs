@@ -15,6 +15,7 @@ pub mod keys;
 pub mod objects;
 pub mod ops;
 pub mod registry;
+pub mod rules;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -240,6 +241,10 @@ impl FieldError {
 /// Semantic checks after a request parsed (ranges, IP syntax, one-of-two fields...).
 pub trait Validate {
     fn validate(&self) -> Result<(), FieldError>;
+
+    /// Optional fields of which `validate` requires at least one (given and not null);
+    /// the API description states the rule from this list.
+    const ONE_OF_REQUIRED: &'static [&'static str] = &[];
 }
 
 /// `@fact.<key>` with a key the agent knows how to resolve.

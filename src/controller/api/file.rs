@@ -99,11 +99,35 @@ async fn part_text(f: axum::extract::multipart::Field<'_>, key: &str) -> Result<
         .map_err(|e| ApiError::bad_request(key, e.to_string()))
 }
 
+/// The parts of an upload, as `upload` reads them (for the API description). Other
+/// parts are skipped.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct UploadForm {
+    /// The object's name.
+    #[schema(schema_with = object_name_schema)]
+    name: String,
+    /// `raw` (default) or `template`.
+    #[schema(schema_with = content_type_schema)]
+    content_type: Option<String>,
+    /// The content; not empty.
+    #[schema(value_type = String, format = Binary, min_length = 1)]
+    file: Vec<u8>,
+}
+
+fn object_name_schema() -> utoipa::openapi::schema::Object {
+    crate::wire::ops::file::OBJECT_NAME.schema()
+}
+
+fn content_type_schema() -> utoipa::openapi::schema::Object {
+    crate::wire::rules::one_of(&crate::wire::ops::file::CONTENT_TYPES, false)
+}
+
 /// Upload: same name and content is `changed: false`; other content is 409 unless
 /// `?force=true`.
 #[utoipa::path(post, path = "/file", tag = "file",
     params(("force" = Option<bool>, Query)),
-    request_body(content_type = "multipart/form-data", description = "parts: name, content_type (raw|template), file"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "parts: name, content_type (raw|template), file"),
     responses((status = 201, body = FileInfo), (status = 400, body = ErrorResponse), (status = 409, body = ErrorResponse)),
     security(("BearerAuth" = ["file:write"])))]
 pub async fn upload(
@@ -144,7 +168,7 @@ pub async fn upload(
     }
     let name = name.ok_or_else(|| ApiError::bad_request("name", "the name part is required"))?;
     check_object_name(&name).map_err(|e| ApiError::bad_request("name", e))?;
-    if !matches!(content_type.as_str(), "raw" | "template") {
+    if !crate::wire::ops::file::CONTENT_TYPES.contains(&content_type.as_str()) {
         return Err(ApiError::bad_request(
             "content_type",
             "content_type must be raw or template",

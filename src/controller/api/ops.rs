@@ -252,7 +252,7 @@ impl OpRouter {
             let schema = if name == "hostname" {
                 target_schema()
             } else {
-                String::schema()
+                path_param_schema::<O>(name)
             };
             op = op.parameter(
                 ParameterBuilder::new()
@@ -363,6 +363,57 @@ fn responses<O: Op>(answer: RefOr<Schema>) -> Vec<(String, utoipa::openapi::Resp
 /// The body of `O`: its request, whose fields named by path parameters may be sent
 /// (clients send the whole request) but are taken from the path, whatever the body says.
 fn body_schema<O: Op>() -> RefOr<Schema> {
+    with_one_of_required::<O>(request_schema::<O>())
+}
+
+/// The body with [`Validate::ONE_OF_REQUIRED`] stated: all of the request and any of
+/// "this field, not null".
+fn with_one_of_required<O: Op>(body: RefOr<Schema>) -> RefOr<Schema> {
+    use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder};
+    let fields = <O::Request as Validate>::ONE_OF_REQUIRED;
+    let RefOr::T(Schema::Object(request)) = O::Request::schema() else {
+        return body;
+    };
+    if fields.is_empty() {
+        return body;
+    }
+    let mut any = AnyOfBuilder::new();
+    for name in fields {
+        let field = match request.properties.get(*name) {
+            Some(RefOr::T(Schema::Object(field))) => Schema::Object(not_null(field.clone())),
+            Some(RefOr::T(Schema::Array(list))) => {
+                let mut list = list.clone();
+                list.schema_type =
+                    utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::schema::Type::Array);
+                Schema::Array(list)
+            }
+            // A field the description cannot restate: no rule rather than a wrong one.
+            _ => return body,
+        };
+        let given = ObjectBuilder::new().property(*name, field).required(*name);
+        any = any.item(given);
+    }
+    AllOfBuilder::new().item(body).item(any).into()
+}
+
+/// A field's schema without `null` among its types.
+fn not_null(mut field: utoipa::openapi::schema::Object) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    if let SchemaType::Array(types) = &field.schema_type {
+        let types: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
+        if let [only] = types.as_slice() {
+            field.schema_type = SchemaType::Type(only.clone());
+        }
+    }
+    field
+}
+
+/// The request as a body: fields named by path parameters are ignored in it.
+fn request_schema<O: Op>() -> RefOr<Schema> {
     use utoipa::openapi::schema::Object;
     let reference = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(O::Request::name()));
     let from_path: Vec<&str> = path_params(O::PATH).filter(|p| *p != "hostname").collect();
@@ -381,6 +432,33 @@ fn body_schema<O: Op>() -> RefOr<Schema> {
         body.required.retain(|r| r != name);
     }
     RefOr::T(Schema::Object(body))
+}
+
+/// A path parameter other than the target: the request field it fills, with that field's
+/// rules (pattern, lengths, range), so the parameter is documented as it is checked. A
+/// field that may be null in a body cannot be in a path, so `null` is dropped.
+fn path_param_schema<O: Op>(name: &str) -> RefOr<Schema> {
+    // A request with a flattened part (a unit's log query) is all of its parts.
+    let parts = match O::Request::schema() {
+        RefOr::T(Schema::Object(request)) => vec![request],
+        RefOr::T(Schema::AllOf(all)) => all
+            .items
+            .into_iter()
+            .filter_map(|part| match part {
+                RefOr::T(Schema::Object(o)) => Some(o),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    match parts.iter().find_map(|p| p.properties.get(name)) {
+        Some(RefOr::T(Schema::Object(field))) => {
+            let mut field = not_null(field.clone());
+            field.description = None;
+            RefOr::T(Schema::Object(field))
+        }
+        _ => String::schema(),
+    }
 }
 
 /// `async` as `wants_async` reads it.

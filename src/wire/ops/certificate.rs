@@ -7,7 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::file::check_object_name;
 use super::group::Named;
 use super::NoInput;
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A managed CA certificate's name (`osapi-<name>.crt`).
+static CA_NAME: Text = Text::new("^[A-Za-z0-9_-]+$", 1, 64);
+crate::text_schemas!(CA_NAME => name_schema, _, _, _);
+crate::text_schemas!(super::file::OBJECT_NAME => object_schema, _, _, _);
 
 /// A certificate operation guarded by `$perm`, answered with 200 (as the original).
 macro_rules! certificate_op {
@@ -75,8 +81,10 @@ impl Payload for CaList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaObject {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// The uploaded object (`/file`) holding the PEM certificate.
+    #[schema(schema_with = object_schema)]
     pub object: String,
 }
 
@@ -91,6 +99,7 @@ impl Validate for CaObject {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -102,11 +111,7 @@ impl Validate for CaName {
 
 /// `[A-Za-z0-9_-]`, 1 to 64: the name is part of a file name.
 fn check_ca_name(name: &str) -> Result<(), FieldError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
-    if ok {
+    if CA_NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(

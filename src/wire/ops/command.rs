@@ -5,7 +5,42 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A command with something in it besides Unicode white space (what `str::trim` strips).
+static COMMAND: Text = Text::new(
+    r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    1,
+    usize::MAX,
+);
+crate::text_schemas!(COMMAND => command_schema, _, _, _);
+
+/// An absolute working directory, or a fact reference the agent resolves to one.
+static CWD: Text = Text::new(r"^(/|@fact\.)", 1, usize::MAX);
+crate::text_schemas!(CWD => _, cwd_schema, _, _);
+
+/// An environment variable's name.
+const ENV_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// Variables by name, each a string.
+fn env_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(ENV_NAME))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(name))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn env_name_ok(key: &str) -> bool {
+    static RULE: Text = Text::new(ENV_NAME, 1, usize::MAX);
+    RULE.matches(key)
+}
 
 /// Declares a command operation: its request becomes [`CommandData`].
 /// A command op: `POST`, `command:execute`, the request normalised into [`CommandData`],
@@ -38,16 +73,20 @@ command_op!(
 #[serde(deny_unknown_fields)]
 pub struct CommandExecRequest {
     /// Program name or path; run directly, without a shell.
+    #[schema(schema_with = command_schema)]
     pub command: String,
     /// Arguments, passed verbatim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Working directory (absolute).
+    #[schema(schema_with = cwd_schema)]
     pub cwd: Option<String>,
     /// Seconds, 1 to 300 (default 30). On expiry the whole process group is killed.
+    #[schema(minimum = 1, maximum = 300)]
     pub timeout: Option<u64>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = env_schema)]
     pub env: BTreeMap<String, String>,
 }
 
@@ -57,13 +96,17 @@ pub struct CommandExecRequest {
 #[serde(deny_unknown_fields)]
 pub struct CommandShellRequest {
     /// A `/bin/sh -c` string.
+    #[schema(schema_with = command_schema)]
     pub command: String,
     /// Working directory (absolute).
+    #[schema(schema_with = cwd_schema)]
     pub cwd: Option<String>,
     /// Seconds, 1 to 300 (default 30).
+    #[schema(minimum = 1, maximum = 300)]
     pub timeout: Option<u64>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = env_schema)]
     pub env: BTreeMap<String, String>,
 }
 
@@ -73,11 +116,11 @@ fn check_common(
     timeout: Option<u64>,
     env: &BTreeMap<String, String>,
 ) -> Result<(), FieldError> {
-    if command.trim().is_empty() {
+    if !COMMAND.matches(command) {
         return Err(FieldError::new("command", "command must not be empty"));
     }
     if let Some(dir) = cwd {
-        if !dir.starts_with('/') && !dir.starts_with("@fact.") {
+        if !CWD.matches(dir) {
             return Err(FieldError::new("cwd", "cwd must be an absolute path"));
         }
     }
@@ -90,11 +133,7 @@ fn check_common(
         }
     }
     for key in env.keys() {
-        let valid = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid = env_name_ok(key);
         if !valid {
             return Err(FieldError::new(
                 &format!("env.{key}"),

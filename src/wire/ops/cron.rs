@@ -10,7 +10,18 @@ use serde_json::Value;
 
 use super::file::{check_account, check_object_name};
 use super::{Named, NoInput};
+use crate::wire::rules::{one_of, Text};
 use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
+
+/// A cron entry's name: 1-64 of `[A-Za-z0-9_-]`.
+static NAME: Text = Text::new("^[A-Za-z0-9_-]+$", 1, 64);
+crate::text_schemas!(NAME => name_schema, _, _, _);
+crate::text_schemas!(super::file::OBJECT_NAME => object_schema, object_nullable, _, _);
+crate::text_schemas!(super::file::ACCOUNT => _, user_schema, _, _);
+
+fn content_type_schema() -> utoipa::openapi::schema::Object {
+    one_of(&super::file::CONTENT_TYPES, true)
+}
 
 /// A cron operation: `$perm` on `$path`, answered with 200 (as the original).
 macro_rules! cron_op {
@@ -105,6 +116,7 @@ impl Payload for CronList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CronName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -120,16 +132,20 @@ impl Validate for CronName {
 #[serde(deny_unknown_fields)]
 pub struct CronCreate {
     /// 1-64 of `[A-Za-z0-9_-]`.
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// The object-store object holding the script.
+    #[schema(schema_with = object_schema)]
     pub object: String,
     /// 5-field cron expression; exactly one of `schedule` and `interval`.
     pub schedule: Option<String>,
     pub interval: Option<Interval>,
     /// Account a scheduled script runs as (default `root`); not for intervals, which
     /// `run-parts` runs as root.
+    #[schema(schema_with = user_schema)]
     pub user: Option<String>,
     /// `raw` (default) or `template`.
+    #[schema(schema_with = content_type_schema)]
     pub content_type: Option<String>,
     /// Template variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -167,10 +183,14 @@ impl Validate for CronCreate {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CronUpdate {
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    #[schema(schema_with = object_nullable)]
     pub object: Option<String>,
     pub schedule: Option<String>,
+    #[schema(schema_with = user_schema)]
     pub user: Option<String>,
+    #[schema(schema_with = content_type_schema)]
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(value_type = Object)]
@@ -204,11 +224,7 @@ impl Validate for CronUpdate {
 /// Entry names: they become file names in cron's directories, which `run-parts` and cron
 /// only read when made of `[A-Za-z0-9_-]`.
 fn check_name(name: &str) -> Result<(), FieldError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
+    if NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -227,7 +243,8 @@ fn check_common(user: &Option<String>, content_type: &Option<String>) -> Result<
         check_account(u).map_err(|e| FieldError::new("user", e))?;
     }
     match content_type.as_deref() {
-        None | Some("raw" | "template") => Ok(()),
+        None => Ok(()),
+        Some(t) if super::file::CONTENT_TYPES.contains(&t) => Ok(()),
         Some(_) => Err(FieldError::new(
             "content_type",
             "content_type must be raw or template",

@@ -6,7 +6,84 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::rules::{ip_list, one_of, Text, HOST_NAME};
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// An image reference: a letter or digit first, then `[A-Za-z0-9._:@-]` and single `/`
+/// separators, not ending in `/`, `:` or `@`.
+static IMAGE: Text = Text::new(
+    "^[A-Za-z0-9]((?:[A-Za-z0-9._:@-]|/[A-Za-z0-9._:@-])*(?:[A-Za-z0-9._-]|/[A-Za-z0-9._-]))?$",
+    1,
+    512,
+);
+crate::text_schemas!(IMAGE => image_schema, _, _, _);
+
+/// A container id or name (Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`); a new container's
+/// name has at least two characters.
+static CONTAINER_ID: Text = Text::new("^[A-Za-z0-9][A-Za-z0-9_.-]*$", 1, 128);
+static CONTAINER_NAME: Text = Text::new("^[A-Za-z0-9][A-Za-z0-9_.-]*$", 2, 128);
+crate::text_schemas!(CONTAINER_ID => id_schema, _, _, _);
+crate::text_schemas!(CONTAINER_NAME => _, name_schema, _, _);
+crate::text_schemas!(HOST_NAME => _, hostname_schema, _, _);
+
+/// `KEY=VALUE`: a variable name, then anything but NUL.
+static ENV: Text = Text::new(r"^[A-Za-z_][A-Za-z0-9_]*=[^\x00]*$", 2, usize::MAX);
+crate::text_schemas!(ENV => _, _, _, env_schema);
+
+/// `host:container`, each a port from 1 to 65535 (leading zeros allowed, as `u16` reads).
+static PORT: Text = Text::new(
+    "^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$",
+    3,
+    usize::MAX,
+);
+crate::text_schemas!(PORT => _, _, _, ports_schema);
+
+/// `source:destination[:ro|rw]`: an absolute host path or a volume name, then an absolute
+/// path in the container; no control characters.
+static VOLUME: Text = Text::new(
+    r"^(/[^:\x00-\x1f\x7f-\x9f]*|[A-Za-z0-9][A-Za-z0-9_.-]+):/[^:\x00-\x1f\x7f-\x9f]*(:(ro|rw))?$",
+    3,
+    usize::MAX,
+);
+crate::text_schemas!(VOLUME => _, _, _, volumes_schema);
+
+/// An absolute path without control characters.
+static WORKING_DIR: Text = Text::new(r"^/[^\x00-\x1f\x7f-\x9f]*$", 1, usize::MAX);
+crate::text_schemas!(WORKING_DIR => _, working_dir_schema, _, _);
+
+/// The states a listing filters by.
+const LIST_STATES: [&str; 3] = ["running", "stopped", "all"];
+
+fn state_schema() -> utoipa::openapi::schema::Object {
+    one_of(&LIST_STATES, false)
+}
+
+fn dns_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    ip_list(true)
+}
+
+/// A command of at least one word, when given.
+fn create_command_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(<String as utoipa::PartialSchema>::schema())
+        .min_items(Some(1))
+        .into()
+}
+
+/// A command whose first word (the program) is not empty.
+fn exec_command_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let program = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1));
+    ArrayBuilder::new()
+        .prefix_items([program])
+        .items(<String as utoipa::PartialSchema>::schema())
+        .min_items(Some(1))
+        .into()
+}
 
 /// How long one Engine API call may take (create, list, inspect, start, remove).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -100,20 +177,28 @@ docker_op!(DockerImageRemove, "docker.image-remove.execute", Modify, Delete,
 #[serde(deny_unknown_fields)]
 pub struct DockerCreateRequest {
     /// A local image: `busybox`, `registry:5000/team/app:1.2`, `app@sha256:...`.
+    #[schema(schema_with = image_schema)]
     pub image: String,
     /// The container's name; a container of that name from the same image is reused.
+    #[schema(schema_with = name_schema)]
     pub name: Option<String>,
     /// The container's hostname (RFC 1123, up to 253 characters).
+    #[schema(schema_with = hostname_schema)]
     pub hostname: Option<String>,
     /// DNS servers (IP addresses).
+    #[schema(schema_with = dns_schema)]
     pub dns: Option<Vec<String>>,
     /// The command (the image's default when absent).
+    #[schema(schema_with = create_command_schema)]
     pub command: Option<Vec<String>>,
     /// `KEY=VALUE` environment entries.
+    #[schema(schema_with = env_schema)]
     pub env: Option<Vec<String>>,
     /// `host:container` TCP ports to publish.
+    #[schema(schema_with = ports_schema)]
     pub ports: Option<Vec<String>>,
     /// `source:destination[:ro|rw]` bind mounts (an absolute host path or a volume name).
+    #[schema(schema_with = volumes_schema)]
     pub volumes: Option<Vec<String>>,
     /// Start it once created (default true).
     pub auto_start: Option<bool>,
@@ -176,8 +261,10 @@ pub struct DockerListQuery {
 #[derive(utoipa::IntoParams)]
 struct DockerListParams {
     /// `running`, `stopped` or `all` (default `all`).
+    #[param(schema_with = state_schema)]
     state: Option<String>,
     /// 1 to 100 (default: every container).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -222,6 +309,7 @@ impl Validate for DockerListQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerId {
+    #[schema(schema_with = id_schema)]
     pub id: String,
 }
 
@@ -242,6 +330,7 @@ struct ForceParam {
 /// `DELETE .../container/docker/{id}?force=`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContainerRemove {
+    #[schema(schema_with = id_schema)]
     pub id: String,
     /// Also a running container (it is killed first).
     #[serde(default, deserialize_with = "super::int_or_text")]
@@ -259,9 +348,11 @@ impl Validate for ContainerRemove {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerStop {
+    #[schema(schema_with = id_schema)]
     pub id: String,
     /// Seconds the container has to stop before it is killed (0-300, default 10).
     #[serde(default, deserialize_with = "super::opt_int_or_text")]
+    #[schema(maximum = 300)]
     pub timeout: Option<u32>,
 }
 
@@ -283,12 +374,16 @@ impl Validate for ContainerStop {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerExecRequest {
+    #[schema(schema_with = id_schema)]
     pub id: String,
     /// The program and its arguments (no shell).
+    #[schema(schema_with = exec_command_schema)]
     pub command: Vec<String>,
     /// `KEY=VALUE` environment entries.
+    #[schema(schema_with = env_schema)]
     pub env: Option<Vec<String>>,
     /// Absolute directory inside the container.
+    #[schema(schema_with = working_dir_schema)]
     pub working_dir: Option<String>,
 }
 
@@ -300,7 +395,7 @@ impl Validate for DockerExecRequest {
         }
         check_env("env", self.env.iter().flatten())?;
         if let Some(dir) = &self.working_dir {
-            if !dir.starts_with('/') || dir.chars().any(char::is_control) {
+            if !WORKING_DIR.matches(dir) {
                 return Err(FieldError::new(
                     "working_dir",
                     format!("{dir:?} is not an absolute path"),
@@ -315,6 +410,7 @@ impl Validate for DockerExecRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageRef {
+    #[schema(schema_with = image_schema)]
     pub image: String,
 }
 
@@ -327,6 +423,7 @@ impl Validate for ImageRef {
 /// `DELETE .../container/docker/image/{image}?force=` (`/` and `:` percent-encoded).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageRemove {
+    #[schema(schema_with = image_schema)]
     pub image: String,
     /// Also an image that containers use.
     #[serde(default, deserialize_with = "super::int_or_text")]
@@ -447,7 +544,8 @@ pub struct PortSpec {
 
 /// Parses a `host:container` port.
 pub fn parse_port(spec: &str) -> Result<PortSpec, FieldError> {
-    let port = |s: &str| s.parse::<u16>().ok().filter(|p| *p != 0);
+    // The pattern first: `u16` alone would also read `+80`.
+    let port = |s: &str| s.parse::<u16>().ok().filter(|_| PORT.matches(spec));
     match spec.split_once(':') {
         Some((h, c)) => match (port(h), port(c)) {
             (Some(host), Some(container)) => Ok(PortSpec { host, container }),
@@ -466,13 +564,7 @@ pub fn parse_port(spec: &str) -> Result<PortSpec, FieldError> {
 /// An image reference: `[registry[:port]/]path[:tag][@digest]` of lower-case path
 /// parts. It becomes part of an Engine API URL, so nothing else may be in it.
 pub fn check_image(field: &str, image: &str) -> Result<(), FieldError> {
-    let allowed =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@');
-    let ok = (1..=512).contains(&image.len())
-        && image.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && image.chars().all(allowed)
-        && !image.contains("//")
-        && !image.ends_with(['/', ':', '@']);
+    let ok = IMAGE.matches(image);
     if ok {
         Ok(())
     } else {
@@ -485,9 +577,7 @@ pub fn check_image(field: &str, image: &str) -> Result<(), FieldError> {
 
 /// Docker's own rule for container names (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`): no `/`.
 fn check_name(name: &str) -> Result<(), FieldError> {
-    let ok = (2..=128).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(id_char);
+    let ok = CONTAINER_NAME.matches(name);
     if ok {
         Ok(())
     } else {
@@ -498,15 +588,9 @@ fn check_name(name: &str) -> Result<(), FieldError> {
     }
 }
 
-fn id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
-
 /// A container ID or name (`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, the API description's pattern).
 fn check_id(id: &str) -> Result<(), FieldError> {
-    let ok = (1..=128).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id.chars().all(id_char);
+    let ok = CONTAINER_ID.matches(id);
     if ok {
         Ok(())
     } else {
@@ -519,13 +603,7 @@ fn check_id(id: &str) -> Result<(), FieldError> {
 
 /// RFC 1123 host names.
 fn check_hostname(h: &str) -> Result<(), FieldError> {
-    let label = |l: &str| {
-        (1..=63).contains(&l.len())
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    if (1..=253).contains(&h.len()) && h.split('.').all(label) {
+    if HOST_NAME.matches(h) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -538,12 +616,7 @@ fn check_hostname(h: &str) -> Result<(), FieldError> {
 /// `KEY=VALUE` entries: a key of letters, digits and `_`, a value without NUL.
 fn check_env<'a>(field: &str, env: impl Iterator<Item = &'a String>) -> Result<(), FieldError> {
     for entry in env {
-        let ok = entry.split_once('=').is_some_and(|(k, v)| {
-            !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !v.contains('\0')
-        });
+        let ok = ENV.matches(entry);
         if !ok {
             return Err(FieldError::new(
                 field,
@@ -557,19 +630,7 @@ fn check_env<'a>(field: &str, env: impl Iterator<Item = &'a String>) -> Result<(
 /// `source:destination[:ro|rw]`: an absolute host path or a volume name, an absolute
 /// path in the container.
 fn check_volume(spec: &str) -> Result<(), FieldError> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, dest, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, None),
-        [s, d, m] => (*s, *d, Some(*m)),
-        _ => ("", "", None),
-    };
-    let path = |p: &str| p.starts_with('/') && !p.chars().any(char::is_control);
-    let volume_name = |n: &str| {
-        n.len() >= 2 && n.starts_with(|c: char| c.is_ascii_alphanumeric()) && n.chars().all(id_char)
-    };
-    let ok = (path(source) || volume_name(source))
-        && path(dest)
-        && mode.is_none_or(|m| matches!(m, "ro" | "rw"));
+    let ok = VOLUME.matches(spec);
     if ok {
         Ok(())
     } else {

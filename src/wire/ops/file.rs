@@ -9,7 +9,36 @@ use serde::{Deserialize, Serialize};
 use super::{AnswerShape, Changed};
 use serde_json::Value;
 
+use crate::wire::rules::{one_of, Text};
 use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
+
+/// An object store name: `[A-Za-z0-9._-]`, not starting with `.`, no `..`.
+pub static OBJECT_NAME: Text = Text::new(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$", 1, 255);
+crate::text_schemas!(OBJECT_NAME => object_schema, _, _, _);
+
+/// An absolute file path: `/` and parts that are not empty, `.` or `..`, no NUL, no
+/// trailing `/` (a part is not a dot, or a dot then not a dot, or two dots and more).
+static FILE_PATH: Text = Text::new(
+    r"^(/([^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+))+$",
+    2,
+    usize::MAX,
+);
+crate::text_schemas!(FILE_PATH => path_schema, _, _, _);
+
+/// An octal file mode, `0644` or `0o644`.
+static MODE: Text = Text::new("^(0o)?[0-7]{3,4}$", 3, 6);
+crate::text_schemas!(MODE => _, mode_schema, _, _);
+
+/// A user or group, by name or number.
+pub static ACCOUNT: Text = Text::new("^([0-9]+|[a-z_][a-z0-9_-]*)$", 1, 32);
+crate::text_schemas!(ACCOUNT => _, account_schema, _, _);
+
+/// How a deployed object is written.
+pub const CONTENT_TYPES: [&str; 2] = ["raw", "template"];
+
+fn content_type_schema() -> utoipa::openapi::schema::Object {
+    one_of(&CONTENT_TYPES, false)
+}
 
 op!(
     /// `POST /node/{hostname}/file/deploy`.
@@ -51,15 +80,21 @@ pub type UndeployRequest = StatusRequest;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    #[schema(schema_with = object_schema)]
     pub object_name: String,
     /// Absolute destination path.
+    #[schema(schema_with = path_schema)]
     pub path: String,
     /// `raw` (default) or `template` (MiniJinja: `{{ hostname }}`, `{{ facts.cpu_count }}`, `{{ vars.x }}`).
     #[serde(default = "raw")]
+    #[schema(schema_with = content_type_schema)]
     pub content_type: String,
     /// Octal, e.g. `0644` (default 0644 for new files).
+    #[schema(schema_with = mode_schema)]
     pub mode: Option<String>,
+    #[schema(schema_with = account_schema)]
     pub owner: Option<String>,
+    #[schema(schema_with = account_schema)]
     pub group: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(value_type = Object)]
@@ -89,7 +124,7 @@ impl Validate for DeployRequest {
     fn validate(&self) -> Result<(), FieldError> {
         check_object_name(&self.object_name).map_err(|e| FieldError::new("object_name", e))?;
         check_path(&self.path).map_err(|e| FieldError::new("path", e))?;
-        if !matches!(self.content_type.as_str(), "raw" | "template") {
+        if !CONTENT_TYPES.contains(&self.content_type.as_str()) {
             return Err(FieldError::new(
                 "content_type",
                 "content_type must be raw or template",
@@ -111,6 +146,7 @@ impl Validate for DeployRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    #[schema(schema_with = path_schema)]
     pub path: String,
 }
 
@@ -217,14 +253,7 @@ pub struct FileState {
 
 /// Object names: 1–255 of `[A-Za-z0-9._-]`, not starting with a dot (no `..`, no `/`).
 pub fn check_object_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('.')
-        && !name.contains("..")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if OBJECT_NAME.matches(name) {
         Ok(())
     } else {
         Err(format!("{name:?} is not a valid object name: 1-255 of A-Z a-z 0-9 . _ -, not starting with '.', no '..'"))
@@ -233,15 +262,7 @@ pub fn check_object_name(name: &str) -> Result<(), String> {
 
 /// Deploy paths: absolute, no `.`/`..` components, no NUL.
 pub fn check_path(path: &str) -> Result<(), String> {
-    let ok = path.starts_with('/')
-        && path.len() > 1
-        && !path.contains('\0')
-        && !path.ends_with('/')
-        && path
-            .split('/')
-            .skip(1)
-            .all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok {
+    if FILE_PATH.matches(path) {
         Ok(())
     } else {
         Err(format!(
@@ -254,9 +275,7 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// after one `0o`. Set-id and sticky bits are allowed: they are ordinary modes.
 pub fn parse_mode(mode: &str) -> Result<u32, String> {
     let digits = mode.strip_prefix("0o").unwrap_or(mode);
-    let octal =
-        (3..=4).contains(&digits.len()) && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    octal
+    MODE.matches(mode)
         .then(|| u32::from_str_radix(digits, 8).ok())
         .flatten()
         .ok_or_else(|| format!("{mode:?} is not an octal mode like 0644"))
@@ -264,14 +283,7 @@ pub fn parse_mode(mode: &str) -> Result<u32, String> {
 
 /// User and group names as Linux accepts them (or a numeric id).
 pub fn check_account(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && (name.chars().all(|c| c.is_ascii_digit())
-            || (name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && name.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')
-                })));
-    if ok {
+    if ACCOUNT.matches(name) {
         Ok(())
     } else {
         Err(format!("{name:?} is not a valid user or group name"))

@@ -4,7 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::NoInput;
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A user or group name as the shadow tools accept it and no option can be mistaken for.
+pub static ACCOUNT_NAME: Text = Text::new("^[a-z_][a-z0-9_-]*$", 1, 32);
+crate::text_schemas!(ACCOUNT_NAME => name_schema, _, names_schema, _);
 
 /// A group operation guarded by `$perm`, answered with 200 (as the original).
 macro_rules! group_op {
@@ -57,6 +62,7 @@ pub use super::Named;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -70,8 +76,12 @@ impl Validate for GroupName {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupCreate {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// The group id; the next free one when absent.
+    #[schema(schema_with = crate::wire::rules::optional_id)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub gid: Option<u32>,
     /// A system group (an id from the system range).
     #[serde(default)]
@@ -89,7 +99,9 @@ impl Validate for GroupCreate {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMembers {
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    #[schema(schema_with = names_schema)]
     pub members: Vec<String>,
 }
 
@@ -103,12 +115,7 @@ impl Validate for GroupMembers {
 /// A user or group name as the shadow tools accept it and no option can be mistaken for:
 /// `[a-z_][a-z0-9_-]*`, at most 32 characters.
 pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
-    let ok = (1..=32).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
-    if ok {
+    if ACCOUNT_NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(

@@ -3,7 +3,18 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::Changed;
+use crate::wire::rules::{Text, HOST_NAME};
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+crate::text_schemas!(HOST_NAME => hostname_schema, _, _, _);
+
+/// A time zone name: `/`-separated parts of `[A-Za-z0-9_+-]` (no `.`, so no `..`).
+static ZONE_NAME: Text = Text::new("^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", 1, 64);
+crate::text_schemas!(ZONE_NAME => zone_schema, _, _, _);
+
+/// A power message: one line, no control characters.
+static POWER_MESSAGE: Text = Text::new(r"^[^\x00-\x1f\x7f-\x9f]*$", 0, 256);
+crate::text_schemas!(POWER_MESSAGE => _, message_schema, _, _);
 
 op!(
     /// `PUT /node/{hostname}/hostname` (202, as the original).
@@ -67,6 +78,7 @@ one_field_request!(
     /// Body of `PUT /node/{hostname}/hostname`, and its job data.
     HostnameUpdateRequest {
         /// The new static hostname (RFC 1123: labels of letters, digits and inner hyphens).
+        #[schema(schema_with = hostname_schema)]
         hostname
     } checked by check_new_hostname
 );
@@ -74,19 +86,14 @@ one_field_request!(
     /// Body of `PUT /node/{hostname}/timezone`, and its job data.
     TimezoneUpdateRequest {
         /// An IANA zone name (`Europe/Berlin`, `UTC`); each host checks its zoneinfo.
+        #[schema(schema_with = zone_schema)]
         timezone
     } checked by check_zone_name
 );
 
 /// RFC 1123 names: what every resolver and DHCP client accepts.
 fn check_new_hostname(name: &str) -> Result<(), FieldError> {
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    if name.len() > 253 || !name.split('.').all(label_ok) {
+    if !HOST_NAME.matches(name) {
         return Err(FieldError::new(
                 "hostname",
                 format!("{name:?} is not a hostname: use labels of letters, digits and inner hyphens, at most 63 each and 253 in all"),
@@ -97,15 +104,7 @@ fn check_new_hostname(name: &str) -> Result<(), FieldError> {
 
 /// A relative path of name parts inside zoneinfo: no way out of it.
 fn check_zone_name(zone: &str) -> Result<(), FieldError> {
-    let ok = (1..=64).contains(&zone.len())
-        && !zone.starts_with('/')
-        && zone
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-        && zone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'));
-    if !ok {
+    if !ZONE_NAME.matches(zone) {
         return Err(FieldError::new(
             "timezone",
             format!("{zone:?} is not a time zone name such as Europe/Berlin or UTC"),
@@ -128,8 +127,10 @@ impl Payload for TimezoneUpdatePayload {}
 #[serde(deny_unknown_fields)]
 pub struct PowerRequest {
     /// Seconds from now, rounded up to whole minutes (at least one); default 0.
+    #[schema(maximum = 604_800)]
     pub delay: Option<u64>,
     /// Shown to logged-in users.
+    #[schema(schema_with = message_schema)]
     pub message: Option<String>,
 }
 
@@ -147,11 +148,11 @@ impl Validate for PowerRequest {
         let bad_message = self
             .message
             .as_ref()
-            .is_some_and(|m| m.len() > 256 || m.chars().any(char::is_control));
+            .is_some_and(|m| !POWER_MESSAGE.matches(m));
         if bad_message {
             return Err(FieldError::new(
                 "message",
-                "message is one line of at most 256 bytes",
+                "message is one line of at most 256 characters",
             ));
         }
         Ok(())

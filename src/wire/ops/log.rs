@@ -3,7 +3,19 @@
 use serde::{Deserialize, Serialize};
 
 use super::NoInput;
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A journalctl time: one line of at most 64 characters, not blank.
+static SINCE: Text = Text::new(
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$",
+    1,
+    64,
+);
+
+/// A unit name as journalctl's `-u` takes it (escaped names keep their `\`).
+static UNIT: Text = Text::new(r"^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*$", 1, 256);
+crate::text_schemas!(UNIT => unit_schema, _, _, _);
 
 /// A journal query on `$path`: `lines`, `since` and `priority` from the URL's query.
 macro_rules! log_op {
@@ -38,6 +50,14 @@ log_op!(NodeLogUnit, "node.log.queryUnit", "/node/{hostname}/log/unit/{name}",
 pub const DEFAULT_LINES: u32 = 100;
 /// The most entries one query may ask for.
 pub const MAX_LINES: u32 = 10_000;
+
+fn since_schema() -> utoipa::openapi::schema::Object {
+    SINCE.schema()
+}
+
+fn priority_schema() -> utoipa::openapi::schema::Object {
+    crate::wire::rules::one_of(&PRIORITIES, false)
+}
 /// journalctl's priority names, most severe first (index = syslog level).
 pub const PRIORITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -51,10 +71,13 @@ pub const PRIORITIES: [&str; 8] = [
 pub struct LogQuery {
     /// 1 to 10000 (default 100).
     #[serde(default, deserialize_with = "super::opt_int_or_text")]
+    #[param(minimum = 1, maximum = 10_000)]
     pub lines: Option<u32>,
     /// Passed to `journalctl --since` (`2024-01-01 10:00:00`, `1 hour ago`, `today`).
+    #[param(schema_with = since_schema)]
     pub since: Option<String>,
     /// `emerg` ... `debug`: this level and the more severe ones.
+    #[param(schema_with = priority_schema)]
     pub priority: Option<String>,
 }
 
@@ -74,10 +97,7 @@ impl Validate for LogQuery {
             ));
         }
         if let Some(since) = &self.since {
-            let plain = !since.trim().is_empty()
-                && since.len() <= 64
-                && !since.chars().any(char::is_control);
-            if !plain {
+            if !SINCE.matches(since) {
                 return Err(FieldError::new(
                     "since",
                     "since is a journalctl time of at most 64 characters (\"1 hour ago\", \"2024-01-01 10:00\")",
@@ -100,6 +120,7 @@ impl Validate for LogQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogUnitQuery {
     /// The unit (`ssh.service`, `cron`).
+    #[schema(schema_with = unit_schema)]
     pub name: String,
     #[serde(flatten)]
     pub query: LogQuery,
@@ -107,12 +128,7 @@ pub struct LogUnitQuery {
 
 impl Validate for LogUnitQuery {
     fn validate(&self) -> Result<(), FieldError> {
-        let ok = (1..=256).contains(&self.name.len())
-            && !self.name.starts_with('-')
-            && self.name.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '@' | '-' | '\\')
-            });
-        if !ok {
+        if !UNIT.matches(&self.name) {
             return Err(FieldError::new(
                 "name",
                 format!("{:?} is not a systemd unit name", self.name),

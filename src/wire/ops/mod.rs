@@ -194,33 +194,54 @@ impl Validate for NoInput {
     }
 }
 
-/// Integers that arrive as text (path and query parameters) or as JSON numbers (bodies).
+/// Integers that arrive as text (path and query parameters) or as JSON numbers (bodies);
+/// a number written with a zero fraction (`108.0`) is the integer JSON Schema takes it for.
 pub fn int_or_text<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw<T> {
-        Number(T),
-        Text(String),
-    }
-    match Raw::<T>::deserialize(d)? {
-        Raw::Number(n) => Ok(n),
-        Raw::Text(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    Raw::<T>::deserialize(d)?.value()
+}
+
+/// What [`int_or_text`] reads.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw<T> {
+    Number(T),
+    Float(f64),
+    Text(String),
+}
+
+impl<T> Raw<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    fn value<E: serde::de::Error>(self) -> Result<T, E> {
+        match self {
+            Raw::Number(n) => Ok(n),
+            Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e18 => {
+                format!("{f:.0}").parse().map_err(E::custom)
+            }
+            Raw::Float(f) => Err(E::custom(format!("{f} is not an integer"))),
+            Raw::Text(s) => s.trim().parse().map_err(E::custom),
+        }
     }
 }
 
-/// [`int_or_text`] for an optional field (with `#[serde(default)]`).
+/// [`int_or_text`] for an optional field (with `#[serde(default)]`); `null` is absent,
+/// as for any other optional field.
 pub fn opt_int_or_text<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    int_or_text(d).map(Some)
+    Option::<Raw<T>>::deserialize(d)?
+        .map(Raw::value)
+        .transpose()
 }
 
 /// Calls `$m!` with every operation type of the catalogue, in one list.
@@ -405,6 +426,23 @@ pub fn human_uptime(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_from_numbers_text_or_whole_floats() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "int_or_text")]
+            n: u32,
+            #[serde(default, deserialize_with = "opt_int_or_text")]
+            o: Option<u32>,
+        }
+        let read = |j: &str| serde_json::from_str::<T>(j).map(|t| (t.n, t.o)).ok();
+        assert_eq!(read(r#"{"n": 5}"#), Some((5, None)));
+        assert_eq!(read(r#"{"n": "5", "o": null}"#), Some((5, None)));
+        assert_eq!(read(r#"{"n": 108.0, "o": "7"}"#), Some((108, Some(7))));
+        assert_eq!(read(r#"{"n": 1.5}"#), None);
+        assert_eq!(read(r#"{"n": -1.0}"#), None);
+    }
 
     #[test]
     fn durations_like_go() {

@@ -6,7 +6,45 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{Changed, NoInput};
-use crate::wire::{is_fact_ref, FieldError, HostResult, Payload, Validate};
+use crate::wire::rules::Text;
+use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A Netplan interface name: 1-15 letters, digits and inner dashes.
+static NIC_NAME: Text = Text::new("^[A-Za-z0-9]([A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", 1, 15);
+crate::text_schemas!(NIC_NAME => name_schema, _, _, _);
+
+/// An interface name or a fact reference (`@fact.interface.primary`).
+static NIC_OR_FACT: Text = Text::new(
+    concat!(
+        "^([A-Za-z0-9]([A-Za-z0-9-]{0,13}[A-Za-z0-9])?|",
+        crate::fact_ref_pattern!(),
+        ")$"
+    ),
+    1,
+    usize::MAX,
+);
+crate::text_schemas!(NIC_OR_FACT => name_or_fact_schema, _, _, _);
+
+/// A MAC address, six pairs of hex digits.
+static MAC: Text = Text::new("^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", 17, 17);
+crate::text_schemas!(MAC => _, mac_schema, _, _);
+
+fn gateway4_schema() -> utoipa::openapi::schema::Object {
+    ip_format(utoipa::openapi::KnownFormat::Ipv4)
+}
+
+fn gateway6_schema() -> utoipa::openapi::schema::Object {
+    ip_format(utoipa::openapi::KnownFormat::Ipv6)
+}
+
+/// A nullable string of one IP family.
+fn ip_format(format: utoipa::openapi::KnownFormat) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(format)))
+        .build()
+}
 
 /// A netplan operation, answered with 200 (as the latest original).
 macro_rules! netplan_op {
@@ -70,14 +108,7 @@ netplan_op!(NetworkDnsDelete, "network.dns.delete", Modify, Delete,
 /// Netplan's interface names (`eth0`, `br-lan`): at most 15 letters, digits and inner
 /// dashes, so a name is always one safe file-name part.
 pub fn check_interface_name(field: &str, name: &str) -> Result<(), FieldError> {
-    let bytes = name.as_bytes();
-    let ok = (1..=15).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-';
-    if ok {
+    if NIC_NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -100,6 +131,7 @@ pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -114,18 +146,23 @@ impl Validate for InterfaceName {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceConfig {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     pub dhcp4: Option<bool>,
     pub dhcp6: Option<bool>,
     /// CIDRs: `192.0.2.10/24`, `2001:db8::10/64`.
     pub addresses: Option<Vec<String>>,
     /// IPv4 default gateway.
+    #[schema(schema_with = gateway4_schema)]
     pub gateway4: Option<String>,
     /// IPv6 default gateway.
+    #[schema(schema_with = gateway6_schema)]
     pub gateway6: Option<String>,
     /// 68 to 9000.
+    #[schema(minimum = 68, maximum = 9000)]
     pub mtu: Option<u32>,
     /// `aa:bb:cc:dd:ee:ff`.
+    #[schema(schema_with = mac_schema)]
     pub mac_address: Option<String>,
     pub wakeonlan: Option<bool>,
 }
@@ -169,11 +206,7 @@ fn check_gateway(field: &str, value: &Option<String>, v4: bool) -> Result<(), Fi
 }
 
 fn is_mac(text: &str) -> bool {
-    let parts: Vec<&str> = text.split(':').collect();
-    parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    MAC.matches(text)
 }
 
 impl Validate for InterfaceConfig {
@@ -263,6 +296,7 @@ pub struct InterfaceChanged {
 #[serde(deny_unknown_fields)]
 pub struct RouteInterface {
     #[serde(rename = "interfaceName")]
+    #[schema(schema_with = name_schema)]
     pub interface_name: String,
 }
 
@@ -281,6 +315,7 @@ pub struct RouteItem {
     pub to: String,
     /// Gateway IP, of the destination's family.
     pub via: String,
+    #[schema(schema_with = crate::wire::rules::optional_id)]
     pub metric: Option<u32>,
 }
 
@@ -289,6 +324,7 @@ pub struct RouteItem {
 #[serde(deny_unknown_fields)]
 pub struct RouteRequest {
     #[serde(rename = "interfaceName")]
+    #[schema(schema_with = name_schema)]
     pub interface_name: String,
     pub routes: Vec<RouteItem>,
 }
@@ -356,12 +392,13 @@ pub struct RouteChanged {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsDeleteRequest {
+    #[schema(schema_with = name_or_fact_schema)]
     pub interface_name: String,
 }
 
 impl Validate for DnsDeleteRequest {
     fn validate(&self) -> Result<(), FieldError> {
-        if is_fact_ref(&self.interface_name) {
+        if NIC_OR_FACT.matches(&self.interface_name) {
             return Ok(());
         }
         check_interface_name("interface_name", &self.interface_name)

@@ -5,8 +5,26 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::target::validate_hostname;
+use crate::wire::rules::{ip_list, ip_or_fact, Text};
 use crate::wire::{is_fact_ref, FieldError, HostResult, Payload, Validate};
+
+/// An interface as the DNS operations name it: at most 15 of `[A-Za-z0-9_.:-]`, or a
+/// fact reference (`@fact.interface.primary`).
+static DNS_INTERFACE: Text = Text::new(
+    concat!("^([A-Za-z0-9_.:-]{1,15}|", crate::fact_ref_pattern!(), ")$"),
+    1,
+    usize::MAX,
+);
+crate::text_schemas!(DNS_INTERFACE => interface_schema, _, _, _);
+
+/// A search domain: what a target hostname may be (dot-separated parts of
+/// `[A-Za-z0-9_-]`, not starting with `_`).
+static SEARCH_DOMAIN: Text = Text::new(r"^[A-Za-z0-9-][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$", 1, 253);
+crate::text_schemas!(SEARCH_DOMAIN => _, _, _, domains_schema);
+
+fn servers_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    ip_list(true)
+}
 
 op!(
     /// `GET /node/{hostname}/network/dns/{interfaceName}`.
@@ -34,12 +52,7 @@ op!(
 
 /// Interface names: what Linux allows in practice (`eth0`, `br-lan`, `eth0.100`), or a fact.
 fn check_interface(field: &str, name: &str) -> Result<(), FieldError> {
-    let plain = !name.is_empty()
-        && name.len() <= 15
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if plain || is_fact_ref(name) {
+    if DNS_INTERFACE.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -54,6 +67,7 @@ fn check_interface(field: &str, name: &str) -> Result<(), FieldError> {
 #[serde(deny_unknown_fields)]
 pub struct DnsGetRequest {
     #[serde(rename = "interfaceName")]
+    #[schema(schema_with = interface_schema)]
     pub interface_name: String,
 }
 
@@ -82,10 +96,13 @@ impl From<DnsGetRequest> for DnsGetData {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsUpdateRequest {
+    #[schema(schema_with = interface_schema)]
     pub interface_name: String,
     /// Name server IPs; absent keeps the current ones.
+    #[schema(schema_with = servers_schema)]
     pub servers: Option<Vec<String>>,
     /// Search domains; absent keeps the current ones.
+    #[schema(schema_with = domains_schema)]
     pub search_domains: Option<Vec<String>>,
     /// Whether these settings replace the DNS servers DHCP hands out. On a Netplan host
     /// it sets `dhcp4-overrides`/`dhcp6-overrides` `use-dns: false` in the managed
@@ -95,6 +112,8 @@ pub struct DnsUpdateRequest {
 }
 
 impl Validate for DnsUpdateRequest {
+    const ONE_OF_REQUIRED: &'static [&'static str] = &["servers", "search_domains"];
+
     fn validate(&self) -> Result<(), FieldError> {
         check_interface("interface_name", &self.interface_name)?;
         if self.servers.is_none() && self.search_domains.is_none() {
@@ -113,7 +132,7 @@ impl Validate for DnsUpdateRequest {
             }
         }
         for (i, d) in self.search_domains.iter().flatten().enumerate() {
-            if validate_hostname(d).is_err() {
+            if !SEARCH_DOMAIN.matches(d) {
                 let field = format!("search_domains[{i}]");
                 return Err(FieldError::new(
                     &field,
@@ -164,9 +183,11 @@ pub type DnsUpdateResult = HostResult<DnsUpdatePayload>;
 #[serde(deny_unknown_fields)]
 pub struct PingRequest {
     /// IPv4 or IPv6 address, or `@fact.<key>`.
+    #[schema(schema_with = ip_or_fact)]
     pub address: String,
     /// Echo requests to send (1 to 20, default 3).
     #[serde(default = "default_count")]
+    #[schema(minimum = 1, maximum = 20)]
     pub count: u32,
 }
 
@@ -225,3 +246,46 @@ pub struct PingPayload {
 
 impl Payload for DnsPayload {}
 impl Payload for PingPayload {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_domains_are_target_hostnames() {
+        use crate::job::target::validate_hostname;
+        let long = "a".repeat(254);
+        for d in [
+            "example.com",
+            "a_b.c",
+            "_x",
+            "-a",
+            "a..b",
+            "a.",
+            "",
+            "a b",
+            &long,
+        ] {
+            assert_eq!(
+                SEARCH_DOMAIN.matches(d),
+                validate_hostname(d).is_ok(),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn interfaces_plain_or_facts() {
+        for good in [
+            "eth0",
+            "br-lan.10",
+            "@fact.interface.primary",
+            "@fact.custom.nic",
+        ] {
+            assert!(DNS_INTERFACE.matches(good), "{good}");
+        }
+        for bad in ["", "sixteen-chars-xx", "eth 0", "@fact.os", "eth0\n"] {
+            assert!(!DNS_INTERFACE.matches(bad), "{bad}");
+        }
+    }
+}

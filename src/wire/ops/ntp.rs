@@ -3,7 +3,20 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Changed, NoInput};
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// An NTP server: a host name or address, never an option (`-` first).
+static SERVER: Text = Text::new("^[A-Za-z0-9._:][A-Za-z0-9._:-]*$", 1, 253);
+
+/// 1 to 20 servers, each a [`SERVER`].
+fn servers_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(SERVER.schema())
+        .min_items(Some(1))
+        .max_items(Some(20))
+        .into()
+}
 
 /// An NTP operation on `/node/{hostname}/ntp`, answered with 200 (as the original).
 macro_rules! ntp_op {
@@ -49,6 +62,7 @@ impl Payload for NtpStatus {}
 #[serde(deny_unknown_fields)]
 pub struct NtpServers {
     /// Host names or addresses, 1 to 20.
+    #[schema(schema_with = servers_schema)]
     pub servers: Vec<String>,
 }
 
@@ -59,11 +73,7 @@ impl Validate for NtpServers {
         }
         for (i, s) in self.servers.iter().enumerate() {
             // One token of a chrony `server` line: nothing that starts another option.
-            let ok = (1..=253).contains(&s.len())
-                && !s.starts_with('-')
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
-            if !ok {
+            if !SERVER.matches(s) {
                 let field = format!("servers[{i}]");
                 return Err(FieldError::new(
                     &field,

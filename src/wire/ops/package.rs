@@ -6,7 +6,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Changed, Named, NoInput};
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A Debian package name (2-128 of `[a-z0-9+.-]`, a letter or digit first), with an
+/// optional `:architecture` (1-32 of `[a-z0-9-]`).
+pub static PACKAGE_NAME: Text =
+    Text::new("^[a-z0-9][a-z0-9+.-]{1,127}(:[a-z0-9-]{1,32})?$", 2, 161);
+crate::text_schemas!(PACKAGE_NAME => name_schema, _, _, _);
 
 /// How long an install, removal or index refresh may take on a host; the caller's wait
 /// covers it, and the agent keeps the job alive with progress acks meanwhile.
@@ -97,6 +104,7 @@ impl Payload for UpdateList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -109,22 +117,7 @@ impl Validate for PackageName {
 /// Debian package names (`[a-z0-9][a-z0-9+.-]+`), optionally `:arch`: the name is an
 /// argument of apt-get, so it may not start an option or carry anything else.
 pub fn check_package(name: &str) -> Result<(), FieldError> {
-    let (pkg, arch) = match name.split_once(':') {
-        Some((p, a)) => (p, Some(a)),
-        None => (name, None),
-    };
-    let pkg_ok = (2..=128).contains(&pkg.len())
-        && pkg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && pkg
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '-'));
-    let arch_ok = arch.is_none_or(|a| {
-        !a.is_empty()
-            && a.len() <= 32
-            && a.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    });
-    if pkg_ok && arch_ok {
+    if PACKAGE_NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(

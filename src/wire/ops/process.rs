@@ -78,6 +78,7 @@ impl Payload for SignalPayload {}
 #[serde(deny_unknown_fields)]
 pub struct ProcessPid {
     #[serde(deserialize_with = "super::int_or_text")]
+    #[schema(minimum = 1, maximum = 4_194_304)]
     pub pid: i64,
 }
 
@@ -92,13 +93,19 @@ impl Validate for ProcessPid {
 #[serde(deny_unknown_fields)]
 pub struct SignalRequest {
     #[serde(deserialize_with = "super::int_or_text")]
+    #[schema(minimum = 2, maximum = 4_194_304)]
     pub pid: i64,
     /// `TERM`, `KILL`, `HUP`, `INT`, `USR1` or `USR2`.
+    #[schema(schema_with = signal_schema)]
     pub signal: String,
 }
 
 /// The signals a caller may send, as the original names them.
 pub const SIGNALS: [&str; 6] = ["TERM", "KILL", "HUP", "INT", "USR1", "USR2"];
+
+fn signal_schema() -> utoipa::openapi::schema::Object {
+    crate::wire::rules::one_of(&SIGNALS, false)
+}
 
 impl Validate for SignalRequest {
     fn validate(&self) -> Result<(), FieldError> {

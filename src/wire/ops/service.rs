@@ -6,7 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use super::file::check_object_name;
 use super::{Named, NoInput};
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+/// A systemd unit name: `[A-Za-z0-9_@.:-]`, not starting with `.` or `-`, no `..`.
+pub static UNIT_NAME: Text = Text::new(
+    r"^[A-Za-z0-9_@:][A-Za-z0-9_@:-]*(\.[A-Za-z0-9_@:-]+)*\.?$",
+    1,
+    200,
+);
+crate::text_schemas!(UNIT_NAME => name_schema, _, _, _);
+crate::text_schemas!(super::file::OBJECT_NAME => object_schema, _, _, _);
 
 /// A service operation, answered with 200 (as the original).
 macro_rules! service_op {
@@ -98,6 +108,7 @@ impl Payload for ServiceGet {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -113,7 +124,9 @@ impl Validate for ServiceName {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceUnit {
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    #[schema(schema_with = object_schema)]
     pub object: String,
 }
 
@@ -128,13 +141,7 @@ impl Validate for ServiceUnit {
 /// and without `..`: the name is a file name under `/etc/systemd/system` and an argument
 /// of systemctl.
 pub fn check_unit(name: &str) -> Result<(), FieldError> {
-    let ok = (1..=200).contains(&name.len())
-        && !name.starts_with(['.', '-'])
-        && !name.contains("..")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '.' | ':' | '-'));
-    if ok {
+    if UNIT_NAME.matches(name) {
         Ok(())
     } else {
         Err(FieldError::new(

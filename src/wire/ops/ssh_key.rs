@@ -8,7 +8,15 @@ use sha2::{Digest, Sha256};
 use super::group::check_name;
 use super::user::UserName;
 use super::Changed;
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+crate::text_schemas!(super::group::ACCOUNT_NAME => name_schema, _, _, _);
+
+/// A key's SHA-256 fingerprint as `ssh-keygen -lf` prints it: 43 base64 characters
+/// without padding, the last one with its two spare bits zero (canonical base64).
+static FINGERPRINT: Text = Text::new("^SHA256:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$", 50, 50);
+crate::text_schemas!(FINGERPRINT => fingerprint_schema, _, _, _);
 
 /// An SSH key operation guarded by `$perm`, answered with 200 (as the original).
 macro_rules! ssh_key_op {
@@ -56,6 +64,7 @@ impl Payload for SshKeyList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshKeyAdd {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// A full authorized_keys line: `[options] type base64 [comment]`.
     pub key: String,
@@ -74,19 +83,16 @@ impl Validate for SshKeyAdd {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshKeyRemove {
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    #[schema(schema_with = fingerprint_schema)]
     pub fingerprint: String,
 }
 
 impl Validate for SshKeyRemove {
     fn validate(&self) -> Result<(), FieldError> {
         check_name("name", &self.name)?;
-        let ok = self.fingerprint.strip_prefix("SHA256:").is_some_and(|b64| {
-            base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(b64)
-                .is_ok_and(|d| d.len() == 32)
-        });
-        if ok {
+        if FINGERPRINT.matches(&self.fingerprint) {
             Ok(())
         } else {
             Err(FieldError::new(
@@ -233,6 +239,23 @@ pub fn parse_authorized_key(line: &str) -> Result<SshKeyInfo, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_are_canonical_sha256_base64() {
+        let decodes = |b64: &str| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(b64)
+                .is_ok_and(|d| d.len() == 32)
+        };
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for last in alphabet.chars() {
+            let b64 = format!("{}{last}", "Ab+/".repeat(10) + "Ab");
+            let fp = format!("SHA256:{b64}");
+            assert_eq!(FINGERPRINT.matches(&fp), decodes(&b64), "{fp}");
+        }
+        assert_eq!(fingerprint(b"x").len(), 50);
+        assert!(FINGERPRINT.matches(&fingerprint(b"x")));
+    }
 
     /// Keys made by ssh-keygen, with the fingerprints `ssh-keygen -lf` printed for them.
     const KEYS: &[(&str, &str)] = &[

@@ -5,7 +5,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Changed, NoInput};
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostItem, HostResult, HostStatus, Payload, Validate};
+
+/// A kernel parameter name: dot-separated parts of `[a-z0-9_-]`.
+static KEY: Text = Text::new(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$", 1, 255);
+crate::text_schemas!(KEY => key_schema, _, _, _);
+
+/// A value: one line of printable ASCII (what `/proc/sys` takes), not blank.
+static VALUE: Text = Text::new("^ *[!-~][ -~]*$", 1, 4096);
+crate::text_schemas!(VALUE => value_schema, _, _, _);
 
 /// A sysctl operation: `$perm` on `$path`, answered with 200 (as the original).
 macro_rules! sysctl_op {
@@ -57,6 +66,7 @@ impl Payload for SysctlList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlKey {
+    #[schema(schema_with = key_schema)]
     pub key: String,
 }
 
@@ -70,20 +80,19 @@ impl Validate for SysctlKey {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlSet {
+    #[schema(schema_with = key_schema)]
     pub key: String,
+    #[schema(schema_with = value_schema)]
     pub value: String,
 }
 
 impl Validate for SysctlSet {
     fn validate(&self) -> Result<(), FieldError> {
         check_key(&self.key)?;
-        let one_line = !self.value.trim().is_empty()
-            && self.value.len() <= 4096
-            && !self.value.chars().any(char::is_control);
-        if !one_line {
+        if !VALUE.matches(&self.value) {
             return Err(FieldError::new(
                 "value",
-                "value is one non-empty line of at most 4096 bytes",
+                "value is one non-blank line of printable ASCII, at most 4096 characters",
             ));
         }
         Ok(())
@@ -93,14 +102,7 @@ impl Validate for SysctlSet {
 /// Dotted names of `[a-z0-9_-]` parts: a key names a file in sysctl.d and a path in
 /// /proc/sys, so nothing may climb out of either.
 fn check_key(key: &str) -> Result<(), FieldError> {
-    let ok = (1..=255).contains(&key.len())
-        && key.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        });
-    if !ok {
+    if !KEY.matches(key) {
         return Err(FieldError::new(
             "key",
             format!("{key:?} is not a kernel parameter name such as net.ipv4.ip_forward"),

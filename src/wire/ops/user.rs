@@ -10,9 +10,25 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{check_name, check_names, Named};
+use super::group::{check_name, check_names, Named, ACCOUNT_NAME};
 use super::NoInput;
+use crate::wire::rules::Text;
 use crate::wire::{FieldError, HostResult, Payload, Validate};
+
+crate::text_schemas!(ACCOUNT_NAME => name_schema, _, _, names_schema);
+
+/// An absolute path fit for a passwd field: no `:`, no control characters, no `.`/`..`
+/// parts (a part is empty, or not a dot, or a dot then not a dot, or two dots and more).
+static PASSWD_PATH: Text = Text::new(
+    r"^(/(|[^/.:\x00-\x1f\x7f-\x9f][^/:\x00-\x1f\x7f-\x9f]*|\.[^/.:\x00-\x1f\x7f-\x9f][^/:\x00-\x1f\x7f-\x9f]*|\.\.[^/:\x00-\x1f\x7f-\x9f]+))+$",
+    1,
+    4096,
+);
+crate::text_schemas!(PASSWD_PATH => _, path_schema, _, _);
+
+/// A password `chpasswd` can take: one line without NUL.
+static PASSWORD: Text = Text::new(r"^[^\r\n\x00]*$", 1, 1024);
+crate::text_schemas!(PASSWORD => password_schema, password_nullable, _, _);
 
 /// A user operation guarded by `$perm`, answered with 200 (as the original).
 macro_rules! user_op {
@@ -73,6 +89,7 @@ impl Payload for UserList {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserName {
+    #[schema(schema_with = name_schema)]
     pub name: String,
 }
 
@@ -86,18 +103,29 @@ impl Validate for UserName {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// The user id (not 0); the next free one when absent.
+    #[schema(schema_with = crate::wire::rules::optional_id_not_root)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub uid: Option<u32>,
     /// The primary group's id; the system's default group when absent.
+    #[schema(schema_with = crate::wire::rules::optional_id)]
+    // A whole float (`42.0`) is an integer to JSON Schema, and so to the API.
+    #[serde(default, deserialize_with = "super::opt_int_or_text")]
     pub gid: Option<u32>,
     /// Home directory (created); `/home/<name>` when absent.
+    #[schema(schema_with = path_schema)]
     pub home: Option<String>,
     /// Login shell; the system's default when absent.
+    #[schema(schema_with = path_schema)]
     pub shell: Option<String>,
     /// Supplementary groups.
+    #[schema(schema_with = names_schema)]
     pub groups: Option<Vec<String>>,
     /// The password, in clear; only its hash leaves the controller.
+    #[schema(schema_with = password_nullable)]
     pub password: Option<String>,
     /// A system account (an id from the system range).
     #[serde(default)]
@@ -173,17 +201,23 @@ impl From<UserCreate> for UserCreateData {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    #[schema(schema_with = path_schema)]
     pub shell: Option<String>,
     /// A new home directory; the old one's content is moved there.
+    #[schema(schema_with = path_schema)]
     pub home: Option<String>,
     /// The supplementary groups, replacing the current ones (`[]` clears them).
+    #[schema(schema_with = names_schema)]
     pub groups: Option<Vec<String>>,
     /// Lock (`true`) or unlock (`false`) the password.
     pub lock: Option<bool>,
 }
 
 impl Validate for UserUpdate {
+    const ONE_OF_REQUIRED: &'static [&'static str] = &["shell", "home", "groups", "lock"];
+
     fn validate(&self) -> Result<(), FieldError> {
         check_name("name", &self.name)?;
         if (&self.shell, &self.home, &self.groups, self.lock) == (&None, &None, &None, None) {
@@ -202,8 +236,10 @@ impl Validate for UserUpdate {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// The new password, in clear; only its hash leaves the controller.
+    #[schema(schema_with = password_schema)]
     pub password: String,
 }
 
@@ -269,15 +305,14 @@ fn crypt_with_salt(password: &str, salt: &str) -> String {
     format!("$6$rounds={CRYPT_ROUNDS}${salt}${hash}")
 }
 
-/// A password `chpasswd` can take: 1 to 1024 bytes, no line break or NUL.
+/// A password `chpasswd` can take: 1 to 1024 characters, no line break or NUL.
 fn check_password(p: &str) -> Result<(), FieldError> {
-    let ok = (1..=1024).contains(&p.len()) && !p.contains(['\n', '\r', '\0']);
-    if ok {
+    if PASSWORD.matches(p) {
         Ok(())
     } else {
         Err(FieldError::new(
             "password",
-            "password is 1 to 1024 bytes without line breaks",
+            "password is 1 to 1024 characters without line breaks",
         ))
     }
 }
@@ -286,12 +321,7 @@ fn check_password(p: &str) -> Result<(), FieldError> {
 /// parts.
 fn check_path_field(field: &str, value: Option<&str>) -> Result<(), FieldError> {
     let Some(path) = value else { return Ok(()) };
-    let ok = path.starts_with('/')
-        && path.len() <= 4096
-        && !path.contains(':')
-        && !path.chars().any(char::is_control)
-        && path.split('/').all(|p| p != "." && p != "..");
-    if ok {
+    if PASSWD_PATH.matches(path) {
         Ok(())
     } else {
         Err(FieldError::new(
