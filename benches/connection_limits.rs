@@ -27,11 +27,7 @@ fn main() {
     // Thousands of sockets on this side too.
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raise the file limit");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 /// nats-server, controller (file limit 1024) and agent, as processes; stopped on drop.
@@ -61,7 +57,7 @@ async fn run() {
         .build()
         .expect("client");
     let base = format!("http://{}", p.api);
-    warm_up(&http, &base, &p.token).await;
+    processes::warm_up(&http, &base, &p.token, 20).await;
     let quiet = measure(&http, &base, &p.token, Duration::from_secs(5)).await;
     print("no hogs", quiet);
     let stop = tokio_util::sync::CancellationToken::new();
@@ -75,21 +71,6 @@ async fn run() {
     let loaded = measure(&http, &base, &p.token, Duration::from_secs(seconds)).await;
     print("under hogs", loaded);
     stop.cancel();
-}
-
-async fn warm_up(http: &reqwest::Client, base: &str, token: &str) {
-    let mut ok = 0;
-    while ok < 20 {
-        let r = http
-            .get(format!("{base}/node/_any/hostname"))
-            .bearer_auth(token)
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status() == 200 => ok += 1,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
 }
 
 /// One hostile connection, reopened whenever the server closes it: silent, or sending a

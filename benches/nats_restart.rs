@@ -27,11 +27,7 @@ const DOWN: Duration = Duration::from_millis(250);
 const SETTLE: Duration = Duration::from_secs(3);
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {

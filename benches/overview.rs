@@ -39,11 +39,7 @@ struct Seen {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -55,7 +51,7 @@ async fn run() {
         .build()
         .expect("client");
     let base = format!("http://{}", p.api);
-    warm_up(&http, &base, &p.token).await;
+    processes::warm_up(&http, &base, &p.token, 50).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     print_idle(&p);
     let scenarios = [
@@ -129,21 +125,6 @@ fn print_idle(p: &Processes) {
         .map(|(name, pid)| format!("{name} {:.1} MB", usage(*pid).rss as f64 / 1e6))
         .collect();
     println!("idle RSS: {}", idle.join(", "));
-}
-
-async fn warm_up(http: &reqwest::Client, base: &str, token: &str) {
-    let mut ok = 0;
-    while ok < 50 {
-        let r = http
-            .get(format!("{base}/node/_any/hostname"))
-            .bearer_auth(token)
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status() == 200 => ok += 1,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
 }
 
 /// Runs `s` until its request count or `limit`, whichever comes first, with exactly

@@ -85,3 +85,19 @@ pub fn usage(pid: i32) -> Usage {
         peak_rss: kib(status.as_ref().and_then(|s| s.vmhwm)),
     }
 }
+
+/// Waits until `n` hostname jobs have been answered 200 (the agent is up and serving).
+pub async fn warm_up(http: &reqwest::Client, base: &str, token: &str, n: usize) {
+    let mut ok = 0;
+    while ok < n {
+        let r = http
+            .get(format!("{base}/node/_any/hostname"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status() == 200 => ok += 1,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
