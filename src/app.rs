@@ -165,11 +165,36 @@ pub async fn run_nats(config: Config) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Files the controller keeps for itself besides client connections: NATS, listeners,
+/// the audit spool, webhook and telemetry connections, log files.
+const FILES_RESERVED: u64 = 64;
+
+/// Raises the file limit to its hard limit and keeps `controller.api.max_connections`
+/// under it: a connection over the limit would fail its accept (EMFILE) instead of
+/// waiting in the kernel's backlog or making room by closing an idle one.
+fn fit_connections_to_file_limit(config: &mut Config) {
+    let Some(files) = crate::provider::process::raise_open_files_limit() else {
+        return;
+    };
+    let api = &mut config.controller.api;
+    let room = usize::try_from(files.saturating_sub(FILES_RESERVED).max(1)).unwrap_or(usize::MAX);
+    if api.max_connections > room {
+        tracing::info!(
+            configured = api.max_connections,
+            used = room,
+            open_files_limit = files,
+            "controller.api.max_connections lowered to fit the open files limit"
+        );
+        api.max_connections = room;
+    }
+}
+
 /// `osapi controller start`.
 pub async fn run_controller(mut config: Config) -> Result<(), AppError> {
     service::expect(&[Part::Controller]);
     let shutdown = shutdown_on_signal()?;
     nats_auth::use_generated(&mut config, None);
+    fit_connections_to_file_limit(&mut config);
     let listener = controller::bind(&config).await?;
     controller::serve(Arc::new(config), listener, shutdown).await?;
     Ok(())
@@ -195,6 +220,7 @@ pub async fn run_all(mut config: Config) -> Result<(), AppError> {
     // The controller and the agent use the credentials the server was just given.
     let hostname = agent::identity(&config)?;
     nats_auth::use_generated(&mut config, Some(&hostname));
+    fit_connections_to_file_limit(&mut config);
     let config = Arc::new(config);
     let result = run_controller_and_agent(config, shutdown).await;
     nats.stop().await;

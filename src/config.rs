@@ -164,8 +164,10 @@ pub struct ApiConfig {
     /// Job-backed requests served at once; beyond it a request answers 503 with
     /// `Retry-After` (osapi extension).
     pub max_inflight: usize,
-    /// Open client connections at once; more wait in the kernel's backlog (osapi
-    /// extension). Keep it well under the process's file limit.
+    /// Open client connections at once; more wait in the kernel's backlog, and at the cap
+    /// the oldest connection that has not sent a request yet is closed to make room
+    /// (osapi extension). Lowered at start to fit the open files limit, which the
+    /// controller raises to its hard limit.
     pub max_connections: usize,
     /// Requests of any kind served at once; beyond it 503 with `Retry-After` (osapi
     /// extension).
@@ -190,7 +192,7 @@ impl Default for ApiConfig {
             port: 8080,
             job_timeout: Duration::from_secs(30),
             max_inflight: 1024,
-            max_connections: 512,
+            max_connections: 4096,
             max_requests: 2048,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),

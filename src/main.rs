@@ -2,10 +2,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = osapi::cli::Cli::parse();
-    match osapi::cli::run(cli).await {
+    let mut runtime = match cli.single_threaded() {
+        true => tokio::runtime::Builder::new_current_thread(),
+        false => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(osapi::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", describe(&e));

@@ -95,7 +95,7 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn at_the_cap_a_silent_connection_makes_room_and_slow_ones_are_closed() {
+async fn at_the_cap_the_oldest_unserved_connection_makes_room_and_silent_ones_take_no_slot() {
     let nats = Nats::start();
     let mut cfg = config(nats.port);
     cfg.controller.api.max_connections = 2;
@@ -104,18 +104,26 @@ async fn at_the_cap_a_silent_connection_makes_room_and_slow_ones_are_closed() {
     stack.wait_ready().await;
     // The readiness probe's kept-alive connection is closed for idleness first.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let started = std::time::Instant::now();
-    // Both slots taken: one idle, one slowloris with half its headers.
-    let mut idle = silent_connection(&stack.base, b"").await;
-    // Under TLS the slow client is one stuck in its handshake: a record header, no more.
+    // A silent connection: the kernel holds it until it sends data (deferred accept).
+    let mut silent = silent_connection(&stack.base, b"").await;
+    // Both slots taken by slowloris clients with half their headers. Under TLS a slow
+    // client is one stuck in its handshake: a record header, no more.
     let partial: &[u8] = match test_tls() {
         Some(_) => b"\x16\x03\x01\x00",
         None => b"GET /health HTTP/1.1\r\nHost: x\r\n",
     };
-    let mut slow = silent_connection(&stack.base, partial).await;
+    let mut oldest = silent_connection(&stack.base, partial).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut newer = silent_connection(&stack.base, partial).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // At the cap, a new connection without its whole request is turned away at once.
+    let mut turned_away = silent_connection(&stack.base, partial).await;
+    assert!(
+        closed_within(&mut turned_away, Duration::from_millis(500)).await,
+        "an incomplete request at the cap is closed"
+    );
     // A third client is served, not failed: the oldest connection that has sent no
-    // request (the idle one) is closed to make room.
+    // whole request is closed to make room.
     let fresh = http_client();
     let status = fresh
         .get(format!("{}/health", stack.base))
@@ -125,13 +133,17 @@ async fn at_the_cap_a_silent_connection_makes_room_and_slow_ones_are_closed() {
         .status();
     assert_eq!(status, 200, "served at the cap");
     assert!(
-        closed_within(&mut idle, Duration::from_millis(500)).await,
-        "the idle connection made room ({:?} after it was opened)",
-        started.elapsed()
+        closed_within(&mut oldest, Duration::from_millis(500)).await,
+        "the oldest slow connection made room"
     );
     assert!(
-        closed_within(&mut slow, Duration::from_secs(3)).await,
-        "slowloris closed"
+        closed_within(&mut newer, Duration::from_secs(3)).await,
+        "slowloris closed by the header timeout"
+    );
+    // Handed over once the kernel stops deferring it, then closed for sending nothing.
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(15)).await,
+        "silent connection closed"
     );
     stack.shutdown().await;
 }

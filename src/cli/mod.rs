@@ -116,6 +116,16 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
+impl Cli {
+    /// Whether the command runs on a single-threaded runtime: the agent and the NATS
+    /// supervisor mostly wait, their blocking work (providers) runs on tokio's blocking
+    /// pool either way, and one thread keeps their memory small. The controller (and
+    /// `start`, which holds one) serves requests on every core.
+    pub fn single_threaded(&self) -> bool {
+        matches!(self.command, Command::Agent { .. } | Command::Nats { .. })
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Job = cli.command {

@@ -19,14 +19,70 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::error::ApiError;
 use crate::config::ApiConfig;
+
+/// The kernel's queue of connections not accepted yet (clamped to `net.core.somaxconn`,
+/// 4096 on current kernels). Deep, so that under a flood a new client's SYN is queued
+/// rather than dropped and resent a second later.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (`host:port`, the first of its addresses that binds). The kernel
+/// hands over a connection only once it has sent data or after `first_data`
+/// (`TCP_DEFER_ACCEPT`): connections that send nothing never take a slot, and every
+/// HTTP or TLS client speaks first.
+pub async fn listen(addr: &str, first_data: Duration) -> std::io::Result<TcpListener> {
+    let mut failure = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        match listen_on(addr, first_data) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(failure.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+    }))
+}
+
+fn listen_on(addr: SocketAddr, first_data: Duration) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind`: a restart binds while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    defer_accept(&socket, first_data);
+    socket.listen(ACCEPT_BACKLOG)
+}
+
+/// Sets `TCP_DEFER_ACCEPT`; without it (not Linux, or refused) connections are accepted
+/// at once, as before, so a failure is only logged.
+fn defer_accept(socket: &TcpSocket, wait: Duration) {
+    use std::os::fd::AsRawFd;
+    let seconds = libc::c_int::try_from(wait.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the open socket `socket` owns, and the option value is a
+    // c_int passed with its size, as tcp(7) asks.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            std::ptr::from_ref(&seconds).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "cannot defer accepting connections until they send data");
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown`, then lets open requests finish. With
 /// `tls` every connection is a TLS one, its handshake bounded by `header_timeout` too.
@@ -48,25 +104,27 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let unserved = Unserved::default();
-    loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            permit = slot(&connections, &unserved) => match permit {
-                Some(p) => p,
-                None => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: wait for descriptors to free up, do not spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            // At the cap a connection that has not sent its whole request is closed at
+            // once: in a flood that costs a peek, not a task, so the accept loop gets
+            // through the kernel's queue to the real clients in it quickly.
+            Err(_) if !whole_request_arrived(&stream, tls.is_some()) => {
+                // A reset: no FIN exchange or TIME_WAIT to keep for it.
+                let _ = stream.set_zero_linger();
+                continue;
+            }
+            Err(_) => {
+                unserved.evict_oldest();
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    permit = connections.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
                 }
-            },
+            }
         };
         let (id, evicted) = unserved.add();
         let connection = Connection {
@@ -78,32 +136,73 @@ pub async fn serve(
             unserved: (unserved.clone(), id),
         };
         let (tls, handshake_limit) = (tls.clone(), limits.header_timeout);
-        let unserved = unserved.clone();
         tokio::spawn(async move {
-            let serve = async {
-                match tls {
-                    None => connection.serve(stream).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => connection.serve(stream).await,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
-                            }
-                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                        }
-                    }
-                }
-            };
+            let unserved = connection.unserved.0.clone();
             tokio::select! {
-                _ = serve => {}
+                _ = connection.run(stream, tls, handshake_limit) => {}
                 _ = evicted.cancelled() => tracing::debug!(%peer, "closed for a new connection: no request yet"),
             }
             unserved.served(id);
             drop(permit);
         });
+        // Lets the new connection's task (next on this worker) read its request now,
+        // rather than after the accept loop has worked through a flood's queue.
+        tokio::task::yield_now().await;
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The next connection, or `None` once `shutdown` fires.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    // EMFILE and friends: wait for descriptors to free up, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Bytes looked at for a whole request; a longer request head counts as whole.
+const PEEK_BYTES: usize = 4096;
+
+/// Whether `stream` already holds a whole request head (under TLS, a whole first
+/// handshake record), looked at without taking it off the socket.
+fn whole_request_arrived(stream: &TcpStream, tls: bool) -> bool {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; PEEK_BYTES];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+    match recv(stream.as_raw_fd(), &mut buf, flags) {
+        Ok(n) => is_whole_request(buf.get(..n).unwrap_or_default(), tls),
+        Err(_) => false,
+    }
+}
+
+/// Whether `head`, the first bytes a client sent, is a whole HTTP request head (ended
+/// by an empty line) or, under `tls`, a whole TLS record (its 5-byte header gives the
+/// length).
+fn is_whole_request(head: &[u8], tls: bool) -> bool {
+    if head.len() >= PEEK_BYTES {
+        return true;
+    }
+    if tls {
+        return match head.get(3..5) {
+            Some(&[high, low]) => head.len() >= 5 + usize::from(u16::from_be_bytes([high, low])),
+            _ => false,
+        };
+    }
+    head.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 /// One accepted connection, ready to be served once its transport is set up.
@@ -114,18 +213,6 @@ struct Connection {
     watcher: Watcher,
     /// Left once the connection's first request arrives.
     unserved: (Unserved, u64),
-}
-
-/// A connection slot. At the cap, the oldest connection that has not sent a whole
-/// request yet (an idle or slowloris one) is closed to make room: a client that sends
-/// its request at once is then served at once, instead of waiting in the kernel's
-/// backlog behind connections that send nothing.
-async fn slot(connections: &Arc<Semaphore>, unserved: &Unserved) -> Option<OwnedSemaphorePermit> {
-    if let Ok(p) = connections.clone().try_acquire_owned() {
-        return Some(p);
-    }
-    unserved.evict_oldest();
-    connections.clone().acquire_owned().await.ok()
 }
 
 /// Open connections that have not had a request yet, oldest first, each with what closes it.
@@ -158,6 +245,9 @@ impl Unserved {
         self.lock().open.remove(&id);
     }
 
+    /// Closes the oldest, to make room for a client that sent its whole request at the
+    /// cap: it is then served at once, instead of waiting behind connections that send
+    /// nothing useful.
     fn evict_oldest(&self) {
         if let Some((_, token)) = self.lock().open.pop_first() {
             token.cancel();
@@ -166,6 +256,20 @@ impl Unserved {
 }
 
 impl Connection {
+    /// Serves `stream`, first as TLS when `tls` is set (its handshake bounded by
+    /// `handshake_limit`).
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>, handshake_limit: Duration) {
+        let Some(acceptor) = tls else {
+            return self.serve(stream).await;
+        };
+        let peer = self.peer;
+        match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
     async fn serve<IO>(self, io: IO)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -237,6 +341,38 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::routing::get;
+
+    #[test]
+    fn eviction_closes_the_oldest_unserved_connection() {
+        let unserved = Unserved::default();
+        let tokens: Vec<(u64, CancellationToken)> = (0..3).map(|_| unserved.add()).collect();
+        unserved.served(tokens[0].0);
+        unserved.evict_oldest();
+        let closed: Vec<bool> = tokens.iter().map(|(_, t)| t.is_cancelled()).collect();
+        assert_eq!(closed, [false, true, false], "a served one is never closed");
+    }
+
+    #[test]
+    fn a_whole_request_is_a_head_ended_by_an_empty_line_or_a_whole_tls_record() {
+        assert!(is_whole_request(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            false
+        ));
+        assert!(!is_whole_request(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n",
+            false
+        ));
+        assert!(!is_whole_request(b"", false));
+        assert!(
+            is_whole_request(&[b'a'; PEEK_BYTES], false),
+            "a long head is judged by hyper"
+        );
+        let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x03, 1, 2];
+        assert!(!is_whole_request(&hello, true));
+        hello.push(3);
+        assert!(is_whole_request(&hello, true));
+        assert!(!is_whole_request(&[0x16, 0x03, 0x01, 0x00], true));
+    }
 
     #[tokio::test]
     async fn a_request_past_its_time_limit_is_503_with_retry_after() {

@@ -233,7 +233,7 @@ pub async fn bind(config: &Config) -> Result<TcpListener, ControllerError> {
         "{}:{}",
         config.controller.api.host, config.controller.api.port
     );
-    TcpListener::bind(&addr)
+    http::listen(&addr, config.controller.api.header_timeout)
         .await
         .map_err(|source| ControllerError::Bind { addr, source })
 }

@@ -12,6 +12,18 @@ pub fn pid() -> u32 {
     std::process::id()
 }
 
+/// Raises this process's soft limit on open files to its hard limit (as Go and
+/// nats-server do at start: the soft 1,024 most systems default to would cap the API's
+/// connections) and returns the limit now in force (`None`: it cannot be read).
+pub fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Some(hard);
+    }
+    Some(soft)
+}
+
 /// Samples this process's RSS and CPU use since the previous sample, from /proc.
 #[derive(Debug, Default)]
 pub struct ProcessSampler {
