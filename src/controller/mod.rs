@@ -280,6 +280,7 @@ pub async fn serve_with(
         source,
     })?;
     let app = router(state.clone())?;
+    crate::provider::process::release_free_memory();
     let (stopping, streams_end) = (shutdown.clone(), state.streams_end.clone());
     tokio::spawn(async move {
         stopping.cancelled().await;

@@ -24,6 +24,18 @@ pub fn raise_open_files_limit() -> Option<u64> {
     Some(soft)
 }
 
+/// Gives the allocator's free memory back to the kernel. Building the API description
+/// at start peaks at about 17 MB of short-lived objects that glibc would otherwise keep
+/// resident for the life of the process.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; no pointer of ours
+    // is involved.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Samples this process's RSS and CPU use since the previous sample, from /proc.
 #[derive(Debug, Default)]
 pub struct ProcessSampler {
