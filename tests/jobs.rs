@@ -640,14 +640,9 @@ async fn listings_follow_other_writers_deletes_and_a_nats_restart() {
     // A restart loses whatever the controller might have missed meanwhile; the index is
     // rebuilt from the bucket and follows new jobs again.
     nats.restart();
-    let mut answered = false;
-    for _ in 0..100 {
-        if stack.get("/node/solo/hostname", Some(&admin)).await.0 == 200 {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answered = stack
+        .answers_within("/node/solo/hostname", &admin, Duration::from_secs(10))
+        .await;
     assert!(answered, "jobs run again after the restart");
     let page = listed_total(&stack, &admin, base + 4).await;
     assert_eq!(page["status_counts"]["completed"], base + 4, "{page}");

@@ -729,6 +729,19 @@ impl Stack {
         status_and_json(req.send().await.expect("request")).await
     }
 
+    /// Whether `path` answers 200 to `token` within `limit`, asked every 100 ms (a
+    /// restarted server or a new agent coming into service).
+    pub async fn answers_within(&self, path: &str, token: &str, limit: Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            if self.get(path, Some(token)).await.0 == 200 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// A request with a JSON body and a bearer token; returns status and JSON body (Null if
     /// not JSON).
     pub async fn send(
