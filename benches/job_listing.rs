@@ -8,7 +8,7 @@
 //! `/health/status`. The first listing after start builds the controller's index from a
 //! scan; it is reported on its own line.
 //!
-//! Run: `cargo bench --profile dev --bench job_listing`.
+//! Run: `cargo bench --bench job_listing` (`--profile dev` for a quick look).
 
 mod support;
 
