@@ -68,15 +68,11 @@ async fn run() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("{idle} idle + {slow} slowloris connections, server file limit {SERVER_FILES}");
-    let before: Vec<f64> = p
-        .pids
-        .iter()
-        .map(|&(_, pid)| processes::usage(pid).cpu_seconds)
-        .collect();
+    let before = p.usages();
     let loaded = measure(&http, &base, &p.token, Duration::from_secs(seconds)).await;
     print("under hogs", loaded);
-    for (&(name, pid), before) in p.pids.iter().zip(before) {
-        let cpu = processes::usage(pid).cpu_seconds - before;
+    for (((name, _), before), after) in p.pids.iter().zip(before).zip(p.usages()) {
+        let cpu = after.cpu_seconds - before.cpu_seconds;
         println!("{name}: {cpu:.1} CPU seconds in {seconds} s under hogs");
     }
     stop.cancel();

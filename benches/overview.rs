@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use comfy_table::Table;
 use support::env_or;
-use support::processes::{self, usage, Processes, Usage};
+use support::processes::{self, Processes, Usage};
 
 /// One measured scenario: a path asked by `clients` concurrent clients.
 struct Scenario {
@@ -107,11 +107,11 @@ async fn run() {
     header.extend(rss_heads.iter().map(String::as_str));
     table.set_header(header);
     for s in &scenarios {
-        let before: Vec<Usage> = p.pids.iter().map(|(_, pid)| usage(*pid)).collect();
+        let before = p.usages();
         let started = Instant::now();
         let seen = load(&http, &base, &p.token, s, Duration::from_secs(seconds)).await;
         let elapsed = started.elapsed();
-        let after: Vec<Usage> = p.pids.iter().map(|(_, pid)| usage(*pid)).collect();
+        let after = p.usages();
         table.add_row(row(s, seen, elapsed, &before, &after));
     }
     println!("CPU: milliseconds per request; MB: peak resident memory so far");
@@ -122,7 +122,8 @@ fn print_idle(p: &Processes) {
     let idle: Vec<String> = p
         .pids
         .iter()
-        .map(|(name, pid)| format!("{name} {:.1} MB", usage(*pid).rss as f64 / 1e6))
+        .zip(p.usages())
+        .map(|((name, _), u)| format!("{name} {:.1} MB", u.rss as f64 / 1e6))
         .collect();
     println!("idle RSS: {}", idle.join(", "));
 }

@@ -17,6 +17,13 @@ pub struct Processes {
     _children: Vec<KillOnDrop>,
 }
 
+impl Processes {
+    /// [`usage`] of each process, in `pids` order.
+    pub fn usages(&self) -> Vec<Usage> {
+        self.pids.iter().map(|&(_, pid)| usage(pid)).collect()
+    }
+}
+
 /// Starts nats-server, the controller (its command changed by `tweak_controller` first,
 /// e.g. a file limit) and one agent, and waits until the API accepts connections.
 pub fn start(tweak_controller: impl FnOnce(&mut Command)) -> Processes {
