@@ -6,7 +6,8 @@
 //! is printed first.
 //!
 //! `OSAPI_BENCH_SECONDS` (10) is how long each loaded scenario runs; the concurrency-64
-//! job scenario is the sustained figure (run it with 30).
+//! job scenario is the sustained figure (run it with 30). `OSAPI_BENCH_ONLY` runs
+//! only the scenarios whose name contains it.
 //!
 //! Run: `cargo bench --bench overview` (release: the figures users get); `--profile dev`
 //! for a quick look.
@@ -106,7 +107,9 @@ async fn run() {
     header.push("all CPU ms/req");
     header.extend(rss_heads.iter().map(String::as_str));
     table.set_header(header);
-    for s in &scenarios {
+    // `OSAPI_BENCH_ONLY=64` runs the scenarios whose name contains "64".
+    let only = std::env::var("OSAPI_BENCH_ONLY").unwrap_or_default();
+    for s in scenarios.iter().filter(|s| s.name.contains(only.as_str())) {
         let before = p.usages();
         let started = Instant::now();
         let seen = load(&http, &base, &p.token, s, Duration::from_secs(seconds)).await;
