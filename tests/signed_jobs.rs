@@ -218,7 +218,7 @@ async fn forged_answer_is_rejected(stack: &Stack, js: &async_nats::jetstream::Co
         let id = futures::StreamExt::next(&mut jobs)
             .await
             .expect("job for ghost");
-        let id = String::from_utf8_lossy(&id.payload).into_owned();
+        let id = osapi::wire::job::notified_job(&id.payload).0;
         let body = json!({"job_id": id, "status": "completed", "data": {"hostname": "ghost"},
                           "hostname": "ghost", "timestamp": now});
         let body = serde_json::to_vec(&body).expect("json");

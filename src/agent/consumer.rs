@@ -152,21 +152,28 @@ async fn ack(msg: &jetstream::Message, kind: AckKind) {
     }
 }
 
-/// Runs one job: record -> events -> provider -> outcome event -> response -> ack.
+/// Runs one job: record (carried or read) -> events -> provider -> outcome event and
+/// response -> ack.
 ///
 /// A job that ran is acked whether it succeeded or failed: its outcome is recorded and a
 /// modify operation must not run again. Only jobs whose agent vanished get redelivered.
 async fn handle(ctx: &JobContext, msg: jetstream::Message) {
-    let job_id = String::from_utf8_lossy(&msg.payload).trim().to_owned();
+    let (job_id, carried) = crate::wire::job::notified_job(&msg.payload);
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
     let kind_of_subject = res.names.subjects().kind_of(&msg.subject);
-    // Both reads at once: one round trip instead of two (the answer is usually absent).
+    // A read delivered for the first time runs from the record its notification carries:
+    // no answer of this host can be stored yet, and a read may run again anyway.
+    let first_read = kind_of_subject == Some(OpKind::Query) && !redelivered(&msg);
     let answer_key = JobResponse::key(&job_id, me);
-    let (loaded, answered) = tokio::join!(
-        record::load(res, &ctx.trust, &job_id),
-        res.responses.get(&answer_key)
-    );
+    let (loaded, answered) = match carried.filter(|_| first_read && !job_id.is_empty()) {
+        Some(signed) => (Ok(record::decode(signed, &ctx.trust)), Ok(None)),
+        // Both reads at once: one round trip instead of two (the answer is usually absent).
+        None => tokio::join!(
+            record::load(res, &ctx.trust, &job_id),
+            res.responses.get(&answer_key)
+        ),
+    };
     let record = match loaded {
         Ok(Record::Found(r)) => r,
         Ok(Record::Dropped(why)) => {
@@ -376,15 +383,18 @@ async fn run_job(
         .inc();
     let response = build_response(&job_id, me, kind, result);
     let status = response.status;
-    // The outcome event goes first: a caller that has its answer and then reads the job
-    // finds it finished, never still "processing".
     let data = match status {
         JobStatus::Completed => json!({"duration_ms": duration_ms}),
         JobStatus::Failed => json!({"duration_ms": duration_ms, "error": response.error}),
         JobStatus::Skipped => json!({"duration_ms": duration_ms, "skipped": response.error}),
     };
-    event(res, &job_id, outcome, me, data).await;
-    if let Err(e) = put_response(ctx, &response).await {
+    // Written together (one round trip): a caller may hold the answer before the outcome
+    // event is stored, so a job's detail takes a host's stored answer as its outcome.
+    let (_, written) = tokio::join!(
+        event(res, &job_id, outcome, me, data),
+        put_response(ctx, &response)
+    );
+    if let Err(e) = written {
         // Without a recorded outcome the caller cannot know: let it be redelivered.
         tracing::error!(%job_id, error = %e, "cannot write job response");
         ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;

@@ -65,7 +65,7 @@ pub async fn load(res: &Resources, trust: &TrustedKeys, job_id: &str) -> Result<
 }
 
 /// The record in `bytes`: only its signed part is read.
-fn decode(bytes: &[u8], trust: &TrustedKeys) -> Record {
+pub fn decode(bytes: &[u8], trust: &TrustedKeys) -> Record {
     let body = match trust.open_record(bytes) {
         Ok(body) => body,
         Err(refusal) => {

@@ -86,7 +86,7 @@ async fn follow_once(
 async fn record(resources: &Resources, jobs: &JobClient, adv: &MaxDeliverAdvisory) {
     let job_id = match resources.js.get_stream(&adv.stream).await {
         Ok(stream) => match stream.get_raw_message(adv.stream_seq).await {
-            Ok(m) => String::from_utf8_lossy(&m.payload).trim().to_owned(),
+            Ok(m) => crate::wire::job::notified_job(&m.payload).0,
             Err(e) => {
                 tracing::warn!(seq = adv.stream_seq, error = %e, "dead letter's message is gone");
                 return;

@@ -57,6 +57,14 @@ pub struct NewJob<'a> {
     pub target: &'a Target,
 }
 
+/// A job record as stored: the record, its KV revision and its signed bytes (which the
+/// notification carries too).
+struct Stored {
+    record: JobRecord,
+    revision: u64,
+    signed: bytes::Bytes,
+}
+
 /// One job to run and wait for.
 #[derive(Debug, Clone)]
 pub struct Submit<'a> {
@@ -187,7 +195,7 @@ impl JobClient {
         retry_of: Option<String>,
         start_by: Option<Duration>,
         expected: &[String],
-    ) -> Result<(JobRecord, u64), JobError> {
+    ) -> Result<Stored, JobError> {
         let NewJob {
             op,
             kind,
@@ -232,12 +240,18 @@ impl JobClient {
         })
         .await
         .map_err(JobError::Unavailable)?;
-        Ok((record, revision))
+        Ok(Stored {
+            record,
+            revision,
+            signed: body,
+        })
     }
 
-    /// Publishes the notification of a stored job and waits for the stream's ack. The
-    /// trace context travels in the message headers.
-    async fn publish(&self, record: &JobRecord) -> Result<(), JobError> {
+    /// Publishes the notification of a stored job and waits for the stream's ack. It
+    /// carries the signed record, so an agent seeing it for the first time need not read
+    /// the record back; the trace context travels in the message headers.
+    async fn publish(&self, stored: &Stored) -> Result<(), JobError> {
+        let record = &stored.record;
         use opentelemetry::trace::TraceContextExt;
         let (cx, mut headers) =
             crate::telemetry::otel::publish_headers(&record.subject, &record.id);
@@ -250,7 +264,7 @@ impl JobClient {
                 .publish_with_headers(
                     record.subject.clone(),
                     headers.clone(),
-                    record.id.clone().into(),
+                    stored.signed.clone(),
                 )
                 .await?
                 .await
@@ -269,15 +283,15 @@ impl JobClient {
     ) -> Result<(JobRecord, u64), JobError> {
         let target = job.target.to_string();
         // Nobody waits for a retried job: it may start whenever an agent takes it.
-        let (record, revision) = self.create(job, retry_of, None, &[]).await?;
+        let stored = self.create(job, retry_of, None, &[]).await?;
         let data = serde_json::json!({ "target": target });
-        self.event(&record.id, JobEvent::Submitted, "_api", data)
+        self.event(&stored.record.id, JobEvent::Submitted, "_api", data)
             .await;
-        if let Err(e) = self.publish(&record).await {
-            self.fail_unpublished(&record.id, &e).await;
+        if let Err(e) = self.publish(&stored).await {
+            self.fail_unpublished(&stored.record.id, &e).await;
             return Err(e);
         }
-        Ok((record, revision))
+        Ok((stored.record, stored.revision))
     }
 
     /// Records why a stored job was never published, so that it does not stay `submitted`.
@@ -313,11 +327,11 @@ impl JobClient {
             wait,
         } = job;
         let target = job.target.clone();
-        let (record, _) = self.create(job, None, Some(wait), expected).await?;
-        let job_id = record.id.clone();
+        let stored = self.create(job, None, Some(wait), expected).await?;
+        let job_id = stored.record.id.clone();
         // Registered before publishing so that no answer can slip past.
         let waiter = self.hub.wait_for(&job_id);
-        if let Err(e) = self.publish(&record).await {
+        if let Err(e) = self.publish(&stored).await {
             self.fail_unpublished(&job_id, &e).await;
             return Err(e);
         }

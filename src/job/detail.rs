@@ -9,7 +9,7 @@ use super::status::{advance, is_unicast, overall_status};
 use super::target::sanitize_hostname;
 use crate::wire::job::{
     rfc3339_seconds, AgentState, JobDetailResponse, JobEvent, JobHostResponse, JobOperation,
-    JobRecord, JobResponse, OverallStatus, StatusEvent, TimelineEvent,
+    JobRecord, JobResponse, JobStatus, OverallStatus, StatusEvent, TimelineEvent,
 };
 
 fn event_error(e: &StatusEvent) -> Option<String> {
@@ -88,6 +88,26 @@ impl Progress {
         if let Some(msg) = event_error(e).filter(|_| e.event == JobEvent::Failed) {
             self.errors.insert(e.hostname.clone(), msg.clone());
             self.last_error = Some(msg);
+        }
+    }
+
+    /// A host whose answer is stored reached its outcome, even while the outcome event
+    /// (written beside the answer) is not stored yet.
+    fn answered(&mut self, answers: &[JobResponse]) {
+        for a in answers {
+            let host = &a.hostname;
+            if self.furthest.get(host).is_some_and(JobEvent::is_outcome) {
+                continue;
+            }
+            let event = match a.status {
+                JobStatus::Failed => JobEvent::Failed,
+                JobStatus::Completed | JobStatus::Skipped => JobEvent::Completed,
+            };
+            if let (JobEvent::Failed, Some(error)) = (&event, &a.error) {
+                self.errors.insert(host.clone(), error.clone());
+            }
+            self.furthest.insert(host.clone(), event);
+            self.hostname.get_or_insert_with(|| host.clone());
         }
     }
 
@@ -178,7 +198,8 @@ pub fn build_detail(
 ) -> JobDetailResponse {
     events.sort_by_key(|e| e.unix_nano);
     answers.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
-    let progress = Progress::of(&events);
+    let mut progress = Progress::of(&events);
+    progress.answered(&answers);
     let status = overall_status(progress.furthest.values(), is_unicast(&record.target));
     let last_error = progress
         .last_error
@@ -299,6 +320,32 @@ mod tests {
             "target": target,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_stored_answer_is_the_hosts_outcome_before_its_event_is_stored() {
+        let started = |host| event("started", host, 1, serde_json::json!({}));
+        let d = build_detail(
+            record("_all"),
+            vec![started("a"), started("b"), started("c")],
+            vec![
+                answer("a", JobStatus::Completed, None),
+                answer("b", JobStatus::Failed, None),
+            ],
+        );
+        let states = d.agent_states.expect("states");
+        assert_eq!(states["a"].status, "completed");
+        assert_eq!(states["b"].status, "failed");
+        assert_eq!(states["b"].error.as_deref(), Some("boom"));
+        assert_eq!(states["c"].status, "started");
+        assert_eq!(d.status, OverallStatus::Processing);
+        let d = build_detail(
+            record("web.01"),
+            vec![started("web.01")],
+            vec![answer("web.01", JobStatus::Completed, None)],
+        );
+        assert_eq!(d.status, OverallStatus::Completed);
+        assert_eq!(d.hostname.as_deref(), Some("web.01"));
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl Follow {
         }
         let host = event.hostname.clone();
         advance(&mut self.furthest, &host, event.event.clone());
-        let outcome = matches!(event.event, JobEvent::Completed | JobEvent::Failed);
+        let outcome = event.event.is_outcome();
         let mut out = vec![JobStreamEvent::Status(event)];
         if outcome {
             self.outcome_event.insert(host.clone());

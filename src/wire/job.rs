@@ -158,6 +158,11 @@ impl JobEvent {
         }
     }
 
+    /// Completed or failed: the host is done with the job.
+    pub fn is_outcome(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+
     /// Rank of a per-host event: the highest one a host reached is its state; `None` for
     /// events that say nothing about a host's progress (`submitted`, `retried`).
     pub fn progress_rank(&self) -> Option<u8> {
@@ -252,6 +257,22 @@ impl StatusEvent {
             self.unix_nano,
         )
     }
+}
+
+/// What a notification names: the job id, and the signed record when it carries one
+/// (controllers since December 2026 send the record; earlier ones only the id).
+pub fn notified_job(payload: &[u8]) -> (String, Option<&[u8]>) {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    if payload.first() != Some(&b'{') {
+        return (String::from_utf8_lossy(payload).trim().to_owned(), None);
+    }
+    // Not trusted yet: the id only names the job in what is reported; the record is
+    // verified before anything runs.
+    let id = serde_json::from_slice::<Id>(payload).map_or_else(|_| String::new(), |r| r.id);
+    (id, Some(payload))
 }
 
 /// RFC 3339 with nanoseconds, UTC.
@@ -454,5 +475,15 @@ mod tests {
         r.start_by = Some("2026-01-01T00:00:30.5Z".into());
         assert!(!r.expired_at(at("2026-01-01T00:00:30Z")));
         assert!(r.expired_at(at("2026-01-01T00:00:31Z")));
+    }
+
+    #[test]
+    fn a_notification_names_its_job_by_id_or_by_the_record_it_carries() {
+        let notified = notified_job;
+        assert_eq!(notified(b" 0190-ab \n"), ("0190-ab".into(), None));
+        let signed = br#"{"id":"0190-cd","status":"unprocessed","signature":{}}"#;
+        assert_eq!(notified(signed), ("0190-cd".into(), Some(&signed[..])));
+        // Unreadable: no id to report under, and the record is refused when opened.
+        assert_eq!(notified(b"{oops"), (String::new(), Some(&b"{oops"[..])));
     }
 }
