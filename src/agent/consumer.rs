@@ -63,10 +63,12 @@ impl JobContext {
 
 /// Pulls from `consumer` until `cancel`, running each job on `tracker`.
 ///
-/// The loop pulls only while the agent has room, but holds no permit while it waits on the
-/// server: an agent has several consumers, and a permit parked in an idle pull would starve
-/// the others. A message that arrives just as the last permit went elsewhere waits here,
-/// kept alive with progress acks.
+/// The loop pulls only while the agent has room, and asks for as many jobs as it has room
+/// for, so one pull request serves a burst (a request per job would cost a subscription
+/// and a round trip each). It holds no permit while it waits on the server: an agent has
+/// several consumers, and a permit parked in an idle pull would starve the others. A
+/// message that arrives once the permits went elsewhere waits here, kept alive with
+/// progress acks.
 pub async fn consume(
     consumer: jetstream::consumer::Consumer<pull::Config>,
     ctx: Arc<JobContext>,
@@ -83,12 +85,13 @@ pub async fn consume(
                 Err(_) => break,
             },
         }
+        let room = limit.available_permits().max(1);
         let batch = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            batch = consumer.batch().max_messages(1).expires(PULL_EXPIRY).messages() => batch,
+            batch = consumer.batch().max_messages(room).expires(PULL_EXPIRY).messages() => batch,
         };
-        let mut batch = match batch {
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "pull request failed; retrying");
@@ -96,46 +99,66 @@ pub async fn consume(
                 continue;
             }
         };
+        if run_batch(batch, &ctx, &limit, &tracker, &cancel)
+            .await
+            .is_break()
+        {
+            break;
+        }
+    }
+}
+
+/// Runs the jobs one pull request delivers, each once a permit is free; `Break` when the
+/// agent stops.
+async fn run_batch(
+    mut batch: jetstream::consumer::pull::Batch,
+    ctx: &Arc<JobContext>,
+    limit: &Arc<Semaphore>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow::{Break, Continue};
+    loop {
         // A server restart forgets the pull request: pull again once reconnected, rather
         // than wait out its expiry with jobs queued.
         let next = tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return Break(()),
             next = batch.next() => next,
-            _ = reconnected(&ctx.client) => continue,
+            _ = reconnected(&ctx.client) => return Continue(()),
         };
-        match next {
-            Some(Ok(msg)) => {
-                let wait = with_progress(&msg, ctx.progress_every, limit.clone().acquire_owned());
-                let permit = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => {
-                        // Not started: hand it back for another agent or a later run.
-                        ack(&msg, AckKind::Nak(None)).await;
-                        break;
-                    }
-                    permit = wait => match permit {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                };
-                let ctx = ctx.clone();
-                ctx.metrics.in_flight.inc();
-                tracker.spawn(async move {
-                    tokio::select! {
-                        _ = handle(&ctx, msg) => {}
-                        _ = ctx.abandon.cancelled() => {}
-                    }
-                    ctx.metrics.in_flight.dec();
-                    drop(permit);
-                });
-            }
+        let msg = match next {
+            Some(Ok(msg)) => msg,
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "pull ended with an error");
-                pause(&cancel, Duration::from_millis(200)).await;
+                pause(cancel, Duration::from_millis(200)).await;
+                return Continue(());
             }
-            None => {}
-        }
+            None => return Continue(()),
+        };
+        let wait = with_progress(&msg, ctx.progress_every, limit.clone().acquire_owned());
+        let permit = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                // Not started: hand it back for another agent or a later run.
+                ack(&msg, AckKind::Nak(None)).await;
+                return Break(());
+            }
+            permit = wait => match permit {
+                Ok(p) => p,
+                Err(_) => return Break(()),
+            },
+        };
+        let ctx = ctx.clone();
+        ctx.metrics.in_flight.inc();
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = handle(&ctx, msg) => {}
+                _ = ctx.abandon.cancelled() => {}
+            }
+            ctx.metrics.in_flight.dec();
+            drop(permit);
+        });
     }
 }
 
