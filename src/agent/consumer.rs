@@ -188,13 +188,12 @@ async fn handle(ctx: &JobContext, msg: jetstream::Message) {
     // A read delivered for the first time runs from the record its notification carries:
     // no answer of this host can be stored yet, and a read may run again anyway.
     let first_read = kind_of_subject == Some(OpKind::Query) && !redelivered(&msg);
-    let answer_key = JobResponse::key(&job_id, me);
     let (loaded, answered) = match carried.filter(|_| first_read && !job_id.is_empty()) {
         Some(signed) => (Ok(record::decode(signed, &ctx.trust)), Ok(None)),
         // Both reads at once: one round trip instead of two (the answer is usually absent).
         None => tokio::join!(
             record::load(res, &ctx.trust, &job_id),
-            res.responses.get(&answer_key)
+            res.responses.get(JobResponse::key(&job_id, me))
         ),
     };
     let record = match loaded {
