@@ -186,6 +186,16 @@ async fn list_pages_totals_get_delete_and_retry() {
         events.contains(&"started") && events.contains(&"completed"),
         "{events:?}"
     );
+    // Each host stores one `started` event; the timeline shows the acknowledgement it
+    // stands for just before it.
+    for host in ["a", "b"] {
+        let of_host: Vec<&str> = timeline
+            .iter()
+            .filter(|e| e["hostname"] == host)
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        assert_eq!(of_host, ["acknowledged", "started", "completed"], "{job}");
+    }
 
     // Retry reruns on `_any` by default (one host) and links both ways.
     let (status, retried) = post(&stack, &format!("/job/{id}/retry"), &t, None).await;

@@ -352,7 +352,41 @@ async fn finish_unrun(
 }
 
 /// Events, provider, response and ack of a job whose record was read.
+///
+/// One `started` event stands for the acknowledgement too (it carries the subject the
+/// acknowledgement did). A change runs only once it is stored (at most once per host); a
+/// read writes it while it runs, so its events and answer take one round trip.
 async fn run_job(
+    ctx: &JobContext,
+    msg: &jetstream::Message,
+    job_id: &str,
+    record: &JobRecord,
+    kind: OpKind,
+) {
+    let data = json!({
+        "subject": msg.subject.as_str(),
+        "pid": crate::provider::process::pid(),
+    });
+    let started = event(
+        &ctx.resources,
+        job_id,
+        JobEvent::Started,
+        &ctx.exec.hostname,
+        data,
+    );
+    match kind {
+        OpKind::Modify => {
+            started.await;
+            run_and_answer(ctx, msg, job_id, record, kind).await;
+        }
+        OpKind::Query => {
+            tokio::join!(started, run_and_answer(ctx, msg, job_id, record, kind));
+        }
+    }
+}
+
+/// Provider, then outcome event and response, then ack.
+async fn run_and_answer(
     ctx: &JobContext,
     msg: &jetstream::Message,
     job_id: &str,
@@ -361,25 +395,6 @@ async fn run_job(
 ) {
     let res = &ctx.resources;
     let me = &ctx.exec.hostname;
-    let job_id = job_id.to_owned();
-    // Written together (one round trip): their keys carry their times, and a host's state
-    // is its furthest event whatever order they are stored in.
-    tokio::join!(
-        event(
-            res,
-            &job_id,
-            JobEvent::Acknowledged,
-            me,
-            json!({"subject": msg.subject.as_str()}),
-        ),
-        event(
-            res,
-            &job_id,
-            JobEvent::Started,
-            me,
-            json!({"pid": crate::provider::process::pid()}),
-        )
-    );
     let started = std::time::Instant::now();
     let result = with_progress(
         msg,
@@ -403,7 +418,7 @@ async fn run_job(
         .jobs
         .with_label_values(&[op, outcome.as_str()])
         .inc();
-    let response = build_response(&job_id, me, kind, result);
+    let response = build_response(job_id, me, kind, result);
     let status = response.status;
     let data = match status {
         JobStatus::Completed => json!({"duration_ms": duration_ms}),
@@ -413,7 +428,7 @@ async fn run_job(
     // Written together (one round trip): a caller may hold the answer before the outcome
     // event is stored, so a job's detail takes a host's stored answer as its outcome.
     let (_, written) = tokio::join!(
-        event(res, &job_id, outcome, me, data),
+        event(res, job_id, outcome, me, data),
         put_response(ctx, &response)
     );
     if let Err(e) = written {

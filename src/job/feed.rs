@@ -26,7 +26,7 @@ use super::store::StoreError;
 use crate::nats::connect::route_messages;
 use crate::nats::kv_scan;
 use crate::wire::events::{FleetEvent, FleetKind, JobStreamEvent};
-use crate::wire::job::{rfc3339, JobRecord, JobResponse, StatusEvent};
+use crate::wire::job::{rfc3339, with_acknowledgements, JobRecord, JobResponse, StatusEvent};
 use crate::wire::keys;
 
 /// Fleet events a slow stream client may fall behind by before it misses some.
@@ -177,7 +177,11 @@ impl JobFeed {
             };
             self.inner.index.apply(change);
             match serde_json::from_slice::<StatusEvent>(&msg.payload) {
-                Ok(event) => self.status(id, event),
+                Ok(event) => {
+                    for event in with_acknowledgements([event]) {
+                        self.status(id, event);
+                    }
+                }
                 Err(e) => tracing::debug!(%key, error = %e, "unreadable status event"),
             }
         } else if key.starts_with("jobs.") {
@@ -373,7 +377,7 @@ impl JobFeed {
         let answers =
             kv_scan::latest_by_index(&self.inner.responses, &keys::responses_of(job_id)).await?;
         let mut items: Vec<(i128, FeedItem)> =
-            kv_scan::decode_each::<StatusEvent>(events, "status event")
+            with_acknowledgements(kv_scan::decode_each::<StatusEvent>(events, "status event"))
                 .into_iter()
                 .map(|e| (e.unix_nano, FeedItem::Status(e)))
                 .collect();

@@ -257,6 +257,33 @@ impl StatusEvent {
             self.unix_nano,
         )
     }
+
+    /// The `acknowledged` event this one stands for: a `started` event that carries its
+    /// delivery's `subject`. Agents since December 2026 store that one event instead of an
+    /// `acknowledged` and `started` pair written at the same instant (one write per job
+    /// fewer); readers show both, so the timeline and event streams are unchanged.
+    pub fn implied_acknowledgement(&self) -> Option<StatusEvent> {
+        if self.event != JobEvent::Started {
+            return None;
+        }
+        let subject = self.data.get("subject")?.clone();
+        Some(StatusEvent {
+            event: JobEvent::Acknowledged,
+            data: serde_json::json!({ "subject": subject }),
+            ..self.clone()
+        })
+    }
+}
+
+/// `events` with each implied `acknowledged` event (see
+/// [`StatusEvent::implied_acknowledgement`]) just before the event that implies it.
+pub fn with_acknowledgements(events: impl IntoIterator<Item = StatusEvent>) -> Vec<StatusEvent> {
+    let mut all = Vec::new();
+    for event in events {
+        all.extend(event.implied_acknowledgement());
+        all.push(event);
+    }
+    all
 }
 
 /// What a notification names: the job id, and the signed record when it carries one
@@ -485,5 +512,37 @@ mod tests {
         assert_eq!(notified(signed), ("0190-cd".into(), Some(&signed[..])));
         // Unreadable: no id to report under, and the record is refused when opened.
         assert_eq!(notified(b"{oops"), (String::new(), Some(&b"{oops"[..])));
+    }
+
+    #[test]
+    fn a_started_event_with_its_subject_stands_for_the_acknowledgement_too() {
+        let data = serde_json::json!({"subject": "osapi.jobs.query.host.web", "pid": 7});
+        let combined = StatusEvent::now("j", JobEvent::Started, "web", data);
+        // Written by an agent before December 2026: the pair, each stored.
+        let acked = StatusEvent::now("j", JobEvent::Acknowledged, "db", Value::Null);
+        let started = StatusEvent::now("j", JobEvent::Started, "db", serde_json::json!({"pid": 8}));
+        let done = StatusEvent::now("j", JobEvent::Completed, "web", Value::Null);
+        let all = with_acknowledgements([combined.clone(), acked, started, done]);
+        let names: Vec<_> = all
+            .iter()
+            .map(|e| (e.event.as_str(), e.hostname.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("acknowledged", "web"),
+                ("started", "web"),
+                ("acknowledged", "db"),
+                ("started", "db"),
+                ("completed", "web"),
+            ]
+        );
+        let implied = &all[0];
+        assert_eq!(implied.unix_nano, combined.unix_nano);
+        assert_eq!(
+            implied.data,
+            serde_json::json!({"subject": "osapi.jobs.query.host.web"})
+        );
+        assert_ne!(implied.key(), combined.key());
     }
 }
