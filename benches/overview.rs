@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use comfy_table::Table;
-use support::env_or;
 use support::processes::{self, Processes, Usage};
+use support::{env_or, percentile};
 
 /// One measured scenario: a path asked by `clients` concurrent clients.
 struct Scenario {
@@ -55,6 +55,7 @@ async fn run() {
     processes::warm_up(&http, &base, &p.token, 50).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     print_idle(&p);
+    support::floor::print(&p.nats_url, p.pids[0].1).await;
     let scenarios = [
         Scenario {
             name: "hostname job, 1 client",
@@ -208,14 +209,12 @@ fn row(
 ) -> Vec<String> {
     seen.latencies.sort();
     let n = seen.latencies.len().max(1);
-    let pct = |p: f64| {
-        let i = ((n as f64 - 1.0) * p).round() as usize;
-        format!(
+    let pct = |p: f64| match seen.latencies.is_empty() {
+        true => "-".to_owned(),
+        false => format!(
             "{:.2}",
-            seen.latencies
-                .get(i)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        )
+            percentile(&seen.latencies, p).as_secs_f64() * 1000.0
+        ),
     };
     let per_req = |cpu: f64| format!("{:.3}", cpu * 1000.0 / n as f64);
     let cpu: Vec<f64> = before

@@ -154,21 +154,25 @@ pub fn self_usage() -> (u64, Duration) {
     proc_usage("self")
 }
 
-/// Resident memory (bytes) and CPU time (user + system) of process `pid` (`self` too).
+/// Resident memory (bytes) and CPU time (user + system) of process `pid` (`self` too);
+/// zero for a process that is gone.
 pub fn proc_usage(pid: &str) -> (u64, Duration) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at the state, field 3;
-    // utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux).
-    let ticks: u64 = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
-        .map(|f| f.filter_map(|v| v.parse::<u64>().ok()).sum())
-        .unwrap_or(0);
-    (rss_kib * 1024, Duration::from_millis(ticks * 10))
+    let process = match pid.parse::<i32>() {
+        Ok(pid) => procfs::process::Process::new(pid),
+        Err(_) => procfs::process::Process::myself(),
+    };
+    let Ok(process) = process else {
+        return (0, Duration::ZERO);
+    };
+    let rss = process
+        .status()
+        .ok()
+        .and_then(|s| s.vmrss)
+        .unwrap_or_default();
+    let ticks = process
+        .stat()
+        .map(|s| s.utime + s.stime)
+        .unwrap_or_default();
+    let cpu = Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second() as f64);
+    (rss * 1024, cpu)
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod floor;
 pub mod processes;
 
 use std::process::{Command, Stdio};
@@ -160,7 +161,8 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0..=1) of `sorted` samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx]
 }

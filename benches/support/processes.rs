@@ -10,6 +10,8 @@ use super::{config, free_port, spawn_nats, KillOnDrop};
 pub struct Processes {
     /// `host:port` of the API.
     pub api: String,
+    /// `nats://host:port` of the nats-server (the first of `pids`).
+    pub nats_url: String,
     pub token: String,
     /// Name and pid of each process, for [`usage`].
     pub pids: Vec<(&'static str, i32)>,
@@ -36,7 +38,7 @@ pub fn start(tweak_controller: impl FnOnce(&mut Command)) -> Processes {
     let file = dir.path().join("osapi.yaml");
     std::fs::write(&file, serde_yaml::to_string(&config).expect("yaml")).expect("config");
     let osapi = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_osapi"));
+        let mut cmd = Command::new(osapi_binary());
         cmd.arg("-f").arg(&file).args(args).current_dir(dir.path());
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         cmd
@@ -55,6 +57,7 @@ pub fn start(tweak_controller: impl FnOnce(&mut Command)) -> Processes {
     let pid = |c: &KillOnDrop| c.0.id() as i32;
     Processes {
         api,
+        nats_url: format!("nats://127.0.0.1:{nats_port}"),
         token,
         pids: vec![
             ("nats", pid(&nats)),
@@ -64,6 +67,12 @@ pub fn start(tweak_controller: impl FnOnce(&mut Command)) -> Processes {
         _dir: dir,
         _children: vec![agent, controller, nats],
     }
+}
+
+/// The `osapi` binary measured: `OSAPI_BENCH_BIN` when set (the shipped release build,
+/// or an earlier build to compare with), else the one cargo built with this bench.
+fn osapi_binary() -> std::ffi::OsString {
+    std::env::var_os("OSAPI_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_osapi").into())
 }
 
 /// CPU seconds used so far, resident and peak resident memory (bytes) of a process.
