@@ -6,7 +6,7 @@
 //! controllers' jobs would be. Then measures, `OSAPI_BENCH_ROUNDS` (50) times each:
 //! the first page, a page filtered by status, a page deep in the bucket, and
 //! `/health/status`. The first listing after start builds the controller's index from a
-//! scan; it is reported on its own line.
+//! scan; it is reported on its own line, with this process's RSS before and after.
 //!
 //! Run: `cargo bench --bench job_listing` (`--profile dev` for a quick look).
 
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use osapi::job::subject::OpKind;
 use osapi::wire::job::{JobEvent, JobRecord, Operation, StatusEvent};
+use support::fleet::self_usage;
 use support::{env_or, report, Bench};
 
 /// Writes in flight before their acks are awaited.
@@ -30,6 +31,7 @@ async fn run() {
     let rounds = env_or("OSAPI_BENCH_ROUNDS", 50);
     // The records and events of 100,000 jobs take about 80 MB.
     let bench = Bench::start_with(|c| c.nats.kv.max_bytes = 1 << 30).await;
+    let (rss_before, _) = self_usage();
     let stored = Instant::now();
     store_jobs(&bench, jobs).await;
     println!(
@@ -43,6 +45,13 @@ async fn run() {
         "first listing (index built from a scan): {:.0} ms, total_items={}",
         first.elapsed().as_secs_f64() * 1000.0,
         page["total_items"]
+    );
+    // This process holds the controller (and its index of every job) and the agent.
+    let (rss_after, _) = self_usage();
+    println!(
+        "RSS of this process (controller, agent, load): {:.1} MB before the jobs, {:.1} MB with them indexed",
+        rss_before as f64 / 1e6,
+        rss_after as f64 / 1e6
     );
     let deep = format!("/job?limit=100&offset={}", jobs / 2);
     for (name, path) in [
