@@ -9,7 +9,6 @@ mod support;
 
 use std::time::Instant;
 
-use futures::StreamExt;
 use support::{env_or, report, Bench};
 
 #[tokio::main]
@@ -45,30 +44,9 @@ async fn main() {
     let jobs_page = list_samples("/job?limit=100").await;
     let agents = list_samples("/agent").await;
 
-    let client = async_nats::connect(format!("nats://127.0.0.1:{}", bench.nats_port))
-        .await
-        .expect("connect");
-    let mut sub = client.subscribe("bench.echo").await.expect("subscribe");
-    let responder = client.clone();
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            if let Some(reply) = msg.reply {
-                let _ = responder.publish(reply, msg.payload).await;
-            }
-        }
-    });
-    for _ in 0..20 {
-        let _ = client.request("bench.echo", "x".into()).await;
-    }
-    let mut nats_samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let t = Instant::now();
-        client
-            .request("bench.echo", "hostname".into())
-            .await
-            .expect("request-reply");
-        nats_samples.push(t.elapsed());
-    }
+    let nats_url = format!("nats://127.0.0.1:{}", bench.nats_port);
+    let client = support::floor::echo_client(&nats_url).await;
+    let nats_samples = support::floor::request_reply(&client, calls).await;
 
     println!("\nosapi latency, sequential calls on one host (loopback):");
     report("HTTP GET /node/_any/hostname", http_samples);

@@ -21,20 +21,7 @@ const IN_FLIGHT: usize = 64;
 /// Prints one line: a raw request-reply's and a KV put's p50, one at a time, and the
 /// nats-server CPU per KV put with 64 in flight.
 pub async fn print(nats_url: &str, nats_pid: i32) {
-    let client = async_nats::connect(nats_url).await.expect("connect");
-    let responder = async_nats::connect(nats_url).await.expect("connect");
-    let mut echo = responder
-        .subscribe("bench.floor.echo")
-        .await
-        .expect("subscribe");
-    responder.flush().await.expect("flush");
-    tokio::spawn(async move {
-        while let Some(msg) = echo.next().await {
-            if let Some(reply) = msg.reply {
-                let _ = responder.publish(reply, msg.payload).await;
-            }
-        }
-    });
+    let client = echo_client(nats_url).await;
     let js = async_nats::jetstream::new(client.clone());
     let config = async_nats::jetstream::kv::Config {
         bucket: "bench-floor".into(),
@@ -42,14 +29,9 @@ pub async fn print(nats_url: &str, nats_pid: i32) {
     };
     let kv = js.create_key_value(config).await.expect("bucket");
     let body = bytes::Bytes::from(vec![b'x'; 512]);
-    let (mut rr, mut put) = (Vec::new(), Vec::new());
+    let mut rr = request_reply(&client, SAMPLES).await;
+    let mut put = Vec::new();
     for i in 0..SAMPLES {
-        let t = Instant::now();
-        client
-            .request("bench.floor.echo", body.clone())
-            .await
-            .expect("request");
-        rr.push(t.elapsed());
         let t = Instant::now();
         kv.put(format!("one.{i}"), body.clone()).await.expect("put");
         put.push(t.elapsed());
@@ -89,4 +71,41 @@ pub async fn print(nats_url: &str, nats_pid: i32) {
 fn ms(samples: &mut [Duration]) -> f64 {
     samples.sort();
     percentile(samples, 0.5).as_secs_f64() * 1000.0
+}
+
+/// The subject [`echo_client`]'s responder answers.
+pub const ECHO: &str = "bench.floor.echo";
+
+/// A client whose requests on [`ECHO`] are answered by a responder on a connection of its
+/// own: a raw request-reply, the floor under every job.
+pub async fn echo_client(nats_url: &str) -> async_nats::Client {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let responder = async_nats::connect(nats_url).await.expect("connect");
+    let mut echo = responder.subscribe(ECHO).await.expect("subscribe");
+    responder.flush().await.expect("flush");
+    tokio::spawn(async move {
+        while let Some(msg) = echo.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = responder.publish(reply, msg.payload).await;
+            }
+        }
+    });
+    client
+}
+
+/// How long each of `n` sequential raw request-replies took, after 20 unmeasured ones.
+pub async fn request_reply(client: &async_nats::Client, n: usize) -> Vec<Duration> {
+    for _ in 0..20 {
+        let _ = client.request(ECHO, "warm".into()).await;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        client
+            .request(ECHO, "hostname".into())
+            .await
+            .expect("request-reply");
+        samples.push(t.elapsed());
+    }
+    samples
 }

@@ -8,8 +8,9 @@ use serde_json::Value;
 use super::status::{advance, is_unicast, overall_status};
 use super::target::sanitize_hostname;
 use crate::wire::job::{
-    rfc3339_seconds, AgentState, JobDetailResponse, JobEvent, JobHostResponse, JobOperation,
-    JobRecord, JobResponse, JobStatus, OverallStatus, StatusEvent, TimelineEvent,
+    rfc3339_seconds, with_acknowledgements, AgentState, JobDetailResponse, JobEvent,
+    JobHostResponse, JobOperation, JobRecord, JobResponse, JobStatus, OverallStatus, StatusEvent,
+    TimelineEvent,
 };
 
 fn event_error(e: &StatusEvent) -> Option<String> {
@@ -193,9 +194,10 @@ fn responses(answers: Vec<JobResponse>) -> BTreeMap<String, JobHostResponse> {
 /// The detail of a job from what is stored about it (pure; the store reads it).
 pub fn build_detail(
     record: JobRecord,
-    mut events: Vec<StatusEvent>,
+    events: Vec<StatusEvent>,
     mut answers: Vec<JobResponse>,
 ) -> JobDetailResponse {
+    let mut events = with_acknowledgements(events);
     events.sort_by_key(|e| e.unix_nano);
     answers.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
     let mut progress = Progress::of(&events);

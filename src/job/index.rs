@@ -359,15 +359,15 @@ impl Entry {
         else {
             return;
         };
-        let stamp = format!("{event}.{rest}");
         let at = self.hosts.find_or_add(host);
         let host = &mut self.hosts.list[at];
-        if host.stamps.split(' ').any(|s| s == stamp) {
+        let stored = |s: &str| s.split_once('.') == Some((event, rest));
+        if host.stamps.split(' ').any(stored) {
             return;
         }
         host.stamps = match host.stamps.is_empty() {
-            true => stamp.into(),
-            false => format!("{} {stamp}", host.stamps).into(),
+            true => format!("{event}.{rest}").into(),
+            false => format!("{} {event}.{rest}", host.stamps).into(),
         };
         let Some(rank) = JobEvent::from(event).progress_rank() else {
             return;

@@ -15,8 +15,8 @@ use crate::nats::connect::write_across_failover;
 use crate::nats::kv_scan::ScanError;
 use crate::nats::BoxError;
 use crate::wire::job::{
-    with_acknowledgements, JobDetailResponse, JobEvent, JobRecord, JobResponse, ListJobsResponse,
-    OverallStatus, StatusEvent,
+    JobDetailResponse, JobEvent, JobRecord, JobResponse, ListJobsResponse, OverallStatus,
+    StatusEvent,
 };
 use crate::wire::keys;
 
@@ -163,12 +163,11 @@ async fn detail(
     record: JobRecord,
 ) -> Result<JobDetailResponse, StoreError> {
     let id = record.id.clone();
-    let events = with_acknowledgements(
-        scan(jobs, &keys::status_of(&id), true)
-            .await?
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice::<StatusEvent>(&v).ok()),
-    );
+    let events: Vec<StatusEvent> = scan(jobs, &keys::status_of(&id), true)
+        .await?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .collect();
     let answers: Vec<JobResponse> = scan(responses, &keys::responses_of(&id), true)
         .await?
         .into_iter()
@@ -186,14 +185,14 @@ async fn detail_by_keys(
     record: JobRecord,
     event_keys: Vec<String>,
 ) -> Result<JobDetailResponse, StoreError> {
-    let events = with_acknowledgements(
+    let events: Vec<StatusEvent> =
         futures::future::try_join_all(event_keys.iter().map(|k| jobs.get(k)))
             .await
             .map_err(kv_err("get", "status events"))?
             .into_iter()
             .flatten()
-            .filter_map(|v| serde_json::from_slice::<StatusEvent>(&v).ok()),
-    );
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect();
     // Event keys carry the host already sanitised, as response keys do.
     let hosts: std::collections::BTreeSet<&str> = event_keys
         .iter()
